@@ -1,0 +1,92 @@
+"""The Plan: every decision the planner made for one (recipe, target), and why. Pure data, JSON-serialisable.
+
+Steps read only the plan (and the recipe) to know what to do; `trtforge plan --json` prints it as is.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Backend = Literal["tensorrt", "pytorch", "reference"]
+
+
+class PlanSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GpuInfo(PlanSection):
+    name: str  # catalog name, e.g. "H100-SXM-80GB", or "cpu"
+    sm: int | None = None  # compute capability x10 (90 = Hopper, 100 = Blackwell); None for cpu
+    memory_gib: float  # per GPU (host RAM budget for cpu)
+    count: int = 1
+
+
+class Parallel(PlanSection):
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    world_size: int = 1
+
+
+class Memory(PlanSection):
+    weights_gib_per_gpu: float
+    kv_cache_gib_per_gpu: float
+    reserve_gib: float  # activations, workspace, CUDA context, runtime buffers
+    total_gib: float  # usable memory per GPU
+    free_gpu_memory_fraction: float = 0.9  # what the runtime config will say for the KV cache
+
+
+class Limits(PlanSection):
+    max_batch_size: int
+    max_num_tokens: int
+    max_seq_len: int
+    max_input_len: int
+    max_kv_tokens: int
+    max_beam_width: int = 1
+
+
+class QuantPlan(PlanSection):
+    format: str  # recipe format after resolution: none | native | fp8 | nvfp4 | ...
+    kv_cache: str  # bf16 | fp16 | fp8 | nvfp4
+    source: Literal["none", "native", "modelopt"]  # who produces the quantized weights
+    quant_algo: str | None = None  # TensorRT-LLM QuantAlgo name, e.g. "FP8", "W4A16_AWQ", "W4A16_MXFP4"
+    kv_cache_quant_algo: str | None = None  # "FP8" | "NVFP4" | None
+    group_size: int | None = None
+    bytes_per_weight: float = 2.0  # including scale overhead
+    exclude_modules: list[str] = Field(default_factory=list)
+    modelopt_config: str | None = None  # e.g. "FP8_DEFAULT_CFG"; None when nothing is quantized here
+
+
+class ToolchainPlan(PlanSection):
+    trtllm_version: str
+    triton_image: str  # full image reference
+    engine_backend_available: bool
+
+
+class ModelSummary(PlanSection):
+    architecture: str
+    model_type: str
+    total_params: int
+    active_params: int
+    dtype: str  # checkpoint dtype, e.g. bfloat16
+
+
+class Plan(PlanSection):
+    recipe: str  # recipe name
+    target: str  # target label (see recipe.schema.target_label)
+    fits: bool
+    backend: Backend
+    gpu: GpuInfo
+    model: ModelSummary
+    parallel: Parallel
+    memory: Memory
+    limits: Limits
+    quantization: QuantPlan
+    toolchain: ToolchainPlan
+    moe_backend: str | None = None  # PyTorch backend MoE kernels: TRITON (Hopper) | TRTLLM (Blackwell) | CUTLASS
+    reference_config: str | None = None  # NVIDIA tuned config this plan matched, if any
+    decisions: list[str] = Field(default_factory=list)  # one line per decision, saying why
+    warnings: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)  # non-empty => infeasible (exit 3)

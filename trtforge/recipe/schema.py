@@ -1,0 +1,304 @@
+"""The recipe schema: what to build, for which hardware. Every field is documented in docs/recipes.md.
+
+Pydantic v2 models with `extra="forbid"`: an unknown key is an error (the loader adds a "did you mean").
+`auto` means "let the planner decide from the model, the GPU and the workload".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+HF_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+Auto = Literal["auto"]
+AutoInt = Union[Auto, Annotated[int, Field(ge=1)]]
+
+QuantFormat = Literal["none", "native", "fp8", "nvfp4", "nvfp4_awq", "mxfp4", "int4_awq", "w4a8_awq", "int8_sq"]
+KvCacheDtype = Literal["auto", "fp16", "bf16", "fp8", "nvfp4"]
+QUANT_FORMATS: tuple[str, ...] = QuantFormat.__args__  # type: ignore[attr-defined]
+KV_CACHE_DTYPES: tuple[str, ...] = KvCacheDtype.__args__  # type: ignore[attr-defined]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ModelSource(Section):
+    """Where the checkpoint comes from: a Hugging Face repo (pinned revision) or a local directory."""
+
+    repo: str | None = Field(None, description="Hugging Face repo id, e.g. openai/gpt-oss-120b.")
+    revision: str = Field("main", description="Branch, tag or commit; resolved to a commit sha in the lock file.")
+    path: str | None = Field(None, description="Local checkpoint directory (relative paths: relative to the recipe).")
+    trust_remote_code: bool = Field(False, description="Run code shipped with the model. Off unless set; the plan warns.")
+    token: str | None = Field(
+        None, description="Hub token, normally '${HF_TOKEN}'. Read from the environment, never printed or stored."
+    )
+    allow_patterns: list[str] | None = Field(None, description="Override the files fetched (default: what the build needs).")
+
+    @field_validator("repo")
+    @classmethod
+    def _repo_id(cls, v: str | None) -> str | None:
+        if v is not None and not HF_REPO_RE.match(v):
+            raise ValueError("must be a Hugging Face repo id such as 'org/name'")
+        return v
+
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, v: str) -> str:
+        if not v or len(v) > 255 or any(c.isspace() for c in v) or ".." in v:
+            raise ValueError("must be a branch, tag or commit sha without spaces or '..'")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelSource":
+        if (self.repo is None) == (self.path is None):
+            raise ValueError("give exactly one of 'repo' (Hugging Face id) or 'path' (local directory)")
+        return self
+
+
+class Target(Section):
+    """The hardware one deployment is for. `gpu: cpu` builds for the CPU reference runtime (tests, CI)."""
+
+    gpu: str = Field(..., description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), or 'cpu'.")
+    gpus: int = Field(1, ge=1, le=64, description="GPUs available on one node for this deployment.")
+    tp: AutoInt = Field("auto", description="Tensor parallel size; auto = smallest that fits.")
+    pp: AutoInt = Field("auto", description="Pipeline parallel size; auto = 1 unless TP alone cannot fit.")
+    ep: AutoInt = Field("auto", description="Expert parallel size for MoE models; auto = planner's choice.")
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu_name(cls, v: str) -> str:
+        if not v or len(v) > 64 or not re.match(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]*$", v):
+            raise ValueError("must be a GPU name such as 'H100-80GB' (see `trtforge gpus`) or 'cpu'")
+        return v
+
+    @model_validator(mode="after")
+    def _parallel_fits(self) -> "Target":
+        sizes = [s for s in (self.tp, self.pp) if isinstance(s, int)]
+        product = 1
+        for s in sizes:
+            product *= s
+        if product > self.gpus:
+            raise ValueError(f"tp x pp = {product} needs more GPUs than target.gpus = {self.gpus}")
+        return self
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.gpu.lower() == "cpu"
+
+
+class Calibration(Section):
+    """Calibration data for ModelOpt post-training quantization (deterministic: seeded)."""
+
+    dataset: str = Field(
+        "synthetic",
+        description="A local .txt/.jsonl file (one sample per line; jsonl uses the 'text' field), 'hf:<dataset>' "
+        "when a hub is reachable, or 'synthetic' (random tokens: for tests only, labelled in the lock file).",
+    )
+    samples: int = Field(512, ge=1, le=100_000)
+    seq_len: int = Field(512, ge=8, le=131_072)
+    batch_size: int = Field(1, ge=1, le=1024)
+    seed: int = Field(1234, ge=0)
+
+
+class AccuracyGate(Section):
+    """Compare the quantized model with the original on held-out text; fail the build below a threshold."""
+
+    enabled: bool = True
+    samples: int = Field(16, ge=1, le=10_000)
+    min_top1_agreement: float | None = Field(None, ge=0, le=1, description="Fail the build if agreement is lower.")
+    max_mean_kl: float | None = Field(None, ge=0, description="Fail the build if mean KL(orig||quant) is higher.")
+
+
+class Quantization(Section):
+    """How weights and the KV cache are stored. `native` keeps what the model author shipped (gpt-oss MXFP4)."""
+
+    format: QuantFormat = Field("none", description="none | native | fp8 | nvfp4 | nvfp4_awq | mxfp4 | int4_awq | w4a8_awq | int8_sq")
+    kv_cache: KvCacheDtype = Field("auto", description="KV cache dtype; auto = model dtype, or fp8 where the planner prefers it.")
+    calibration: Calibration = Calibration()
+    accuracy: AccuracyGate = AccuracyGate()
+    exclude_modules: list[str] = Field(
+        default_factory=list, description="Extra module name patterns to keep unquantized (lm_head, routers are kept already)."
+    )
+
+
+class Workload(Section):
+    """The traffic to size `auto` limits for (trtllm-bench style)."""
+
+    input_len: int = Field(1024, ge=1, le=10_000_000, description="Typical prompt length (ISL).")
+    output_len: int = Field(1024, ge=1, le=1_000_000, description="Typical generation length (OSL).")
+    concurrency: int = Field(64, ge=1, le=65_536, description="Concurrent requests to serve.")
+
+
+SpecMode = Literal["none", "eagle", "medusa", "lookahead", "draft_tokens_external"]
+
+
+class Speculative(Section):
+    mode: SpecMode = "none"
+    max_draft_len: int = Field(0, ge=0, le=512)
+    draft_model: str | None = Field(None, description="Draft/EAGLE/Medusa checkpoint (repo id or path).")
+    lookahead: dict[str, int] | None = Field(
+        None, description="{window_size, ngram_size, verification_set_size} for lookahead decoding."
+    )
+
+    @model_validator(mode="after")
+    def _draft_len(self) -> "Speculative":
+        if self.mode != "none" and self.mode != "lookahead" and self.max_draft_len < 1:
+            raise ValueError(f"speculative mode '{self.mode}' needs max_draft_len >= 1")
+        if self.mode == "lookahead":
+            keys = {"window_size", "ngram_size", "verification_set_size"}
+            if not self.lookahead or set(self.lookahead) != keys:
+                raise ValueError(f"lookahead needs lookahead: {{{', '.join(sorted(keys))}}}")
+        return self
+
+
+class Engine(Section):
+    """How TensorRT-LLM runs the model: engine (trtllm-build, TRT-LLM <= 1.2.x) or PyTorch LLM-API backend."""
+
+    backend: Literal["auto", "tensorrt", "pytorch"] = Field(
+        "auto", description="auto = pytorch (LLM API); tensorrt = trtllm-build engine (only TRT-LLM <= 1.2.x)."
+    )
+    dtype: Literal["auto", "bfloat16", "float16"] = "auto"
+    max_batch_size: AutoInt = "auto"
+    max_num_tokens: AutoInt = "auto"
+    max_seq_len: AutoInt = "auto"
+    max_input_len: AutoInt = "auto"
+    workload: Workload = Workload()
+    paged_kv_cache: bool = True
+    paged_context_fmha: bool = True
+    chunked_prefill: bool = True
+    cuda_graphs: bool = True
+    speculative: Speculative = Speculative()
+
+    @model_validator(mode="after")
+    def _chunked_needs_paged(self) -> "Engine":
+        if self.chunked_prefill and not (self.paged_kv_cache and self.paged_context_fmha):
+            raise ValueError("chunked_prefill needs paged_kv_cache and paged_context_fmha (set both true, or chunked_prefill false)")
+        if self.paged_context_fmha and not self.paged_kv_cache:
+            raise ValueError("paged_context_fmha needs paged_kv_cache: true")
+        ints = {k: getattr(self, k) for k in ("max_seq_len", "max_input_len") if isinstance(getattr(self, k), int)}
+        if len(ints) == 2 and ints["max_input_len"] >= ints["max_seq_len"]:
+            raise ValueError("max_input_len must be smaller than max_seq_len (room for at least one output token)")
+        return self
+
+
+class Toolchain(Section):
+    """The TensorRT-LLM release the artifact is built and served with (engines are not portable across versions)."""
+
+    trtllm_version: str = Field("1.2.1", description="TensorRT-LLM version, e.g. 1.2.1 (engine backend exists up to 1.2.x).")
+    triton_image: str = Field("auto", description="Triton container; auto = nvcr.io/nvidia/tritonserver:<yy.mm>-trtllm-python-py3 for the version.")
+    executor: Literal["local", "container"] = Field(
+        "local", description="local = tools on PATH; container = run GPU steps inside the TensorRT-LLM container (docker/podman)."
+    )
+
+    @field_validator("trtllm_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not re.match(r"^\d+\.\d+\.\d+([a-z0-9.+-]*)?$", v):
+            raise ValueError("must be a TensorRT-LLM version such as '1.2.1'")
+        return v
+
+
+class InstanceCounts(Section):
+    preprocessing: int = Field(4, ge=1, le=256)
+    postprocessing: int = Field(4, ge=1, le=256)
+    bls: int = Field(4, ge=1, le=1024)
+
+
+class Serving(Section):
+    """The Triton model repository handed to ops."""
+
+    model_name: str | None = Field(None, description="Name clients use; default: the recipe name.")
+    frontend: Literal["auto", "ensemble", "bls", "llmapi"] = Field(
+        "auto", description="auto = llmapi for the PyTorch backend, ensemble + BLS for engines and the CPU reference."
+    )
+    streaming: bool = Field(True, description="Decoupled models: token streaming through generate_stream.")
+    exclude_input_in_output: bool = Field(True, description="Return only the completion, not the prompt.")
+    kv_cache_free_gpu_mem_fraction: Union[Auto, Annotated[float, Field(gt=0, le=1)]] = "auto"
+    enable_kv_cache_reuse: bool = True
+    batch_scheduler_policy: Literal["guaranteed_no_evict", "max_utilization"] = "guaranteed_no_evict"
+    max_queue_delay_microseconds: int = Field(0, ge=0, le=10_000_000)
+    instance_counts: InstanceCounts = InstanceCounts()
+    container_model_root: str = Field(
+        "/models", description="Where ops mount the repository inside the container; paths in configs are under it."
+    )
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, v: str | None) -> str | None:
+        if v is not None and not NAME_RE.match(v):
+            raise ValueError("must be lowercase letters, digits, '.', '_' or '-' (max 64), starting with a letter or digit")
+        return v
+
+    @field_validator("container_model_root")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/"):
+            raise ValueError("must be an absolute container path without '..'")
+        return v.rstrip("/") or "/"
+
+
+class Outputs(Section):
+    dir: str | None = Field(None, description="Output directory; default ./out/<name> (relative to the working directory).")
+    triton_repo: bool = Field(True, description="Emit the Triton model repository.")
+    keep_checkpoint: bool = Field(True, description="Link the (quantized) checkpoint into the output directory.")
+
+
+class Recipe(Section):
+    """A declarative build: one model, one or more hardware targets."""
+
+    name: str = Field(..., description="Lowercase name; output directory and default model name.")
+    description: str | None = None
+    model: ModelSource
+    target: Target | None = None
+    targets: list[Target] | None = Field(None, description="A matrix: the same model built for several GPUs.")
+    quantization: Quantization = Quantization()
+    engine: Engine = Engine()
+    toolchain: Toolchain = Toolchain()
+    serving: Serving = Serving()
+    outputs: Outputs = Outputs()
+    steps: dict[str, dict] = Field(
+        default_factory=dict, description="Options for plugin steps, by step kind (see `trtforge plugins`)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("must be lowercase letters, digits, '.', '_' or '-' (max 64), starting with a letter or digit")
+        return v
+
+    @model_validator(mode="after")
+    def _targets(self) -> "Recipe":
+        if (self.target is None) == (self.targets is None):
+            raise ValueError("give exactly one of 'target' (one GPU setup) or 'targets' (a list, for a matrix)")
+        if self.targets is not None:
+            if not self.targets:
+                raise ValueError("'targets' must list at least one target")
+            labels = [target_label(t) for t in self.targets]
+            dupes = sorted({x for x in labels if labels.count(x) > 1})
+            if dupes:
+                raise ValueError(f"targets repeat the same GPU setup: {', '.join(dupes)}")
+        return self
+
+    @property
+    def all_targets(self) -> list[Target]:
+        return list(self.targets) if self.targets is not None else [self.target]  # type: ignore[list-item]
+
+    @property
+    def served_model_name(self) -> str:
+        return self.serving.model_name or self.name
+
+    @property
+    def is_matrix(self) -> bool:
+        return self.targets is not None
+
+
+def target_label(target: Target) -> str:
+    """A short, path-safe label for one target, e.g. 'h100-80gbx2' or 'cpu'."""
+    base = re.sub(r"[^a-z0-9.-]+", "-", target.gpu.lower()).strip("-")
+    return base if target.gpus == 1 else f"{base}x{target.gpus}"
