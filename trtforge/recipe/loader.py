@@ -323,7 +323,11 @@ def _clean_loc(loc: tuple) -> tuple[Path_, type[BaseModel] | None]:
 def _tidy(msg: str) -> str:
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     msg = msg.replace("Input should be ", "")
-    return msg.split(", unable to parse")[0]
+    msg = re.sub(r"a valid dictionary or instance of \w+", "a mapping (section)", msg)
+    # pydantic explains its parse failures after a comma; the expected type is what the user needs
+    if msg.startswith("a valid "):
+        msg = msg.split(",")[0]
+    return msg
 
 
 def _issues_from_validation(exc: ValidationError, locs: dict) -> list[RecipeIssue]:
@@ -355,7 +359,7 @@ def _issues_from_validation(exc: ValidationError, locs: dict) -> list[RecipeIssu
                                                   "model_type", "greater_than_equal", "less_than_equal", "greater_than",
                                                   "less_than", "int_from_float", "model_attributes_type"):
             text = "must be " + text
-        text = text.replace("a valid dictionary or instance of", "a mapping (section)").replace("a valid dictionary", "a mapping")
+        text = text.replace("a valid dictionary", "a mapping")
         issues.append(_issue_at(locs, path, text))
     return issues
 

@@ -99,17 +99,17 @@ class Calibration(Section):
         description="A local .txt/.jsonl file (one sample per line; jsonl uses the 'text' field), 'hf:<dataset>' "
         "when a hub is reachable, or 'synthetic' (random tokens: for tests only, labelled in the lock file).",
     )
-    samples: int = Field(512, ge=1, le=100_000)
-    seq_len: int = Field(512, ge=8, le=131_072)
-    batch_size: int = Field(1, ge=1, le=1024)
-    seed: int = Field(1234, ge=0)
+    samples: int = Field(512, ge=1, le=100_000, description="Calibration samples (ModelOpt's calib_size).")
+    seq_len: int = Field(512, ge=8, le=131_072, description="Tokens per calibration sample (longer ones are cut).")
+    batch_size: int = Field(1, ge=1, le=1024, description="Samples per calibration forward pass.")
+    seed: int = Field(1234, ge=0, description="Seed for sampling and synthetic data: same seed, same checkpoint.")
 
 
 class AccuracyGate(Section):
     """Compare the quantized model with the original on held-out text; fail the build below a threshold."""
 
-    enabled: bool = True
-    samples: int = Field(16, ge=1, le=10_000)
+    enabled: bool = Field(True, description="Measure the quantized model against the original after quantizing.")
+    samples: int = Field(16, ge=1, le=10_000, description="Held-out samples (not used for calibration) to compare on.")
     min_top1_agreement: float | None = Field(None, ge=0, le=1, description="Fail the build if agreement is lower.")
     max_mean_kl: float | None = Field(None, ge=0, description="Fail the build if mean KL(orig||quant) is higher.")
 
@@ -119,8 +119,8 @@ class Quantization(Section):
 
     format: QuantFormat = Field("none", description="none | native | fp8 | nvfp4 | nvfp4_awq | mxfp4 | int4_awq | w4a8_awq | int8_sq")
     kv_cache: KvCacheDtype = Field("auto", description="KV cache dtype; auto = model dtype, or fp8 where the planner prefers it.")
-    calibration: Calibration = Calibration()
-    accuracy: AccuracyGate = AccuracyGate()
+    calibration: Calibration = Field(default_factory=Calibration, description="Calibration data (ModelOpt formats).")
+    accuracy: AccuracyGate = Field(default_factory=AccuracyGate, description="Post-quantization accuracy check.")
     exclude_modules: list[str] = Field(
         default_factory=list, description="Extra module name patterns to keep unquantized (lm_head, routers are kept already)."
     )
@@ -138,8 +138,8 @@ SpecMode = Literal["none", "eagle", "medusa", "lookahead", "draft_tokens_externa
 
 
 class Speculative(Section):
-    mode: SpecMode = "none"
-    max_draft_len: int = Field(0, ge=0, le=512)
+    mode: SpecMode = Field("none", description="none | eagle | medusa | lookahead | draft_tokens_external")
+    max_draft_len: int = Field(0, ge=0, le=512, description="Draft tokens proposed per step (trtllm-build --max_draft_len).")
     draft_model: str | None = Field(None, description="Draft/EAGLE/Medusa checkpoint (repo id or path).")
     lookahead: dict[str, int] | None = Field(
         None, description="{window_size, ngram_size, verification_set_size} for lookahead decoding."
@@ -162,17 +162,17 @@ class Engine(Section):
     backend: Literal["auto", "tensorrt", "pytorch"] = Field(
         "auto", description="auto = pytorch (LLM API); tensorrt = trtllm-build engine (only TRT-LLM <= 1.2.x)."
     )
-    dtype: Literal["auto", "bfloat16", "float16"] = "auto"
-    max_batch_size: AutoInt = "auto"
-    max_num_tokens: AutoInt = "auto"
-    max_seq_len: AutoInt = "auto"
-    max_input_len: AutoInt = "auto"
-    workload: Workload = Workload()
-    paged_kv_cache: bool = True
-    paged_context_fmha: bool = True
-    chunked_prefill: bool = True
-    cuda_graphs: bool = True
-    speculative: Speculative = Speculative()
+    dtype: Literal["auto", "bfloat16", "float16"] = Field("auto", description="Activation dtype; auto = the checkpoint's.")
+    max_batch_size: AutoInt = Field("auto", description="Most sequences in flight at once (in-flight batching capacity).")
+    max_num_tokens: AutoInt = Field("auto", description="Most tokens per forward pass (prefill chunk + decode tokens).")
+    max_seq_len: AutoInt = Field("auto", description="Longest prompt + output; auto = workload-derived, capped by memory.")
+    max_input_len: AutoInt = Field("auto", description="Longest prompt; auto = max_seq_len - 1 (chunked prefill).")
+    workload: Workload = Field(default_factory=Workload, description="Traffic the auto limits are sized for.")
+    paged_kv_cache: bool = Field(True, description="Paged KV cache (needed for in-flight batching and chunked prefill).")
+    paged_context_fmha: bool = Field(True, description="Paged context attention (needed for chunked prefill, KV reuse).")
+    chunked_prefill: bool = Field(True, description="Split long prompts into max_num_tokens chunks instead of rejecting them.")
+    cuda_graphs: bool = Field(True, description="CUDA graphs for decode batches up to max_batch_size (PyTorch backend).")
+    speculative: Speculative = Field(default_factory=Speculative, description="Speculative decoding.")
 
     @model_validator(mode="after")
     def _chunked_needs_paged(self) -> "Engine":
@@ -204,9 +204,9 @@ class Toolchain(Section):
 
 
 class InstanceCounts(Section):
-    preprocessing: int = Field(4, ge=1, le=256)
-    postprocessing: int = Field(4, ge=1, le=256)
-    bls: int = Field(4, ge=1, le=1024)
+    preprocessing: int = Field(4, ge=1, le=256, description="Tokenizer model instances (CPU).")
+    postprocessing: int = Field(4, ge=1, le=256, description="Detokenizer model instances (CPU).")
+    bls: int = Field(4, ge=1, le=1024, description="BLS instances; NVIDIA suggests about the max batch size.")
 
 
 class Serving(Section):
@@ -218,11 +218,15 @@ class Serving(Section):
     )
     streaming: bool = Field(True, description="Decoupled models: token streaming through generate_stream.")
     exclude_input_in_output: bool = Field(True, description="Return only the completion, not the prompt.")
-    kv_cache_free_gpu_mem_fraction: Union[Auto, Annotated[float, Field(gt=0, le=1)]] = "auto"
-    enable_kv_cache_reuse: bool = True
-    batch_scheduler_policy: Literal["guaranteed_no_evict", "max_utilization"] = "guaranteed_no_evict"
-    max_queue_delay_microseconds: int = Field(0, ge=0, le=10_000_000)
-    instance_counts: InstanceCounts = InstanceCounts()
+    kv_cache_free_gpu_mem_fraction: Union[Auto, Annotated[float, Field(gt=0, le=1)]] = Field(
+        "auto", description="GPU memory left after weights that the KV cache may take; auto = the planner's value."
+    )
+    enable_kv_cache_reuse: bool = Field(True, description="Reuse KV blocks of shared prompt prefixes.")
+    batch_scheduler_policy: Literal["guaranteed_no_evict", "max_utilization"] = Field(
+        "guaranteed_no_evict", description="guaranteed_no_evict never pauses a started request; max_utilization packs more."
+    )
+    max_queue_delay_microseconds: int = Field(0, ge=0, le=10_000_000, description="Triton queue delay before scheduling.")
+    instance_counts: InstanceCounts = Field(default_factory=InstanceCounts, description="Python model instance counts.")
     container_model_root: str = Field(
         "/models", description="Where ops mount the repository inside the container; paths in configs are under it."
     )
@@ -252,15 +256,15 @@ class Recipe(Section):
     """A declarative build: one model, one or more hardware targets."""
 
     name: str = Field(..., description="Lowercase name; output directory and default model name.")
-    description: str | None = None
-    model: ModelSource
-    target: Target | None = None
+    description: str | None = Field(None, description="Free text, copied into the model repository README.")
+    model: ModelSource = Field(..., description="The checkpoint.")
+    target: Target | None = Field(None, description="The GPU setup (or 'cpu').")
     targets: list[Target] | None = Field(None, description="A matrix: the same model built for several GPUs.")
-    quantization: Quantization = Quantization()
-    engine: Engine = Engine()
-    toolchain: Toolchain = Toolchain()
-    serving: Serving = Serving()
-    outputs: Outputs = Outputs()
+    quantization: Quantization = Field(default_factory=Quantization, description="Weights and KV cache precision.")
+    engine: Engine = Field(default_factory=Engine, description="TensorRT-LLM runtime limits and features.")
+    toolchain: Toolchain = Field(default_factory=Toolchain, description="The pinned TensorRT-LLM release.")
+    serving: Serving = Field(default_factory=Serving, description="The Triton model repository.")
+    outputs: Outputs = Field(default_factory=Outputs, description="What lands in the output directory.")
     steps: dict[str, dict] = Field(
         default_factory=dict, description="Options for plugin steps, by step kind (see `trtforge plugins`)."
     )
