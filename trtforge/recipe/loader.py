@@ -141,7 +141,7 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int
 
 
 class _TooDeep(Exception):
-    def __init__(self, node: yaml.Node) -> None:
+    def __init__(self, node: yaml.Node | yaml.Event) -> None:
         self.node = node
 
 
@@ -171,6 +171,17 @@ def _read_text(path: Path, display: str) -> str:
         raise fail(f"not UTF-8 text (bad byte at offset {exc.start})") from None
 
 
+def _check_depth(text: str) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _TooDeep(event)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
 def parse_yaml(text: str, display: str) -> tuple[Any, dict[Path_, tuple[str, int, int]]]:
     """Parse one YAML document into data + locations; raises RecipeInvalid with a located message."""
 
@@ -178,6 +189,7 @@ def parse_yaml(text: str, display: str) -> tuple[Any, dict[Path_, tuple[str, int
         return RecipeInvalid([RecipeIssue(display, line, col, "", message)])
 
     try:
+        _check_depth(text)  # the event parser is iterative; the composer recurses, so refuse deep input first
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -187,6 +199,9 @@ def parse_yaml(text: str, display: str) -> tuple[Any, dict[Path_, tuple[str, int
         raise fail(1, 1, f"YAML error: {exc}") from None
     except RecursionError:
         raise fail(1, 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
+    except _TooDeep as exc:
+        mark = exc.node.start_mark
+        raise fail(mark.line + 1, mark.column + 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     if len(nodes) > 1:
         raise fail(nodes[1].start_mark.line + 1, 1, "more than one YAML document ('---'): a recipe is one document")
     if not nodes or nodes[0] is None:
