@@ -1,0 +1,367 @@
+"""Validate generated commands and configs against the option specs extracted from TensorRT-LLM's source.
+
+- `parse_build_command(argv, version)` / `validate_build_command(argv, version)`: a `trtllm-build` argv
+  against trtforge/data/trtllm_build_options.json (names, aliases, types, choices, era markers).
+- `validate_llm_api_config(config, backend)`: an LLM-API YAML (trtllm-serve --extra_llm_api_options, Triton
+  llmapi model.yaml) against trtforge/data/llm_api_args.json: unknown keys at any level are errors, exactly
+  as TensorRT-LLM's StrictBaseModel (extra="forbid") makes them.
+Both return a list of problems (empty = valid); neither raises on bad input.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from trtforge.errors import InvalidInput
+from trtforge.toolchain.data import BUILD_OPTIONS, LLM_API_ARGS, load
+from trtforge.toolchain.versions import engine_backend_available, last_engine_version, version_key
+
+# --------------------------------------------------------------------------------------------- trtllm-build
+
+
+def build_options(version: str) -> dict[str, dict[str, Any]]:
+    """Options `trtllm-build` accepts at `version`, by every spelling (name and aliases)."""
+    key = version_key(version)
+    table: dict[str, dict[str, Any]] = {}
+    for option in load(BUILD_OPTIONS)["options"]:
+        removed = option.get("removed_in")
+        if removed and key >= version_key(removed):
+            continue
+        for spelling in (option["name"], *option["aliases"]):
+            table[spelling] = option
+    return table
+
+
+def _removed_options(version: str) -> dict[str, str]:
+    key = version_key(version)
+    gone = {
+        o["name"]: f"removed in TensorRT-LLM {o['removed_in']}"
+        for o in load(BUILD_OPTIONS)["options"]
+        if o.get("removed_in") and key >= version_key(o["removed_in"])
+    }
+    for legacy in load(BUILD_OPTIONS)["legacy_options"]:
+        gone[legacy["name"]] = legacy["note"]
+    return gone
+
+
+@dataclass
+class ParsedBuild:
+    """A trtllm-build argv parsed the way its argparse parser would, plus what was wrong with it."""
+
+    values: dict[str, Any] = field(default_factory=dict)  # dest -> typed value (only options given)
+    problems: list[str] = field(default_factory=list)
+
+    def get(self, dest: str, default: Any = None) -> Any:
+        return self.values.get(dest, default)
+
+
+def _convert(option: dict[str, Any], raw: str) -> tuple[Any, str | None]:
+    name, kind = option["name"], option["type"]
+    value: Any = raw
+    if kind == "int":
+        try:
+            value = int(raw)
+        except ValueError:
+            return None, f"{name} expects an integer, got '{raw}'"
+    elif kind == "float":
+        try:
+            value = float(raw)
+        except ValueError:
+            return None, f"{name} expects a number, got '{raw}'"
+    choices = option.get("choices")
+    if choices is not None:
+        probe = raw.lower() if option.get("choices_case_insensitive") else raw
+        if probe not in choices:
+            return None, f"{name} got '{raw}'; expected one of {', '.join(choices)}"
+        value = probe
+    return value, None
+
+
+def parse_build_command(argv: list[str], version: str) -> ParsedBuild:
+    """Parse a trtllm-build argv against the spec for `version` (unknown, removed, mistyped, repeated options)."""
+    parsed = ParsedBuild()
+    try:
+        table = build_options(version)
+    except InvalidInput as exc:
+        parsed.problems.append(exc.message)
+        return parsed
+    if not argv or os.path.basename(argv[0]) != "trtllm-build":
+        parsed.problems.append(
+            f"the command must start with trtllm-build (got {argv[0] if argv else 'nothing'})"
+        )
+        return parsed
+    if not engine_backend_available(version):
+        parsed.problems.append(
+            f"TensorRT-LLM {version} has no trtllm-build (the engine backend was removed in 1.3; "
+            f"last release with it: {last_engine_version()})"
+        )
+    removed = _removed_options(version)
+    seen: set[str] = set()
+    i, args = 0, argv[1:]
+    while i < len(args):
+        token = args[i]
+        i += 1
+        if not token.startswith("--"):
+            parsed.problems.append(
+                f"unexpected positional argument '{token}' (trtllm-build takes only --options)"
+            )
+            continue
+        name, eq, inline = token.partition("=")
+        option = table.get(name)
+        if option is None:
+            why = removed.get(name)
+            parsed.problems.append(
+                f"trtllm-build {version} has no option {name}" + (f" ({why})" if why else "")
+            )
+            continue
+        dest = option["dest"]
+        if dest in seen:
+            parsed.problems.append(f"{option['name']} is given more than once")
+        seen.add(dest)
+        if option["action"] == "store_true":
+            if eq:
+                parsed.problems.append(f"{name} is a flag and takes no value")
+            parsed.values[dest] = True
+            continue
+        if option.get("nargs") == "+":
+            raws = [inline] if eq else []
+            while not eq and i < len(args) and not args[i].startswith("--"):
+                raws.append(args[i])
+                i += 1
+            if not raws:
+                parsed.problems.append(f"{name} expects at least one value")
+                continue
+            converted = []
+            for raw in raws:
+                value, err = _convert(option, raw)
+                if err:
+                    parsed.problems.append(err)
+                converted.append(value)
+            parsed.values[dest] = converted
+            continue
+        if eq:
+            raw = inline
+        elif i < len(args) and not args[i].startswith("--"):
+            raw = args[i]
+            i += 1
+        else:
+            parsed.problems.append(f"{name} expects a value")
+            continue
+        value, err = _convert(option, raw)
+        if err:
+            parsed.problems.append(err)
+        else:
+            parsed.values[dest] = value
+    if "checkpoint_dir" not in parsed.values and "model_config" not in parsed.values:
+        parsed.problems.append("trtllm-build needs --checkpoint_dir (or --model_config)")
+    return parsed
+
+
+def validate_build_command(argv: list[str], version: str) -> list[str]:
+    """Problems with a trtllm-build argv for TensorRT-LLM `version` (empty list = valid)."""
+    return parse_build_command(argv, version).problems
+
+
+def build_option_default(name: str) -> Any:
+    """The default trtllm-build uses for an option it is not given (e.g. '--tokens_per_block' -> 32)."""
+    for option in load(BUILD_OPTIONS)["options"]:
+        if name in (option["name"], *option["aliases"], option["dest"]):
+            return option["default"]
+    raise KeyError(name)
+
+
+# --------------------------------------------------------------------------------------------- LLM API
+
+
+def _class_fields(classes: list[str]) -> dict[str, dict[str, Any]]:
+    spec = load(LLM_API_ARGS)
+    merged: dict[str, dict[str, Any]] = {}
+    for cls in classes:
+        for f in spec["classes"][cls]:
+            merged[f["name"]] = f  # later classes (TorchLlmArgs) redefine base fields
+    return merged
+
+
+def llm_api_fields(backend: str = "pytorch") -> dict[str, dict[str, Any]]:
+    """Top-level LLM-API fields for 'pytorch' (TorchLlmArgs) or 'tensorrt' (TrtLlmArgs)."""
+    spec = load(LLM_API_ARGS)
+    if backend not in spec["top_level"]:
+        raise InvalidInput(f"unknown LLM-API backend {backend}; expected pytorch or tensorrt")
+    return _class_fields(spec["top_level"][backend])
+
+
+def llm_api_default(path: str, backend: str = "pytorch") -> Any:
+    """The default of a (possibly nested, dotted) LLM-API field, e.g. 'kv_cache_config.enable_block_reuse'."""
+    fields = llm_api_fields(backend)
+    parts = path.split(".")
+    for depth, part in enumerate(parts):
+        f = fields[part]
+        if depth == len(parts) - 1:
+            return f["default"]
+        if f["kind"] != "model":
+            raise KeyError(path)
+        fields = _class_fields([f["model"]])
+    raise KeyError(path)
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "list":
+        return isinstance(value, list)
+    if kind in ("dict", "model", "union"):
+        return isinstance(value, dict)
+    return True  # any
+
+
+def _check_value(f: dict[str, Any], value: Any, where: str, backend: str) -> list[str]:
+    problems: list[str] = []
+    if value is None:
+        if not f.get("nullable") and f["default"] is not None:
+            problems.append(f"{where}: null is not allowed")
+        return problems
+    if f.get("internal"):
+        return [f"{where}: holds a Python object at runtime and cannot be set from YAML"]
+    if f.get("backend") and f["backend"] != backend:
+        problems.append(f"{where}: only the {f['backend']} backend reads this field")
+    kind = f["kind"]
+    if not _type_ok(kind, value):
+        return problems + [f"{where}: expected {kind}, got {type(value).__name__} {value!r}"]
+    if kind == "list":
+        if f.get("min_length") and len(value) < f["min_length"]:
+            problems.append(f"{where}: needs at least {f['min_length']} item(s)")
+        item_kind = f.get("items")
+        for idx, item in enumerate(value):
+            if item_kind and not _type_ok(item_kind, item):
+                problems.append(f"{where}[{idx}]: expected {item_kind}, got {item!r}")
+            elif f.get("choices") and item not in f["choices"]:
+                problems.append(f"{where}[{idx}]: '{item}' is not one of {', '.join(f['choices'])}")
+        return problems
+    if kind == "dict" and f.get("items"):
+        for k, v in value.items():
+            if not _type_ok(f["items"], v) and not isinstance(v, (int, float)):
+                problems.append(f"{where}.{k}: expected {f['items']}")
+        return problems
+    if kind == "model":
+        return problems + _check_mapping(value, _class_fields([f["model"]]), where, backend)
+    if kind == "union":
+        return problems + _check_union(value, f["model"], where, backend)
+    choices = f.get("choices")
+    if choices is not None:
+        probe = value.upper() if f.get("choices_case_insensitive") and isinstance(value, str) else value
+        upper = [c.upper() for c in choices] if f.get("choices_case_insensitive") else choices
+        if probe not in upper:
+            problems.append(f"{where}: '{value}' is not one of {', '.join(map(str, choices))}")
+    elif f.get("known_values") is not None and value not in f["known_values"]:
+        problems.append(
+            f"{where}: '{value}' is not a value TensorRT-LLM 1.2 knows ({', '.join(f['known_values'])})"
+        )
+    for bound, op, ok in (
+        ("ge", ">=", lambda a, b: a >= b),
+        ("le", "<=", lambda a, b: a <= b),
+        ("gt", ">", lambda a, b: a > b),
+    ):
+        if bound in f and isinstance(value, (int, float)) and not ok(value, f[bound]):
+            problems.append(f"{where}: must be {op} {f[bound]} (got {value})")
+    return problems
+
+
+def _check_mapping(
+    config: dict[str, Any], fields: dict[str, dict[str, Any]], prefix: str, backend: str
+) -> list[str]:
+    problems: list[str] = []
+    aliases = {a: name for name, f in fields.items() for a in f.get("aliases", [])}
+    for key, value in config.items():
+        name = aliases.get(key, key)
+        where = f"{prefix}.{key}" if prefix else str(key)
+        f = fields.get(name)
+        if f is None:
+            hint = _suggest(str(key), fields)
+            problems.append(
+                f"{where}: unknown field (TensorRT-LLM rejects unknown keys)"
+                + (f"; did you mean {hint}?" if hint else "")
+            )
+            continue
+        problems += _check_value(f, value, where, backend)
+    return problems
+
+
+def _check_union(value: dict[str, Any], union: str, where: str, backend: str) -> list[str]:
+    spec = load(LLM_API_ARGS)["unions"][union]
+    disc = spec["discriminator"]
+    tag = value.get(disc)
+    if tag not in spec["variants"]:
+        return [f"{where}.{disc}: '{tag}' is not one of {', '.join(spec['variants'])}"]
+    variant = spec["variants"][tag]
+    problems: list[str] = []
+    if backend not in variant["backends"]:
+        problems.append(f"{where}: {disc} '{tag}' is not supported by the {backend} backend")
+    if variant.get("yaml_usable") is False:
+        problems.append(f"{where}: {disc} '{tag}' needs Python objects and cannot come from YAML")
+    fields = {f["name"]: f for f in spec["base_fields"]}
+    fields.update({f["name"]: f for f in variant["fields"]})
+    body = {k: v for k, v in value.items() if k != disc}
+    problems += _check_mapping(body, fields, where, backend)
+    for req in variant.get("requires", []):
+        if req == "max_draft_len>0" and not (
+            isinstance(body.get("max_draft_len"), int) and body["max_draft_len"] > 0
+        ):
+            problems.append(f"{where}: {tag} needs max_draft_len > 0")
+        elif req == "speculative_model" and not (
+            body.get("speculative_model") or body.get("speculative_model_dir")
+        ):
+            problems.append(f"{where}: {tag} needs speculative_model")
+    return problems
+
+
+def _suggest(key: str, fields: dict[str, Any]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
+def validate_llm_api_config(
+    config: dict[str, Any],
+    backend: str = "pytorch",
+    *,
+    require_model: bool = False,
+    ignore_keys: tuple[str, ...] = (),
+) -> list[str]:
+    """Problems with an LLM-API config dict for the given backend (empty list = valid).
+
+    `ignore_keys` skips top-level keys a consumer strips before LLM(**args), e.g. ("triton_config",) for the
+    Triton llmapi model.yaml.
+    """
+    if not isinstance(config, dict):
+        return [f"an LLM-API config must be a mapping, got {type(config).__name__}"]
+    fields = llm_api_fields(backend)
+    body = {k: v for k, v in config.items() if k not in ignore_keys}
+    problems = _check_mapping(body, fields, "", backend)
+    if require_model and "model" not in config:
+        problems.append("model: required")
+    cg = config.get("cuda_graph_config")
+    sizes = cg.get("batch_sizes") if isinstance(cg, dict) else None
+    if (
+        isinstance(sizes, list)
+        and sizes
+        and all(isinstance(x, int) for x in sizes)
+        and cg.get("max_batch_size")
+        and cg["max_batch_size"] != max(sizes)
+    ):
+        problems.append("cuda_graph_config.max_batch_size must equal max(batch_sizes) when both are given")
+    if backend == "tensorrt":
+        kv = config.get("kv_cache_config")
+        if isinstance(kv, dict) and kv.get("dtype", "auto") != "auto":
+            problems.append(
+                "kv_cache_config.dtype must be 'auto' on the TensorRT backend (KV quantization comes from the checkpoint)"
+            )
+    return problems
