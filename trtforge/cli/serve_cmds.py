@@ -1,7 +1,298 @@
-"""Commands of this group are registered here (being written)."""
+"""`trtforge serve`, `infer`, `bench` and `validate-repo`."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
 
 import typer
 
+from trtforge.cli.render import emit_event, emit_json, say, warn
+from trtforge.errors import EXIT_INVALID, StepFailed
+
+
+def _default_url(url: str | None) -> str:
+    if url:
+        return url
+    from trtforge.serve.client import DEFAULT_URL
+    from trtforge.serve.launch import running_servers
+
+    servers = running_servers()
+    return servers[0]["endpoints"]["http"] if servers else DEFAULT_URL
+
+
+def serve(
+    target: Path = typer.Argument(
+        ..., help="A model repository directory, or a recipe whose build output has one."
+    ),
+    runtime: str = typer.Option(
+        "auto",
+        "--runtime",
+        help="auto | reference | local | container. auto: reference "
+        "for CPU repositories or when no GPU is present, else container.",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (127.0.0.1: this machine only)."),
+    http_port: int = typer.Option(0, "--http-port", help="0 = a free port."),
+    grpc_port: int = typer.Option(0, "--grpc-port", help="0 = a free port."),
+    metrics_port: int = typer.Option(0, "--metrics-port", help="0 = a free port."),
+    checkpoint: Path = typer.Option(
+        None,
+        "--checkpoint",
+        help="Reference runtime over an engine repository: the "
+        "build's Hugging Face checkpoint to run instead of the engine.",
+    ),
+    image: str = typer.Option(None, "--image", help="Container runtime: override the recorded image."),
+    ready_timeout: float = typer.Option(300.0, "--ready-timeout", help="Seconds to wait for readiness."),
+    log_file: Path = typer.Option(
+        None, "--log-file", help="Write the server log here (default: a temp file)."
+    ),
+    print_command: bool = typer.Option(False, "--print-command", help="Print the launch command and exit."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON event per line (ready, stopped)."),
+) -> None:
+    """Serve a model repository on a real Triton server until Ctrl-C / SIGTERM."""
+    from trtforge.serve.launch import ServeOptions, running_server
+
+    opts = ServeOptions(
+        runtime=runtime,
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        checkpoint=checkpoint,
+        image=image,
+        ready_timeout_s=ready_timeout,
+        log_file=log_file,
+    )
+    if print_command:
+        _print_command(target, opts, as_json)
+        return
+
+    def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: stop the server, exit cleanly
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        if not as_json:
+            say(f"starting Triton for {target} ...")
+        with running_server(target, opts) as served:
+            info = served.info()
+            if as_json:
+                emit_event({"event": "ready", **info})
+            else:
+                _print_ready(info)
+            while served.server.running():
+                time.sleep(0.5)
+            why = _exit_reason(served.server)
+            raise StepFailed(f"Triton stopped on its own: {why}", hint=f"log: {served.server.log_path}")
+    except KeyboardInterrupt:
+        if as_json:
+            emit_event({"event": "stopped"})
+        else:
+            say("stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_reason(server) -> str:
+    from trtforge.serve.process import error_line
+
+    return error_line(server.log_text()) or f"exit code {server.proc.returncode}"
+
+
+def _print_ready(info: dict) -> None:
+    say(f"ready in {info['ready_after_s']} s  runtime: {info['runtime']}  server: {info['server']}")
+    if info.get("runtime_note"):
+        say(f"note: {info['runtime_note']}")
+    for key, value in info["endpoints"].items():
+        say(f"{key:8s} {value}")
+    for url in info["generate"]:
+        say(f"generate {url}")
+    for url in info["generate_stream"]:
+        say(f"stream   {url}")
+    say(f"log      {info['log']}")
+    say('try: trtforge infer "Hello"   (Ctrl-C stops the server)')
+
+
+def _print_command(target: Path, opts, as_json: bool) -> None:
+    from trtforge.serve import launch
+    from trtforge.serve.container import shell_command
+
+    repo = launch.resolve_repository(target)
+    settings = launch._preflight(repo)
+    runtime = launch.choose_runtime(settings, opts.runtime)
+    if runtime == "container":
+        from trtforge.serve.container import ContainerLaunch, container_argv
+
+        launch.check_image_matches(opts.image or settings.triton_image, settings.trtllm_version)
+        argv = container_argv(
+            ContainerLaunch(
+                image=opts.image or settings.triton_image,
+                repo_host_path=str(repo),
+                container_model_root=settings.container_model_root,
+                world_size=settings.world_size,
+                llmapi_launch=settings.runtime == "llmapi",
+                host=opts.host,
+                http_port=opts.http_port or 8000,
+                grpc_port=opts.grpc_port or 8001,
+                metrics_port=opts.metrics_port or 8002,
+            )
+        )
+    else:
+        from trtforge.serve.process import Endpoints
+        from trtforge.serve.tritonserver import find_tritonserver
+
+        install = find_tritonserver(launch.cache_root(), prefer_bundled=(runtime == "reference"))
+        ep = Endpoints(opts.host, opts.http_port or 8000, opts.grpc_port or 8001, opts.metrics_port or 8002)
+        argv = launch.tritonserver_argv(
+            install.binary, repo, install.backend_dir, install.cache_dir, ep, "trtforge_"
+        )
+    if as_json:
+        emit_json({"runtime": runtime, "argv": argv})
+    else:
+        say(shell_command(argv))
+
+
+def infer(
+    prompt: str = typer.Argument(..., help="The prompt text."),
+    url: str = typer.Option(
+        None, "--url", help="Triton HTTP URL (default: the server `trtforge serve` started)."
+    ),
+    model: str = typer.Option(
+        None, "--model", help="ensemble | tensorrt_llm_bls | tensorrt_llm (default: found)."
+    ),
+    max_tokens: int = typer.Option(64, "--max-tokens", min=1, help="Tokens to generate at most."),
+    stream: bool = typer.Option(False, "--stream", help="Use generate_stream and print text as it arrives."),
+    as_json: bool = typer.Option(False, "--json", help="Print {text, chunks, timings} as JSON."),
+) -> None:
+    """Send one prompt to a served model's generate (or generate_stream) endpoint."""
+    from trtforge.serve.client import discover, generate, generate_stream, payload
+
+    target = discover(_default_url(url), model)
+    if stream and not target.decoupled:
+        raise StepFailed(
+            f"{target.model} is not decoupled: streaming was disabled when the repository was built",
+            hint="drop --stream, or rebuild with serving.streaming: true",
+        )
+    body = payload(target, prompt, max_tokens, stream)
+    if stream:
+        live = not as_json
+
+        def show(piece: str) -> None:
+            if live:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+
+        result = generate_stream(target, body, on_chunk=show)
+        if live:
+            sys.stdout.write("\n")
+    else:
+        result = generate(target, body)
+    if as_json:
+        emit_json(
+            {
+                "model": target.model,
+                "url": target.url,
+                "runtime_note": target.runtime_note,
+                "text": result.text,
+                "chunks": result.chunks if stream else None,
+                "ttft_ms": round(result.ttft_s * 1000, 2) if result.ttft_s is not None else None,
+                "latency_ms": round(result.latency_s * 1000, 2),
+            }
+        )
+    elif not stream:
+        say(result.text)
+    if target.runtime_note and not as_json:
+        warn(f"({target.runtime_note})")
+
+
+def bench(
+    url: str = typer.Option(
+        None, "--url", help="Triton HTTP URL (default: the server `trtforge serve` started)."
+    ),
+    model: str = typer.Option(
+        None, "--model", help="ensemble | tensorrt_llm_bls | tensorrt_llm (default: found)."
+    ),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Requests in flight."),
+    requests: int = typer.Option(16, "--requests", min=1, help="Requests in total."),
+    max_tokens: int = typer.Option(16, "--max-tokens", min=1, help="Output tokens per request."),
+    prompt: str = typer.Option(None, "--prompt", help="Prompt text (default: a fixed sentence)."),
+    tool: str = typer.Option(
+        "auto", "--tool", help="auto (aiperf/genai-perf when installed) | builtin | aiperf | genai-perf."
+    ),
+    tokenizer: Path = typer.Option(None, "--tokenizer", help="Tokenizer directory for aiperf/genai-perf."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run a bounded load against a served model: requests/s, tokens/s, TTFT and inter-token latency."""
+    from trtforge.serve.bench import DEFAULT_PROMPT, BenchConfig, external_tool, run_builtin, run_external
+    from trtforge.serve.client import discover
+
+    target = discover(_default_url(url), model)
+    cfg = BenchConfig(
+        concurrency=concurrency, requests=requests, max_tokens=max_tokens, prompt=prompt or DEFAULT_PROMPT
+    )
+    chosen = external_tool() if tool == "auto" else (None if tool == "builtin" else tool)
+    if chosen and tokenizer is None:
+        if tool != "auto":
+            raise StepFailed(f"{chosen} needs --tokenizer DIR (the repository's preprocessing/1/tokenizer)")
+        chosen = None  # auto without a tokenizer: the built-in client
+    if chosen:
+        import tempfile
+
+        result = run_external(
+            chosen, target, cfg, str(tokenizer), Path(tempfile.mkdtemp(prefix="trtforge-bench-"))
+        )
+    else:
+        result = run_builtin(target, cfg)
+    if as_json:
+        emit_json(result)
+        return
+    if result["tool"] != "trtforge built-in":
+        say("\n".join(result["stdout_tail"]))
+        return
+    say(f"{result['model']} @ {result['url']}  ({result['tool']}, streaming={result['streaming']})")
+    say(
+        f"requests   {result['succeeded']}/{result['requests']} ok, concurrency {result['concurrency']}, "
+        f"{result['wall_s']} s"
+    )
+    say(f"throughput {result['requests_per_s']} req/s, {result['output_tokens_per_s']} output tok/s")
+    for key in ("ttft_ms", "inter_token_latency_ms", "request_latency_ms"):
+        v = result[key]
+        say(f"{key:24s} p50 {v['p50']}  p90 {v['p90']}  p99 {v['p99']}  mean {v['mean']}")
+    if result["errors"]:
+        warn(f"{result['errors']} request(s) failed; first: {result['first_error']}")
+    if result.get("runtime_note"):
+        warn(f"({result['runtime_note']})")
+
+
+def validate_repo(
+    repository: Path = typer.Argument(..., help="Model repository directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print {valid, problems[]} as JSON."),
+) -> None:
+    """Check a model repository offline; exit 2 with one line per problem."""
+    from trtforge.triton.validate import validate_repository
+
+    problems = validate_repository(repository)
+    if as_json:
+        emit_json(
+            {
+                "valid": not problems,
+                "repository": str(repository),
+                "problems": [p.to_json() for p in problems],
+            }
+        )
+    else:
+        for p in problems:
+            warn(p.one_line())
+        if not problems:
+            say(f"{repository}: ok")
+    if problems:
+        raise typer.Exit(EXIT_INVALID)
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command()(serve)
+    app.command()(infer)
+    app.command()(bench)
+    app.command("validate-repo")(validate_repo)

@@ -103,7 +103,7 @@ class ModelSpec:
     native_quantization: NativeQuant | None = None
     backends: dict[str, bool] = field(default_factory=dict)
     backend_notes: tuple[str, ...] = ()
-    tensorrt_min_version: str | None = None
+    pytorch_min_version: str | None = None
     notes: tuple[str, ...] = ()
     source: str = ""
 

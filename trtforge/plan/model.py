@@ -57,6 +57,7 @@ class QuantPlan(PlanSection):
     bytes_per_weight: float = 2.0  # including scale overhead
     exclude_modules: list[str] = Field(default_factory=list)
     modelopt_config: str | None = None  # e.g. "FP8_DEFAULT_CFG"; None when nothing is quantized here
+    weight_format: str | None = None  # concrete format of the quantized weights (mxfp4 when format is native)
 
 
 class ToolchainPlan(PlanSection):

@@ -51,23 +51,22 @@ def embeddings(cfg: dict[str, Any], hidden: int, tied_default: bool = False) -> 
 def layer_windows(cfg: dict[str, Any], num_layers: int) -> list[int | None]:
     """Attention window of each layer: None for full attention.
 
-    Reads `layer_types` when the config has it (sliding_attention -> sliding_window,
-    chunked_attention -> attention_chunk_size); otherwise a config-wide `sliding_window`
-    applies to every layer (Mistral v0.1, Phi-3). A window not smaller than the context is ignored.
+    Only per-layer `layer_types` count (sliding_attention -> sliding_window, chunked_attention ->
+    attention_chunk_size): TensorRT-LLM wires those windows itself (gpt-oss, Gemma 2, Llama 4). A
+    config-wide `sliding_window` (Mistral v0.1, Phi-3) takes effect only if the runtime is given a
+    max_attention_window, so the KV cache is sized as full attention there: never over-promise capacity.
+    A window not smaller than the context is ignored.
     """
     max_pos = int(cfg.get("max_position_embeddings") or 0)
-    layer_types = cfg.get("layer_types")
-    if layer_types:
-        windows: list[int | None] = []
-        for kind in layer_types[:num_layers]:
-            if kind == "sliding_attention":
-                windows.append(_usable_window(cfg.get("sliding_window"), max_pos))
-            elif kind == "chunked_attention":
-                windows.append(_usable_window(cfg.get("attention_chunk_size"), max_pos))
-            else:
-                windows.append(None)
-        return windows
-    return [_usable_window(cfg.get("sliding_window"), max_pos)] * num_layers
+    windows: list[int | None] = []
+    for kind in (cfg.get("layer_types") or [])[:num_layers]:
+        if kind == "sliding_attention":
+            windows.append(_usable_window(cfg.get("sliding_window"), max_pos))
+        elif kind == "chunked_attention":
+            windows.append(_usable_window(cfg.get("attention_chunk_size"), max_pos))
+        else:
+            windows.append(None)
+    return windows + [None] * (num_layers - len(windows))
 
 
 def _usable_window(window: Any, max_pos: int) -> int | None:
@@ -83,8 +82,10 @@ def kv_groups(windows: list[int | None], elements_per_token: int, heads: int) ->
     for w in windows:
         counts[w] = counts.get(w, 0) + 1
     order = sorted(counts, key=lambda w: (w is not None, w or 0))
-    return tuple(KVGroup(layers=counts[w], elements_per_token=elements_per_token, window=w, kv_heads=heads)
-                 for w in order)
+    return tuple(
+        KVGroup(layers=counts[w], elements_per_token=elements_per_token, window=w, kv_heads=heads)
+        for w in order
+    )
 
 
 def standard_kv(cfg: dict[str, Any], num_layers: int, kv: int, hd: int) -> tuple[KVGroup, ...]:

@@ -1,0 +1,324 @@
+"""The tiny recipe built by `trtforge build` (FP8 via ModelOpt) and served by a REAL Triton server (bundled
+tritonserver 2.51) with the CPU reference runtime: ensemble and BLS, generate and generate_stream, compared with
+transformers' own greedy decoding on the same weights.
+
+One server for the whole module (each start costs ~20 s on 2 cores)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.triton.fixtures import loaded_and_plan, run_step, tiny_recipe
+from trtforge.serve import client
+from trtforge.serve.launch import ServeOptions, running_server
+from trtforge.serve.process import SHM_DIR
+
+pytestmark = pytest.mark.slow
+PROMPT = "Hello, world! How are"
+MAX_TOKENS = 12
+NOTE = "reference runtime (PyTorch on CPU), not TensorRT-LLM"
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains `text` (the repository path is unique to a test)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def built(tiny_llama, tmp_path_factory) -> Path:
+    """`trtforge build` of the tiny CPU recipe (download -> ModelOpt FP8 quantize -> triton_repo), as CI runs it."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    recipe = tiny_recipe(tmp, tiny_llama)
+    r = run_cli("build", str(recipe), "--output", str(tmp / "out"), "--cache-dir", str(tmp / "cache"), timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(built) -> Path:
+    r = run_cli("validate-repo", str(built / "model_repository"))
+    assert r.returncode == 0, r.stderr
+    return built / "model_repository"
+
+
+@pytest.fixture(scope="module")
+def expected(built):
+    """Greedy decoding by transformers itself on the same (dequantized FP8) weights."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from trtforge.triton.models.reference.model import load_model
+
+    checkpoint = built / "checkpoint" / "hf"  # the build's own FP8 export
+    model, _ = load_model(str(checkpoint))
+    tok = AutoTokenizer.from_pretrained(checkpoint)
+    ids = tok.encode(PROMPT)
+    out = model.generate(
+        torch.tensor([ids]), max_new_tokens=MAX_TOKENS, do_sample=False, eos_token_id=2, pad_token_id=0
+    )[0, len(ids) :].tolist()
+    tokens = [t for t in out if t != 2]
+    return {
+        "tokens": tokens,
+        "text": tok.decode(tokens, skip_special_tokens=True),
+        "pieces": [tok.decode([t], skip_special_tokens=True) for t in tokens],
+        "prompt_ids": ids,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tiny_repo, tmp_path_factory):
+    log = tmp_path_factory.mktemp("logs") / "triton.log"
+    t0 = time.monotonic()
+    with running_server(tiny_repo, ServeOptions(runtime="auto", ready_timeout_s=300, log_file=log)) as served:
+        served.start_to_ready_s = time.monotonic() - t0
+        yield served
+        prefix = served.server.shm_prefix
+    # After the context: the server, every python stub, and our shm files are gone.
+    time.sleep(0.5)
+    assert processes_mentioning(str(tiny_repo)) == []
+    assert not list(SHM_DIR.glob(prefix + "*"))
+
+
+def _target(server, model: str) -> client.Target:
+    return client.discover(server.server.endpoints.http, model)
+
+
+def test_server_is_the_reference_runtime(server):
+    info = server.info()
+    assert info["runtime"] == "reference" and info["runtime_note"] == NOTE
+    assert info["endpoints"]["http"].startswith("http://127.0.0.1:")
+    status, config = client.get_json(info["endpoints"]["http"], "/v2/models/tensorrt_llm/config")
+    assert status == 200 and config["parameters"]["runtime"]["string_value"] == NOTE
+    assert config["backend"] == "python" and config["model_transaction_policy"]["decoupled"] is True
+    log = server.server.log_text()
+    assert f"[trtforge] {NOTE}: serving" in log
+    assert "ModelOpt FP8 checkpoint dequantized to float32" in log  # the build's FP8 export, not other weights
+    print(f"start-to-ready {server.start_to_ready_s:.1f} s")
+
+
+@pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
+def test_generate_matches_transformers_greedy(server, expected, model):
+    target = _target(server, model)
+    result = client.generate(target, client.payload(target, PROMPT, MAX_TOKENS, stream=False))
+    assert result.text == expected["text"]
+    assert not result.text.startswith(PROMPT)  # exclude_input_in_output by default
+
+
+def test_ensemble_stream_sends_one_chunk_per_token(server, expected):
+    target = _target(server, "ensemble")
+    assert target.decoupled
+    result = client.generate_stream(target, client.payload(target, PROMPT, MAX_TOKENS, stream=True))
+    assert len(result.chunks) > 1
+    assert result.chunks == expected["pieces"]
+
+
+def test_bls_stream_concatenates_to_the_full_text(server, expected):
+    target = _target(server, "tensorrt_llm_bls")
+    result = client.generate_stream(target, client.payload(target, PROMPT, MAX_TOKENS, stream=True))
+    assert len(result.chunks) > 1
+    assert "".join(result.chunks) == expected["text"]
+
+
+def test_end_id_and_prompt_echo_reach_the_runtime(server, expected):
+    target = _target(server, "ensemble")
+    stop_at = expected["tokens"][3]
+    cut = expected["tokens"][: expected["tokens"].index(stop_at)]
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(server.source_repository / "preprocessing/1/tokenizer")
+    body = client.payload(target, PROMPT, MAX_TOKENS, False, {"end_id": stop_at})
+    assert client.generate(target, body).text == tok.decode(cut, skip_special_tokens=True)
+    body = client.payload(target, PROMPT, 4, False, {"exclude_input_in_output": False})
+    echoed = client.generate(target, body).text
+    assert echoed == tok.decode(expected["prompt_ids"] + expected["tokens"][:4], skip_special_tokens=True)
+
+
+def test_unsupported_request_is_refused_not_ignored(server):
+    target = _target(server, "ensemble")
+    with pytest.raises(
+        Exception, match="beam_width/num_return_sequences > 1 not supported by the reference runtime"
+    ):
+        client.generate(target, client.payload(target, PROMPT, 4, False, {"beam_width": 2}))
+
+
+def test_infer_cli(server, expected):
+    url = server.server.endpoints.http
+    r = run_cli("infer", PROMPT, "--url", url, "--max-tokens", str(MAX_TOKENS), "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["text"] == expected["text"] and data["model"] == "ensemble" and data["runtime_note"] == NOTE
+    r = run_cli(
+        "infer",
+        PROMPT,
+        "--url",
+        url,
+        "--max-tokens",
+        str(MAX_TOKENS),
+        "--stream",
+        "--model",
+        "tensorrt_llm_bls",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert len(data["chunks"]) > 1 and "".join(data["chunks"]) == expected["text"]
+
+
+def test_bench_cli_builtin(server):
+    url = server.server.endpoints.http
+    r = run_cli(
+        "bench",
+        "--url",
+        url,
+        "--concurrency",
+        "2",
+        "--requests",
+        "8",
+        "--max-tokens",
+        "8",
+        "--tool",
+        "builtin",
+        "--json",
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["succeeded"] == 8 and result["errors"] == 0 and result["streaming"] is True
+    assert result["output_tokens"] == 8 * 8  # min_tokens = max_tokens: a fixed output length
+    assert result["requests_per_s"] > 0 and result["ttft_ms"]["p50"] > 0
+    assert result["inter_token_latency_ms"]["p50"] > 0
+    print("bench", json.dumps(result))
+
+
+# -- the CLI end to end: `trtforge serve` of a one-model repository, SIGTERM, and a refused checkpoint ----------
+
+
+def _write_llmapi_reference_repo(tmp: Path, checkpoint: Path) -> Path:
+    recipe = tiny_recipe(
+        tmp, checkpoint, name="tiny-llmapi-cpu", serving={"frontend": "llmapi", "model_name": "tiny"}
+    )
+    loaded, plan = loaded_and_plan(recipe)
+    run_step(loaded, plan, {"download": checkpoint}, tmp / "out")
+    return tmp / "out" / "model_repository"
+
+
+def _serve(repo: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ}
+    env.pop("TRTFORGE_DEBUG", None)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trtforge",
+            "serve",
+            str(repo),
+            "--json",
+            "--ready-timeout",
+            "240",
+            "--log-file",
+            str(log),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_cli_serve_gpu_repository_with_reference_swap_then_sigterm(tiny_llama, tmp_path):
+    """An H100 / PyTorch-backend (llmapi) repository, served here: no GPU -> the reference runtime is swapped in
+    at serve time (text contract), the built repository is left untouched; SIGTERM stops everything."""
+    from trtforge.pipeline.step import StepContext
+    from trtforge.steps.llmapi_config import LlmApiConfigStep
+
+    loaded, plan = loaded_and_plan(
+        tiny_recipe(
+            tmp_path,
+            tiny_llama,
+            name="tiny-h100",
+            target={"gpu": "H100-80GB"},
+            engine={"backend": "pytorch", "max_seq_len": 256},
+        )
+    )
+    (tmp_path / "compile").mkdir()
+    LlmApiConfigStep("llmapi_config", loaded, plan).run(
+        StepContext(
+            loaded=loaded, plan=plan, out_dir=tmp_path / "compile", inputs={}, cache_root=tmp_path / "c"
+        )
+    )
+    run_step(loaded, plan, {"download": tiny_llama, "llmapi_config": tmp_path / "compile"}, tmp_path / "out")
+    repo = tmp_path / "out" / "model_repository"
+    config_before = (repo / "tensorrt_llm" / "config.pbtxt").read_text()
+    proc = _serve(repo, tmp_path / "triton.log")
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert ready["event"] == "ready" and ready["runtime"] == "reference" and ready["runtime_note"] == NOTE
+        assert ready["served_from"] != str(repo)  # an overlay
+        assert ready["generate"] == [ready["endpoints"]["http"] + "/v2/models/tensorrt_llm/generate"]
+        r = run_cli("infer", "Hello", "--url", ready["endpoints"]["http"], "--max-tokens", "6", "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["model"] == "tensorrt_llm" and json.loads(r.stdout)["text"]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert json.loads(out.strip().splitlines()[-1]) == {"event": "stopped"}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    time.sleep(0.5)
+    assert processes_mentioning(str(repo)) == [] and processes_mentioning(ready["served_from"]) == []
+    assert (repo / "tensorrt_llm" / "config.pbtxt").read_text() == config_before
+
+
+def test_llmapi_reference_streams_text(tiny_llama, tmp_path):
+    """A CPU recipe with serving.frontend llmapi: the reference runtime behind NVIDIA's llmapi tensor API."""
+    repo = _write_llmapi_reference_repo(tmp_path, tiny_llama)
+    with running_server(repo, ServeOptions(ready_timeout_s=240, log_file=tmp_path / "t.log")) as served:
+        target = client.discover(served.server.endpoints.http)
+        assert target.api == "llmapi" and target.model == "tensorrt_llm" and target.decoupled
+        whole = client.generate(target, client.payload(target, "Hello", 6, False))
+        streamed = client.generate_stream(target, client.payload(target, "Hello", 6, True))
+        assert len(streamed.chunks) > 1 and "".join(streamed.chunks) == whole.text
+
+
+def test_cli_serve_refuses_a_checkpoint_it_cannot_dequantize(tiny_llama, tmp_path):
+    import shutil
+
+    ck = tmp_path / "nvfp4-claim"
+    shutil.copytree(tiny_llama, ck)
+    cfg = json.loads((ck / "config.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "modelopt", "quant_algo": "NVFP4"}
+    (ck / "config.json").write_text(json.dumps(cfg))
+    repo = _write_llmapi_reference_repo(tmp_path, ck)
+    t0 = time.monotonic()
+    proc = _serve(repo, tmp_path / "triton.log")
+    out, err = proc.communicate(timeout=280)
+    assert proc.returncode == 1, (out, err)
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: Triton exited before it was ready: failed to load 'tensorrt_llm'")
+    assert "NVFP4" in line and "refusing to serve different weights" in line
+    assert time.monotonic() - t0 < 240
+    time.sleep(0.5)
+    assert processes_mentioning(str(repo)) == []

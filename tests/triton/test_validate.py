@@ -1,0 +1,155 @@
+"""validate-repo catches broken repositories offline, one line per problem, exit 2."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.triton.fixtures import engine_config_json, write_json
+from trtforge.triton.settings import RepoSettings
+from trtforge.triton.validate import validate_repository
+from trtforge.triton.writer import write_repository
+
+
+@pytest.fixture(scope="module")
+def good_repo(tiny_llama, tmp_path_factory) -> Path:
+    s = RepoSettings(
+        layout="inflight_batcher_llm",
+        runtime="reference",
+        served_model_name="tiny",
+        max_batch_size=4,
+        streaming=True,
+        end_id=2,
+        max_seq_len=256,
+        trtllm_version="1.2.1",
+        triton_image="nvcr.io/nvidia/tritonserver:26.07-trtllm-python-py3",
+    )
+    dest = tmp_path_factory.mktemp("validate") / "repo"
+    write_repository(s, dest, tokenizer_src=tiny_llama, checkpoint_src=tiny_llama)
+    return dest
+
+
+@pytest.fixture
+def repo(good_repo, tmp_path) -> Path:
+    copy = tmp_path / "repo"
+    shutil.copytree(good_repo, copy)
+    return copy
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def _messages(repo: Path) -> list[str]:
+    return [p.one_line() for p in validate_repository(repo)]
+
+
+def test_written_repository_is_valid(good_repo):
+    assert validate_repository(good_repo) == []
+
+
+def test_missing_model_py(repo):
+    (repo / "preprocessing" / "1" / "model.py").unlink()
+    assert _messages(repo) == ["preprocessing/1/model.py: missing (python backend model)"]
+
+
+def test_missing_tokenizer_and_checkpoint(repo):
+    shutil.rmtree(repo / "preprocessing" / "1" / "tokenizer")
+    (repo / "tensorrt_llm" / "1" / "checkpoint" / "config.json").unlink()
+    msgs = _messages(repo)
+    assert any("tokenizer_dir preprocessing/1/tokenizer holds no tokenizer files" in m for m in msgs)
+    assert any(m.startswith("tensorrt_llm/1/checkpoint/config.json: missing") for m in msgs)
+
+
+def test_unfilled_placeholder_and_unparseable_value(repo):
+    _edit(repo / "ensemble" / "config.pbtxt", "max_batch_size: 4", "max_batch_size: ${triton_max_batch_size}")
+    msgs = _messages(repo)
+    assert any(m.startswith("ensemble/config.pbtxt: unfilled placeholder at line") for m in msgs)
+    assert any("does not parse as a Triton ModelConfig" in m for m in msgs)
+
+
+def test_decoupled_on_one_model_only(repo):
+    _edit(repo / "tensorrt_llm_bls" / "config.pbtxt", "decoupled: true", "decoupled: false")
+    assert (
+        "tensorrt_llm_bls/config.pbtxt: decoupled false but tensorrt_llm has true: streaming would fail (P9)"
+        in _messages(repo)
+    )
+
+
+def test_batch_size_disagreement(repo):
+    _edit(repo / "postprocessing" / "config.pbtxt", "max_batch_size: 4", "max_batch_size: 8")
+    assert any("max_batch_size differs between models" in m for m in _messages(repo))
+
+
+def test_absolute_build_machine_path(repo):
+    _edit(repo / "postprocessing" / "config.pbtxt", '"preprocessing/1/tokenizer"', '"/home/builder/tok"')
+    assert any(
+        "absolute path outside the mount point /models: /home/builder/tok" in m for m in _messages(repo)
+    )
+
+
+def test_ensemble_step_names_a_missing_tensor(repo):
+    _edit(repo / "ensemble" / "config.pbtxt", 'key: "QUERY"', 'key: "PROMPT"')
+    msgs = _messages(repo)
+    assert "ensemble/config.pbtxt: preprocessing has no input 'PROMPT'" in msgs
+
+
+def test_engine_repository_checks(tmp_path, tiny_llama):
+    """An engine repository: parameter typos, engine files vs world size, batch size vs the engine, version."""
+    engine = tmp_path / "engine"
+    write_json(engine / "config.json", engine_config_json(world_size=2, max_batch_size=8, version="1.2.0"))
+    s = RepoSettings(
+        layout="inflight_batcher_llm",
+        runtime="tensorrtllm",
+        served_model_name="m",
+        max_batch_size=16,
+        streaming=False,
+        end_id=2,
+        world_size=1,
+        trtllm_version="1.2.1",
+        triton_image="nvcr.io/nvidia/tritonserver:25.12-trtllm-python-py3",
+    )
+    repo = tmp_path / "repo"
+    write_repository(s, repo, tokenizer_src=tiny_llama, engine_src=engine)
+    _edit(
+        repo / "tensorrt_llm" / "config.pbtxt",
+        'key: "kv_cache_free_gpu_mem_fraction"',
+        'key: "kv_cache_free_gpu_memory_fraction"',
+    )
+    msgs = "\n".join(_messages(repo))
+    assert "parameter 'kv_cache_free_gpu_memory_fraction' is not read by the tensorrtllm backend" in msgs
+    assert "0 rank*.engine file(s) for engine world size 2" in msgs
+    assert "max_batch_size 16 exceeds the engine's build_config.max_batch_size 8" in msgs
+    assert "world_size 1 but the engine mapping says 2" in msgs
+    assert "engine built with TensorRT-LLM 1.2.0, repository records 1.2.1" in msgs
+    assert "image nvcr.io/nvidia/tritonserver:25.12-trtllm-python-py3 ships TensorRT-LLM 1.1.0" in msgs
+
+
+def test_cli_exit_2_one_line_per_problem(repo):
+    (repo / "preprocessing" / "1" / "model.py").unlink()
+    _edit(repo / "tensorrt_llm_bls" / "config.pbtxt", "decoupled: true", "decoupled: false")
+    r = run_cli("validate-repo", str(repo))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(re.match(r"^[\w/.]+: ", ln) for ln in lines)
+    r = run_cli("validate-repo", str(repo), "--json")
+    data = json.loads(r.stdout)
+    assert r.returncode == 2 and data["valid"] is False and len(data["problems"]) == 2
+
+
+def test_cli_ok(good_repo):
+    r = run_cli("validate-repo", str(good_repo))
+    assert r.returncode == 0 and r.stdout.strip().endswith(": ok")
+
+
+def test_lock_file_next_to_the_repository_must_agree(repo):
+    # `trtforge build` publishes trtforge.lock.json beside model_repository/.
+    (repo.parent / "trtforge.lock.json").write_text(json.dumps({"plan": {"toolchain": {"trtllm_version": "1.1.0"}}}))
+    assert "trtforge.lock.json: TensorRT-LLM 1.1.0 in the lock file, 1.2.1 in trtforge.json" in _messages(repo)

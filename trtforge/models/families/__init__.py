@@ -1,0 +1,1 @@
+"""One module per architecture family; each turns a text config dict into ModelSpec fields."""

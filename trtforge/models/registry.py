@@ -1,0 +1,108 @@
+"""config.json -> ModelSpec: pick the family module by architecture and add backend support + native quant."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trtforge.errors import Infeasible, InvalidInput
+from trtforge.models.native_quant import parse_native_quant
+from trtforge.models.spec import ModelSpec
+
+ARCHITECTURES_FILE = Path(__file__).parent / "architectures.yaml"
+
+_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "bf16": "bf16", "fp16": "fp16"}
+
+
+class UnknownArchitecture(Infeasible):
+    """An architecture trtforge cannot count: exit 3, never a guess."""
+
+
+@functools.cache
+def architectures() -> dict[str, dict[str, Any]]:
+    with ARCHITECTURES_FILE.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def architecture_of(cfg: dict[str, Any]) -> str:
+    archs = cfg.get("architectures") or cfg.get("architecture")
+    if isinstance(archs, str):
+        archs = [archs]
+    if not archs or not isinstance(archs, list) or not isinstance(archs[0], str):
+        model_type = cfg.get("model_type")
+        hint = f" (model_type '{model_type}')" if model_type else ""
+        raise InvalidInput(f"config.json has no 'architectures' list{hint}: cannot tell which model this is")
+    return archs[0]
+
+
+def spec_from_config(cfg: dict[str, Any], source: str = "") -> ModelSpec:
+    """The ModelSpec of a parsed config.json; an unknown architecture raises UnknownArchitecture (exit 3)."""
+    arch = architecture_of(cfg)
+    entry = architectures().get(arch)
+    if entry is None:
+        known = ", ".join(sorted(architectures()))
+        raise UnknownArchitecture(f"architecture {arch} is not one trtforge can introspect; known: {known}")
+    family = importlib.import_module(f"trtforge.models.families.{entry['family']}")
+    text = cfg.get("text_config") or {}
+    model_type = str(cfg.get("model_type") or text.get("model_type") or entry["family"])
+    try:
+        fields = family.build(cfg, model_type)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"config.json of {arch} has a malformed field: {exc}") from None
+    ctx = cfg.get("max_position_embeddings") or text.get("max_position_embeddings") or 0
+    dtype = cfg.get("torch_dtype") or cfg.get("dtype") or text.get("torch_dtype") or "bfloat16"
+    vocab = cfg.get("vocab_size") or text.get("vocab_size") or 0
+    backends, backend_notes = _backends(arch)
+    spec = ModelSpec(
+        architecture=arch,
+        model_type=model_type,
+        family=entry["family"],
+        vocab_size=int(vocab),
+        max_position_embeddings=int(ctx),
+        dtype=_DTYPES.get(str(dtype), "bf16"),
+        native_quantization=parse_native_quant(cfg),
+        backends=backends,
+        backend_notes=backend_notes,
+        pytorch_min_version=entry.get("pytorch_since"),
+        source=source,
+        **fields,
+    )
+    _check_sane(spec)
+    if spec.native_quantization is not None:  # keep only the groups this model actually has
+        nq = spec.native_quantization
+        spec = replace(
+            spec,
+            native_quantization=replace(nq, groups=tuple(g for g in nq.groups if spec.params.total.get(g))),
+        )
+    return spec
+
+
+def _backends(arch: str) -> tuple[dict[str, bool], tuple[str, ...]]:
+    """Backend support from trtforge.toolchain (TensorRT-LLM's MODEL_MAP and PyTorch model list)."""
+    from trtforge.toolchain import archs
+
+    backends = {"tensorrt": archs.engine_supports(arch), "pytorch": archs.pytorch_supports(arch)}
+    return backends, (() if backends["tensorrt"] else (archs.why_not_engine(arch),))
+
+
+def _check_sane(spec: ModelSpec) -> None:
+    for name in (
+        "num_layers",
+        "hidden_size",
+        "num_attention_heads",
+        "num_kv_heads",
+        "head_dim",
+        "vocab_size",
+    ):
+        if getattr(spec, name) <= 0:
+            raise InvalidInput(f"config.json of {spec.architecture}: {name} must be positive")
+    if spec.num_attention_heads % spec.num_kv_heads and not spec.mla:
+        raise InvalidInput(
+            f"config.json of {spec.architecture}: num_attention_heads ({spec.num_attention_heads}) "
+            f"is not a multiple of num_key_value_heads ({spec.num_kv_heads})"
+        )

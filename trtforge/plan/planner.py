@@ -1,0 +1,480 @@
+"""The pure planning core: (Recipe, Target, ModelSpec, GPU) -> Plan. No I/O, no clocks, no torch.
+
+Order of decisions: backend -> quantization -> MoE kernels -> parallel layout (smallest that fits) ->
+memory (weights, reserve, KV cache) -> limits (max_seq_len, max_batch_size, max_num_tokens). When nothing
+fits, the plan says why in one line and names the nearest option that works.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from trtforge.hardware import GPU
+from trtforge.models import ModelSpec
+from trtforge.plan.backend import choose_backend
+from trtforge.plan.limits import auto_batch_and_tokens, round_down, workload_seq_len
+from trtforge.plan.memory import (
+    GIB,
+    group_bytes,
+    kv_bytes_per_token_per_gpu,
+    max_seq_len_in,
+    reserve_bytes,
+    weights_per_gpu,
+)
+from trtforge.plan.model import (
+    GpuInfo,
+    Limits,
+    Memory,
+    ModelSummary,
+    Parallel,
+    Plan,
+    QuantPlan,
+    ToolchainPlan,
+)
+from trtforge.plan.parallel import Layout, candidate_layouts
+from trtforge.plan.quantization import QuantChoice, resolve_quantization, supported_formats
+from trtforge.plan.reference import ReferenceConfig, find_reference
+from trtforge.recipe.schema import Recipe, Target, target_label
+from trtforge.toolchain.versions import engine_backend_available, triton_image_for
+
+DEFAULT_FREE_GPU_MEMORY_FRACTION = 0.85  # NVIDIA's tuned gpt-oss configs; TensorRT-LLM's own default is 0.9
+MIN_KV_GIB_WARNING = 10.0  # trtllm-bench warns below 10 GB of KV cache per GPU
+MIN_REQUESTS = 32  # trtllm-bench warns when the KV cache holds fewer requests than this
+SUGGESTED_FORMATS = ("fp8", "nvfp4", "int4_awq", "w4a8_awq")  # best accuracy first
+_MXFP4_KERNELS = {
+    "TRTLLM": "Blackwell: MXFP8 activations x MXFP4 weights",
+    "TRITON": "Hopper: BF16 activations x MXFP4 weights",
+}
+_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What stays the same across the layouts the planner tries."""
+
+    recipe: Recipe
+    spec: ModelSpec
+    gpu: GPU
+    backend: str
+    quant: QuantChoice
+    moe_backend: str | None
+    workload: tuple[int, int, int]  # input_len, output_len, concurrency
+    workload_explicit: bool
+    host_memory_bytes: int | None = None
+
+
+@dataclass
+class Evaluation:
+    """One layout, sized: its memory split, limits, and whether (and why not) it fits."""
+
+    layout: Layout
+    weights: float
+    reserve: float
+    kv_bytes: float
+    total: float
+    fraction: float
+    max_batch_size: int
+    max_num_tokens: int
+    max_seq_len: int
+    max_input_len: int
+    max_kv_tokens: int
+    kv_max_requests: float
+    reference: ReferenceConfig | None
+    reasons: list[str] = field(default_factory=list)  # why it does not fit
+    warnings: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    seq_cap: int | None = None  # longest sequence the KV cache holds, when that limits max_seq_len
+
+    @property
+    def fits(self) -> bool:
+        return not self.reasons
+
+
+def _gib(value: float) -> float:
+    return round(value / GIB, 2)
+
+
+def _explicit(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def choose_moe_backend(spec: ModelSpec, gpu: GPU, backend: str, weight_format: str) -> str | None:
+    """MoE kernels on the PyTorch backend: MXFP4 (gpt-oss) runs TRITON on Hopper, TRTLLM on Blackwell."""
+    if backend != "pytorch" or not spec.is_moe or gpu.sm is None:
+        return None
+    if weight_format == "mxfp4":
+        return "TRTLLM" if gpu.sm >= 100 else "TRITON"
+    return "CUTLASS"
+
+
+def evaluate(ctx: Context, layout: Layout) -> Evaluation:
+    """Size one layout: weights, reserve, KV cache, and the auto limits that follow from them."""
+    spec, gpu, recipe, backend = ctx.spec, ctx.gpu, ctx.recipe, ctx.backend
+    engine = recipe.engine
+    tp, pp, ep = layout.tp, layout.pp, layout.ep
+    isl, osl, conc = ctx.workload
+    kv_dtype = ctx.quant.kv_dtype
+    by_group = group_bytes(spec, ctx.quant.groups, ctx.quant.plan.bytes_per_weight)
+    weights = weights_per_gpu(spec, by_group, tp, pp)
+    total = float(gpu.memory_bytes)
+    ref = None
+    if backend == "pytorch":
+        ref = find_reference(
+            spec.architecture,
+            spec.total_params,
+            gpu.name,
+            ctx.workload if ctx.workload_explicit else None,
+            tp,
+            ctx.quant.plan.source,
+        )
+    settings = ref.settings if ref else {}
+    asked_fraction = recipe.serving.kv_cache_free_gpu_mem_fraction
+    fraction = (
+        asked_fraction
+        if isinstance(asked_fraction, float)
+        else float(settings.get("free_gpu_memory_fraction", DEFAULT_FREE_GPU_MEMORY_FRACTION))
+    )
+    asked_bs = _explicit(engine.max_batch_size) or settings.get("max_batch_size")
+    asked_tokens = _explicit(engine.max_num_tokens) or settings.get("max_num_tokens")
+    reasons: list[str] = []
+    warnings: list[str] = []
+
+    # Pass 1: size activations for the whole concurrency (an upper bound), see what KV memory is left.
+    bs1, tok1 = auto_batch_and_tokens(conc, isl, osl, conc, pp, backend)
+    reserve1 = reserve_bytes(spec, backend, tp, pp, ep, asked_tokens or tok1, asked_bs or bs1)
+    kv1 = max(0.0, fraction * (total - weights - reserve1))
+
+    context = spec.max_position_embeddings or 4096
+    if _explicit(engine.max_seq_len):
+        seq, seq_from = int(engine.max_seq_len), "recipe"  # type: ignore[arg-type]
+    elif "max_seq_len" in settings:
+        seq, seq_from = int(settings["max_seq_len"]), "reference"
+    elif ctx.workload_explicit:
+        seq, seq_from = workload_seq_len(isl, osl), "workload"
+    else:
+        seq, seq_from = context, "model"
+    if seq > context:
+        if seq_from == "recipe":
+            reasons.append(
+                f"engine.max_seq_len {seq} exceeds {spec.architecture}'s context of {context} tokens"
+            )
+        else:
+            warnings.append(
+                f"workload needs {seq} tokens per sequence, more than the model's {context}: "
+                f"max_seq_len capped to {context}"
+            )
+            seq = context
+    cap = max_seq_len_in(spec, kv_dtype, tp, pp, kv1)
+    seq_cap = None
+    if weights + reserve1 > total:
+        reasons.append(
+            f"weights need {_gib(weights)} GiB per GPU plus {_gib(reserve1)} GiB runtime reserve; "
+            f"{gpu.name} has {_gib(total)} GiB"
+        )
+    elif seq > cap:
+        need = spec.kv_bytes_for_sequence_per_gpu(seq, kv_dtype, tp, pp)
+        minimum = min(context, isl + osl)
+        if seq_from == "model" and cap >= minimum:
+            seq_cap = cap
+            seq = max(minimum, round_down(cap, 1024))
+            warnings.append(
+                f"the model's {context}-token context needs {_gib(need)} GiB of {kv_dtype} KV cache per "
+                f"sequence per GPU; {gpu.name} has {_gib(kv1)} GiB for it: max_seq_len capped to {seq}"
+            )
+        else:
+            what = "engine.max_seq_len" if seq_from == "recipe" else "a sequence of"
+            reasons.append(
+                f"{what} {seq} tokens needs {_gib(need)} GiB of {kv_dtype} KV cache per GPU; only "
+                f"{_gib(kv1)} GiB is left after weights and reserve"
+            )
+            seq_cap = cap
+
+    # Pass 2: requests the KV cache holds at the workload's length -> batch and token limits.
+    request_len = max(1, min(isl + osl, seq))
+    per_request = spec.kv_bytes_for_sequence_per_gpu(request_len, kv_dtype, tp, pp)
+    kv_max_requests = kv1 / per_request if per_request else 0.0
+    auto_bs, auto_tokens = auto_batch_and_tokens(kv_max_requests, isl, osl, conc, pp, backend)
+    max_bs = int(asked_bs or auto_bs)
+    max_tokens = int(asked_tokens or auto_tokens)
+    max_input = _explicit(engine.max_input_len) or max(1, seq - 1)
+    if backend == "tensorrt" and not engine.chunked_prefill and not asked_tokens and max_tokens < max_input:
+        max_tokens = max_input  # without chunked prefill a whole prompt is one forward
+    reserve = reserve_bytes(spec, backend, tp, pp, ep, max_tokens, max_bs)
+    if weights + reserve1 > total:
+        reserve = reserve1  # report the reserve the fit check used
+    kv_bytes = max(0.0, fraction * (total - weights - reserve))
+    per_token = kv_bytes_per_token_per_gpu(spec, kv_dtype, tp, pp, seq)
+    max_kv_tokens = int(kv_bytes // per_token) if per_token > 0 else 0
+    if not reasons and weights + reserve > total:
+        reasons.append(
+            f"weights need {_gib(weights)} GiB per GPU plus {_gib(reserve)} GiB runtime reserve; "
+            f"{gpu.name} has {_gib(total)} GiB"
+        )
+    if gpu.is_cpu and ctx.host_memory_bytes and weights + reserve > ctx.host_memory_bytes:
+        reasons.append(
+            f"the CPU reference needs {_gib(weights + reserve)} GiB of RAM; this machine has "
+            f"{_gib(ctx.host_memory_bytes)} GiB"
+        )
+    if not reasons:
+        if not gpu.is_cpu and kv_bytes / GIB < MIN_KV_GIB_WARNING:
+            warnings.append(
+                f"only {_gib(kv_bytes)} GiB of KV cache per GPU (trtllm-bench warns below 10 GB): "
+                "throughput will be limited"
+            )
+        if kv_max_requests < conc:
+            warnings.append(
+                f"the KV cache holds {int(kv_max_requests)} requests of {request_len} tokens, fewer than "
+                f"the workload's concurrency {conc}: requests will queue"
+            )
+    return Evaluation(
+        layout=layout,
+        weights=weights,
+        reserve=reserve,
+        kv_bytes=kv_bytes,
+        total=total,
+        fraction=fraction,
+        max_batch_size=max_bs,
+        max_num_tokens=max_tokens,
+        max_seq_len=seq,
+        max_input_len=min(max_input, seq - 1) if seq > 1 else 1,
+        max_kv_tokens=max_kv_tokens,
+        kv_max_requests=kv_max_requests,
+        reference=ref,
+        reasons=reasons,
+        warnings=warnings,
+        seq_cap=seq_cap,
+    )
+
+
+def _first_fit(ctx: Context, layouts: list[Layout]) -> Evaluation | None:
+    for layout in layouts:
+        ev = evaluate(ctx, layout)
+        if ev.fits:
+            return ev
+    return None
+
+
+def _min_requests(ctx: Context) -> int:
+    """Concurrent requests a stated workload needs the KV cache to hold (trtllm-bench warns below 32)."""
+    return min(ctx.workload[2], MIN_REQUESTS)
+
+
+def _choose_layout(ctx: Context, layouts: list[Layout]) -> Evaluation | None:
+    """The smallest layout that fits; with a stated workload, the smallest that also holds enough requests."""
+    fitting = None
+    for layout in layouts:
+        ev = evaluate(ctx, layout)
+        if not ev.fits:
+            continue
+        if not ctx.workload_explicit or ev.kv_max_requests >= _min_requests(ctx):
+            return ev
+        fitting = fitting or ev
+    return fitting
+
+
+def _suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
+    """The nearest options that fit: more GPUs, a smaller format, an FP8 KV cache, a shorter max_seq_len."""
+    spec, gpu = ctx.spec, ctx.gpu
+    out: list[str] = []
+    if gpu.is_cpu:
+        return out
+    moe = ctx.moe_backend
+    for n in (2, 4, 8, 16, 32, 64):
+        if n <= target.gpus:
+            continue
+        layouts, _ = candidate_layouts(spec, n, None, None, None, moe)
+        ev = _first_fit(ctx, layouts)
+        if ev is not None:
+            out.append(f"needs {ev.layout.world_size}×{gpu.name}: use target.gpus: {ev.layout.world_size}")
+            break
+    gpus_tp = _explicit(target.tp)
+    if ctx.quant.plan.source != "native":
+        for fmt in SUGGESTED_FORMATS:
+            if fmt not in supported_formats(gpu, ctx.backend):
+                continue
+            q = resolve_quantization(fmt, ctx.recipe.quantization.kv_cache, [], spec, gpu, ctx.backend)
+            if q.errors or q.plan.bytes_per_weight >= ctx.quant.plan.bytes_per_weight:
+                continue
+            layouts, _ = candidate_layouts(
+                spec, target.gpus, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe
+            )
+            if _first_fit(replace(ctx, quant=q), layouts) is not None:
+                out.append(f"quantization.format: {fmt}")
+                break
+    if ctx.quant.kv_dtype in ("bf16", "fp16") and gpu.sm is not None and gpu.sm >= 89:
+        q = replace(ctx.quant, kv_dtype="fp8")
+        if evaluate(replace(ctx, quant=q), best.layout).fits:
+            out.append("quantization.kv_cache: fp8")
+    if best.seq_cap and best.seq_cap >= 1024 and not any("weights need" in r for r in best.reasons):
+        out.append(f"engine.max_seq_len: {round_down(best.seq_cap, 1024)}")
+    return out
+
+
+def plan_target(
+    recipe: Recipe, target: Target, spec: ModelSpec, gpu: GPU, host_memory_bytes: int | None = None
+) -> Plan:
+    """Plan one target of a recipe. Pure: the same inputs always give the same Plan."""
+    version = recipe.toolchain.trtllm_version
+    backend = choose_backend(recipe.engine.backend, spec, gpu, version)
+    quant = resolve_quantization(
+        recipe.quantization.format,
+        recipe.quantization.kv_cache,
+        list(recipe.quantization.exclude_modules),
+        spec,
+        gpu,
+        backend.backend,
+    )
+    moe_backend = choose_moe_backend(spec, gpu, backend.backend, quant.weight_format)
+    wl = recipe.engine.workload
+    ctx = Context(
+        recipe=recipe,
+        spec=spec,
+        gpu=gpu,
+        backend=backend.backend,
+        quant=quant,
+        moe_backend=moe_backend,
+        workload=(wl.input_len, wl.output_len, wl.concurrency),
+        workload_explicit="workload" in recipe.engine.model_fields_set,
+        host_memory_bytes=host_memory_bytes,
+    )
+    decisions = [*backend.decisions, *quant.decisions]
+    warnings = [*quant.warnings]
+    errors = [*backend.errors, *quant.errors]
+    if recipe.model.trust_remote_code:
+        warnings.append("model.trust_remote_code is true: code shipped with the model will run at build time")
+    if spec.notes:
+        warnings.extend(spec.notes)
+
+    if gpu.is_cpu:
+        layouts, rejected = [Layout(1, 1, 1)], []
+        if any(_explicit(v) not in (None, 1) for v in (target.tp, target.pp, target.ep)):
+            rejected = ["the cpu target runs one process: tp, pp and ep must be 1 (or auto)"]
+    else:
+        layouts, rejected = candidate_layouts(
+            spec, target.gpus, _explicit(target.tp), _explicit(target.pp), _explicit(target.ep), moe_backend
+        )
+    errors.extend(rejected)
+    chosen = _choose_layout(ctx, layouts)
+    if chosen is None:
+        tried = [evaluate(ctx, lay) for lay in layouts] or [evaluate(ctx, Layout(1, 1, 1))]
+        best = min(tried, key=lambda ev: ev.weights + ev.reserve)  # the layout closest to fitting
+        if not errors or best.reasons:
+            where = f"{target.gpus}×{gpu.name}" if not gpu.is_cpu else "the cpu target"
+            fmt = quant.weight_format if quant.weight_format != "none" else spec.dtype
+            reason = best.reasons[0] if best.reasons else "no valid parallel layout"
+            hints = _suggestions(ctx, target, best)
+            hint = (": " + ", or ".join(hints)) if hints else ""
+            errors.append(f"{spec.architecture} ({fmt}) does not fit {where}: {reason}{hint}")
+    else:
+        best = chosen
+        lay = best.layout
+        if any(_explicit(v) for v in (target.tp, target.pp, target.ep)):
+            how = "as the recipe pins"
+        elif ctx.workload_explicit and best.kv_max_requests >= _min_requests(ctx):
+            how = (
+                f"the smallest layout within {target.gpus}×{gpu.name} whose KV cache holds "
+                f"{_min_requests(ctx)}+ concurrent requests of the workload"
+            )
+        else:
+            how = f"the smallest layout that fits {target.gpus}×{gpu.name}"
+        if not gpu.is_cpu:
+            decisions.append(f"parallel tp={lay.tp} pp={lay.pp} ep={lay.ep}: {how}")
+    warnings.extend(best.warnings)
+    ref = best.reference
+    if ref is not None:
+        decisions.append(
+            f"matches NVIDIA's tuned config {ref.id}: limits, KV fraction and MoE backend taken from it"
+        )
+        if ref.settings.get("kv_cache") and recipe.quantization.kv_cache == "auto":
+            quant = replace(quant, kv_dtype=ref.settings["kv_cache"])
+        moe_backend = ref.settings.get("moe_backend", moe_backend)
+    elif not gpu.is_cpu and backend.backend == "pytorch" and spec.architecture == "GptOssForCausalLM":
+        decisions.append(
+            f"no NVIDIA tuned config for {gpu.name} with this workload: limits derived "
+            "(trtllm-bench rounding, see docs/planning.md)"
+        )
+    if moe_backend:
+        decisions.append(
+            f"MoE backend {moe_backend}"
+            + (f" ({_MXFP4_KERNELS[moe_backend]})" if quant.weight_format == "mxfp4" else "")
+        )
+    decisions.append(_limits_decision(ctx, best))
+    lay = best.layout
+    image = recipe.toolchain.triton_image
+    if image == "auto":
+        image = triton_image_for(version) or "unknown"
+        if image == "unknown":
+            warnings.append(f"no NGC Triton image ships TensorRT-LLM {version}: set toolchain.triton_image")
+    quant_plan: QuantPlan = quant.plan.model_copy(
+        update={
+            "kv_cache": quant.kv_dtype,
+            "kv_cache_quant_algo": "FP8"
+            if quant.kv_dtype == "fp8"
+            else ("NVFP4" if quant.kv_dtype == "nvfp4" else None),
+            "weight_format": quant.weight_format,
+        }
+    )
+    all_errors = list(dict.fromkeys(errors))
+    return Plan(
+        recipe=recipe.name,
+        target=target_label(target),
+        fits=not all_errors,
+        backend=backend.backend,  # type: ignore[arg-type]
+        gpu=GpuInfo(name=gpu.name, sm=gpu.sm, memory_gib=round(gpu.memory_gib, 2), count=target.gpus),
+        model=ModelSummary(
+            architecture=spec.architecture,
+            model_type=spec.model_type,
+            total_params=spec.total_params,
+            active_params=spec.active_params,
+            dtype=_DTYPE_NAMES.get(spec.dtype, spec.dtype),
+        ),
+        parallel=Parallel(tp=lay.tp, pp=lay.pp, ep=lay.ep, world_size=lay.world_size),
+        memory=Memory(
+            weights_gib_per_gpu=_gib(best.weights),
+            kv_cache_gib_per_gpu=_gib(best.kv_bytes),
+            reserve_gib=_gib(best.reserve),
+            total_gib=_gib(best.total),
+            free_gpu_memory_fraction=best.fraction,
+        ),
+        limits=Limits(
+            max_batch_size=best.max_batch_size,
+            max_num_tokens=best.max_num_tokens,
+            max_seq_len=best.max_seq_len,
+            max_input_len=best.max_input_len,
+            max_kv_tokens=best.max_kv_tokens,
+        ),
+        quantization=quant_plan,
+        toolchain=ToolchainPlan(
+            trtllm_version=version,
+            triton_image=image,
+            engine_backend_available=engine_backend_available(version),
+        ),
+        moe_backend=moe_backend,
+        reference_config=ref.id if ref else None,
+        decisions=decisions,
+        warnings=list(dict.fromkeys(warnings)),
+        errors=all_errors,
+    )
+
+
+def _limits_decision(ctx: Context, ev: Evaluation) -> str:
+    engine = ctx.recipe.engine
+    isl, osl, conc = ctx.workload
+    if ev.reference is not None:
+        return (
+            f"limits from {ev.reference.id}: max_batch_size {ev.max_batch_size}, max_num_tokens "
+            f"{ev.max_num_tokens}, max_seq_len {ev.max_seq_len}"
+        )
+    parts = []
+    if not _explicit(engine.max_batch_size) or not _explicit(engine.max_num_tokens):
+        requests = min(ev.kv_max_requests, conc)
+        parts.append(
+            f"max_batch_size {ev.max_batch_size} / max_num_tokens {ev.max_num_tokens}: trtllm-bench rounding "
+            f"of {math.floor(requests)} requests (KV cache holds {math.floor(ev.kv_max_requests)} of "
+            f"{isl}+{osl} tokens, concurrency {conc})"
+        )
+    if not _explicit(engine.max_seq_len):
+        source = "workload ISL+OSL+256" if ctx.workload_explicit else "the model's context"
+        parts.append(f"max_seq_len {ev.max_seq_len} from {source}")
+    return "; ".join(parts) if parts else "limits as the recipe sets them"

@@ -1,0 +1,327 @@
+"""`trtforge serve`: pick a runtime, prepare the repository, start Triton, wait until ready.
+
+Runtimes: reference (bundled tritonserver + CPU reference model in the tensorrt_llm slot), local (a tritonserver
+found here), container (NVIDIA's image, docker). Every runtime validates the repository first (validate-repo's
+checks) so a broken repository never reaches a server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trtforge.errors import InvalidInput, ToolMissing
+from trtforge.serve.process import Endpoints, ServerProcess, free_ports
+from trtforge.triton.settings import REFERENCE_NOTE, RepoSettings
+
+RUNTIMES = ("auto", "reference", "local", "container")
+DEFAULT_READY_TIMEOUT_S = 300.0
+
+
+def cache_root() -> Path:
+    """The build cache root ($TRTFORGE_CACHE or the platform user cache dir): backend links, server state."""
+    from trtforge.pipeline.cache import default_root
+
+    return default_root()
+
+
+@dataclass
+class ServeOptions:
+    runtime: str = "auto"
+    host: str = "127.0.0.1"
+    http_port: int = 0  # 0: a free port
+    grpc_port: int = 0
+    metrics_port: int = 0
+    checkpoint: Path | None = None  # reference runtime over an engine repository
+    image: str | None = None  # container runtime: override the repository's image
+    ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
+    log_file: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Served:
+    """What a started server is, for printing and for `infer`/`bench` defaults."""
+
+    server: ServerProcess
+    repository: Path  # the repository as served (an overlay for the reference runtime over an engine repo)
+    source_repository: Path
+    runtime: str
+    settings: RepoSettings
+    install: str  # which tritonserver / image
+
+    def info(self) -> dict:
+        s = self.settings
+        models = ["tensorrt_llm"] if s.layout == "llmapi" else ["ensemble", "tensorrt_llm_bls"]
+        ep = self.server.endpoints
+        return {
+            "runtime": self.runtime,
+            "runtime_note": REFERENCE_NOTE if self.runtime == "reference" else None,
+            "repository": str(self.source_repository),
+            "served_from": str(self.repository),
+            "server": self.install,
+            "endpoints": ep.to_json(),
+            "generate": [f"{ep.http}/v2/models/{m}/generate" for m in models],
+            "generate_stream": [f"{ep.http}/v2/models/{m}/generate_stream" for m in models]
+            if s.streaming
+            else [],
+            "ready_after_s": round(self.server.ready_after_s, 2) if self.server.ready_after_s else None,
+            "log": str(self.server.log_path),
+            "pid": self.server.proc.pid if self.server.proc else None,
+        }
+
+
+def resolve_repository(target: Path) -> Path:
+    """TARGET may be a model repository (has trtforge.json) or a recipe whose build output holds one."""
+    target = target.expanduser()
+    if target.is_dir():
+        if (target / "trtforge.json").is_file():
+            return target.resolve()
+        if (target / "model_repository" / "trtforge.json").is_file():
+            return (target / "model_repository").resolve()
+        found = sorted(target.glob("*/model_repository/trtforge.json"))
+        if len(found) == 1:
+            return found[0].parent.resolve()
+        raise InvalidInput(f"{target} is not a trtforge model repository (no trtforge.json)")
+    if target.suffix in (".yaml", ".yml") and target.is_file():
+        from trtforge.recipe.loader import load_recipe
+        from trtforge.recipe.schema import target_label
+
+        recipe = load_recipe(target).recipe
+        out = Path(recipe.outputs.dir) if recipe.outputs.dir else Path("out") / recipe.name
+        candidates = [out / "model_repository"] + [
+            out / target_label(t) / "model_repository" for t in recipe.all_targets
+        ]
+        built = [c for c in candidates if (c / "trtforge.json").is_file()]
+        if len(built) == 1:
+            return built[0].resolve()
+        if not built:
+            raise InvalidInput(
+                f"no built model repository for recipe {recipe.name} under {out}",
+                hint=f"run `trtforge build {target}` first, or pass the repository directory",
+            )
+        raise InvalidInput(
+            f"recipe {recipe.name} has several built repositories: " + ", ".join(str(b) for b in built),
+            hint="pass the one to serve",
+        )
+    raise InvalidInput(f"{target}: not a model repository directory or a recipe file")
+
+
+def choose_runtime(settings: RepoSettings, requested: str) -> str:
+    """auto: the reference runtime for CPU repositories and wherever no GPU is present, else the container."""
+    if requested not in RUNTIMES:
+        raise InvalidInput(f"unknown runtime {requested!r}; choose one of {', '.join(RUNTIMES)}")
+    if requested != "auto":
+        return requested
+    if settings.runtime == "reference":
+        return "reference"
+    from trtforge.hardware.detect import detect_gpus
+
+    return "container" if detect_gpus() else "reference"
+
+
+def _endpoints(opts: ServeOptions) -> Endpoints:
+    free = iter(free_ports(3, opts.host if opts.host != "0.0.0.0" else "127.0.0.1"))
+    return Endpoints(
+        opts.host, opts.http_port or next(free), opts.grpc_port or next(free), opts.metrics_port or next(free)
+    )
+
+
+def tritonserver_argv(
+    binary: Path, repo: Path, backend_dir: Path, cache_dir: Path | None, ep: Endpoints, shm_prefix: str
+) -> list[str]:
+    argv = [
+        str(binary),
+        f"--model-repository={repo}",
+        f"--backend-directory={backend_dir}",
+        f"--http-address={ep.host}",
+        f"--http-port={ep.http_port}",
+        f"--grpc-address={ep.host}",
+        f"--grpc-port={ep.grpc_port}",
+        f"--metrics-address={ep.host}",
+        f"--metrics-port={ep.metrics_port}",
+        f"--backend-config=python,shm-region-prefix-name={shm_prefix}",
+        "--exit-on-error=true",
+        "--strict-readiness=true",
+        "--log-info=true",
+    ]
+    if cache_dir is not None:
+        argv.append(f"--cache-directory={cache_dir}")
+    return argv
+
+
+def _preflight(repo: Path) -> RepoSettings:
+    from trtforge.serve.reference import repo_settings
+    from trtforge.triton.validate import raise_if_invalid
+
+    raise_if_invalid(repo)
+    return repo_settings(repo)
+
+
+def _local_server(
+    repo: Path, served_repo: Path, settings: RepoSettings, runtime: str, opts: ServeOptions, cache: Path
+) -> tuple[ServerProcess, str]:
+    from trtforge.serve.tritonserver import find_tritonserver
+
+    install = find_tritonserver(cache, prefer_bundled=(runtime == "reference"))
+    if runtime == "local":
+        if settings.runtime == "tensorrtllm" and not (install.backend_dir / "tensorrtllm").is_dir():
+            raise ToolMissing(
+                f"{install.source} has no tensorrtllm backend, which this engine repository needs",
+                hint="run inside the TensorRT-LLM Triton container (--runtime container), or "
+                "--runtime reference to test the repository on CPU",
+            )
+        if settings.runtime == "llmapi":
+            import importlib.util
+
+            if importlib.util.find_spec("tensorrt_llm") is None:
+                raise ToolMissing(
+                    "the llmapi model needs the tensorrt_llm package, which is not installed here",
+                    hint="--runtime container, or --runtime reference to test on CPU",
+                )
+    ep = _endpoints(opts)
+    shm_prefix = f"trtforge{os.getpid()}_{ep.http_port}_"
+    argv = tritonserver_argv(
+        install.binary, served_repo, install.backend_dir, install.cache_dir, ep, shm_prefix
+    )
+    env = {**install.env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **opts.extra_env}
+    server = ServerProcess(argv=argv, env=env, endpoints=ep, shm_prefix=shm_prefix, log_path=opts.log_file)
+    return server, install.source
+
+
+def _container_server(repo: Path, settings: RepoSettings, opts: ServeOptions) -> tuple[ServerProcess, str]:
+    from trtforge.serve.container import ContainerLaunch, check_container_engine, container_argv
+
+    image = opts.image or settings.triton_image
+    if not image:
+        raise InvalidInput("the repository records no container image", hint="pass --image")
+    check_image_matches(image, settings.trtllm_version)
+    engine = check_container_engine("docker")
+    from trtforge.hardware.detect import detect_gpus
+
+    gpus = detect_gpus()
+    if len(gpus) < settings.world_size:
+        raise ToolMissing(
+            f"world size {settings.world_size} needs {settings.world_size} GPU(s); {len(gpus)} visible here"
+        )
+    ep = _endpoints(opts)
+    name = f"trtforge-{os.getpid()}-{ep.http_port}"
+    launch = ContainerLaunch(
+        image=image,
+        repo_host_path=str(repo),
+        container_model_root=settings.container_model_root,
+        world_size=settings.world_size,
+        llmapi_launch=settings.runtime == "llmapi",
+        host=opts.host,
+        http_port=ep.http_port,
+        grpc_port=ep.grpc_port,
+        metrics_port=ep.metrics_port,
+        name=name,
+    )
+    argv = container_argv(launch)
+    argv[0] = engine
+    server = ServerProcess(
+        argv=argv,
+        env=opts.extra_env,
+        endpoints=ep,
+        log_path=opts.log_file,
+        stop_argv=[engine, "stop", "--time", "10", name],
+    )
+    return server, image
+
+
+def check_image_matches(image: str, trtllm_version: str) -> None:
+    """Refuse an image whose TensorRT-LLM differs from the one the repository was built for (P3)."""
+    if not trtllm_version:
+        return
+    from trtforge.toolchain.versions import known_versions, release
+
+    tag = image.rsplit("/", 1)[-1]
+    shipped_by = [
+        v for v in known_versions() if any(i.rsplit("/", 1)[-1] == tag for i in release(v).triton_images)
+    ]
+    if shipped_by and trtllm_version not in shipped_by:
+        raise InvalidInput(
+            f"image {image} ships TensorRT-LLM {shipped_by[0]}, but the repository was built for "
+            f"{trtllm_version}",
+            hint="use the image recorded in the repository's README/trtforge.json",
+        )
+
+
+@contextmanager
+def running_server(target: Path, opts: ServeOptions | None = None) -> Iterator[Served]:
+    """Start a server for TARGET and yield it once ready; always stops it (and its process group) on exit."""
+    opts = opts or ServeOptions()
+    repo = resolve_repository(target)
+    settings = _preflight(repo)
+    runtime = choose_runtime(settings, opts.runtime)
+    cache = cache_root()
+    with tempfile.TemporaryDirectory(prefix="trtforge-serve-") as work:
+        served_repo = repo
+        if runtime == "reference":
+            from trtforge.serve.reference import reference_overlay
+
+            served_repo = reference_overlay(repo, Path(work), opts.checkpoint)
+        if runtime == "container":
+            server, install = _container_server(repo, settings, opts)
+        else:
+            server, install = _local_server(repo, served_repo, settings, runtime, opts, cache)
+        served = Served(
+            server=server,
+            repository=served_repo,
+            source_repository=repo,
+            runtime=runtime,
+            settings=settings,
+            install=install,
+        )
+        server.start()
+        try:
+            server.wait_ready(opts.ready_timeout_s)
+            _remember(served, cache)
+            yield served
+        finally:
+            server.stop()
+            _forget(served, cache)
+
+
+# -- the last started server, so that `infer` / `bench` find it without --url ---------------------------
+
+
+def _state_dir(cache: Path) -> Path:
+    return cache / "serve"
+
+
+def _remember(served: Served, cache: Path) -> None:
+    try:
+        d = _state_dir(cache)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{os.getpid()}.json").write_text(json.dumps({**served.info(), "owner_pid": os.getpid()}))
+    except OSError:
+        pass
+
+
+def _forget(served: Served, cache: Path) -> None:
+    try:
+        (_state_dir(cache) / f"{os.getpid()}.json").unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def running_servers(cache: Path | None = None) -> list[dict]:
+    """Servers started by `trtforge serve` that are still alive, newest first."""
+    d = _state_dir(cache or cache_root())
+    out = []
+    for path in sorted(d.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) if d.is_dir() else []:
+        try:
+            info = json.loads(path.read_text())
+            os.kill(int(info["owner_pid"]), 0)
+        except (ValueError, KeyError, OSError):
+            path.unlink(missing_ok=True)
+            continue
+        out.append(info)
+    return out

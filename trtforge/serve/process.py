@@ -1,0 +1,223 @@
+"""A tritonserver child process: start in its own process group, wait for readiness with a deadline, stop cleanly.
+
+Guarantees: binds 127.0.0.1 unless told otherwise; free ports; the whole process group (server + python stubs)
+is terminated on stop, on a missed deadline, and on SIGINT/SIGTERM to us; python-backend shared-memory files
+are under a private prefix and removed afterwards; a server that never becomes ready is reported with the
+model's own error line from its log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trtforge.errors import StepFailed
+
+SHM_DIR = Path("/dev/shm")
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """n distinct free TCP ports (bound together so they cannot collide with each other)."""
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+@dataclass
+class Endpoints:
+    host: str
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def grpc(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def metrics(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
+    def to_json(self) -> dict[str, str]:
+        return {"http": self.http, "grpc": self.grpc, "metrics": self.metrics}
+
+
+# Lines in Triton's log that name why a model did not load, most specific first.
+_ERROR_PATTERNS = [
+    re.compile(r"failed to load '[^']+' version \d+: .*"),
+    re.compile(r".*TritonModelException.*"),
+    re.compile(r".*(Error|Exception): .*"),
+    re.compile(r"error: .*"),
+]
+
+
+def error_line(log_text: str) -> str | None:
+    """The most telling error line of a Triton log (a model's own load error first)."""
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip()]
+    for pattern in _ERROR_PATTERNS:
+        for line in lines:
+            m = pattern.search(line)
+            if m:
+                text = m.group(0)
+                # Python tracebacks inside the message are joined into one line by Triton; keep it short.
+                return text[:600]
+    return None
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@dataclass
+class ServerProcess:
+    """One tritonserver (or `docker run`) child. Use as a context manager or call stop()."""
+
+    argv: list[str]
+    env: dict[str, str]
+    endpoints: Endpoints
+    shm_prefix: str | None = None
+    log_path: Path | None = None
+    ready_path: str = "/v2/health/ready"
+    stop_argv: list[str] | None = None  # e.g. ["docker", "stop", name]: run before signalling the group
+    proc: subprocess.Popen | None = field(default=None, init=False)
+    started_at: float = field(default=0.0, init=False)
+    ready_after_s: float | None = field(default=None, init=False)
+
+    def start(self) -> ServerProcess:
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix="trtforge-triton-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.started_at = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise StepFailed(f"cannot start {self.argv[0]}: {exc}") from exc
+        finally:
+            log.close()
+        return self
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace") if self.log_path else ""
+        except OSError:
+            return ""
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, deadline_s: float, poll_s: float = 0.2) -> float:
+        """Seconds from start to ready. On exit or deadline: stop everything and raise StepFailed with the
+        model's own error line."""
+        assert self.proc is not None, "start() first"
+        end = self.started_at + deadline_s
+        url = self.endpoints.http + self.ready_path
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                self.stop()
+                why = error_line(self.log_text()) or f"exit code {self.proc.returncode}"
+                raise StepFailed(
+                    f"Triton exited before it was ready: {why}", hint=f"full log: {self.log_path}"
+                )
+            if http_ok(url, timeout=min(2.0, poll_s * 5)):
+                self.ready_after_s = time.monotonic() - self.started_at
+                return self.ready_after_s
+            time.sleep(poll_s)
+        self.stop()
+        why = error_line(self.log_text())
+        raise StepFailed(
+            f"Triton was not ready within {deadline_s:.0f} s" + (f": {why}" if why else ""),
+            hint=f"full log: {self.log_path}",
+        )
+
+    def stop(self, grace_s: float = 15.0) -> int | None:
+        """SIGTERM the process group, SIGKILL what is left after the grace period; remove our shm files."""
+        if self.proc is None:
+            return None
+        if self.stop_argv and self.proc.poll() is None:
+            try:
+                subprocess.run(self.stop_argv, capture_output=True, timeout=grace_s, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        pgid = self.proc.pid  # start_new_session: the group id is the child's pid
+        _signal_group(pgid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        # Stubs may outlive the server by a moment; whatever is left of the group goes now.
+        deadline = time.monotonic() + 3.0
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self.clean_shm()
+        return self.proc.returncode
+
+    def clean_shm(self) -> list[str]:
+        removed = []
+        if self.shm_prefix and SHM_DIR.is_dir():
+            for path in SHM_DIR.glob(self.shm_prefix + "*"):
+                try:
+                    path.unlink()
+                    removed.append(path.name)
+                except OSError:
+                    pass
+        return removed
+
+    def __enter__(self) -> ServerProcess:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False

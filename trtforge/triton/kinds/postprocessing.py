@@ -1,0 +1,25 @@
+"""`postprocessing`: python model that detokenizes output ids."""
+
+from __future__ import annotations
+
+from trtforge.triton.kinds.common import cpu_instances, set_parameters
+from trtforge.triton.pb import new_config
+from trtforge.triton.settings import TOKENIZER_DIR, RepoSettings
+from trtforge.triton.specs import model_inputs, model_outputs
+
+
+def build(s: RepoSettings):
+    config = new_config(name="postprocessing", backend="python", max_batch_size=s.max_batch_size)
+    config.dynamic_batching.SetInParent()  # upstream: `dynamic_batching {}`
+    config.input.extend(model_inputs("postprocessing"))
+    config.output.extend(model_outputs("postprocessing"))
+    set_parameters(
+        config,
+        {
+            "tokenizer_dir": TOKENIZER_DIR,
+            "skip_special_tokens": s.skip_special_tokens,
+            "trust_remote_code": s.trust_remote_code,
+        },
+    )
+    cpu_instances(config, s.postprocessing_instances)
+    return config

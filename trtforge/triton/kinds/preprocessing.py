@@ -1,0 +1,30 @@
+"""`preprocessing`: python model that tokenizes the prompt and turns stop/bad words into token-id lists."""
+
+from __future__ import annotations
+
+from trtforge.triton.kinds.common import cpu_instances, dynamic_batching, set_parameters
+from trtforge.triton.pb import new_config
+from trtforge.triton.settings import TOKENIZER_DIR, RepoSettings
+from trtforge.triton.specs import model_inputs, model_outputs
+
+
+def build(s: RepoSettings):
+    config = new_config(name="preprocessing", backend="python", max_batch_size=s.max_batch_size)
+    dynamic_batching(config, s.max_batch_size, s.max_queue_delay_microseconds)
+    config.input.extend(model_inputs("preprocessing"))
+    config.output.extend(model_outputs("preprocessing"))
+    set_parameters(
+        config,
+        {
+            "tokenizer_dir": TOKENIZER_DIR,
+            "add_special_tokens": s.add_special_tokens,
+            "trust_remote_code": s.trust_remote_code,
+            # Defaults the request may override (END_ID / PAD_ID inputs); from generation_config.json + tokenizer.
+            "end_id": s.end_id,
+            "pad_id": s.pad_id,
+            # Further end-of-sequence ids (e.g. Llama-3 <|eot_id|>) become single-token stop words (P7).
+            "stop_token_ids": list(s.stop_token_ids),
+        },
+    )
+    cpu_instances(config, s.preprocessing_instances)
+    return config

@@ -1,0 +1,1 @@
+"""Shipped Triton python model (see model.py)."""
