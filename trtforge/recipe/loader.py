@@ -92,7 +92,7 @@ class _Doc:
                     continue
                 key = key_node.value
                 if key in out:
-                    self.issue(key_node, path + (key,), f"duplicate key '{key}'")
+                    self.issue(key_node, path + (key,), f"duplicate key '{shown(key)}'")
                     continue
                 out[key] = self.to_data(value_node, path + (key,))
                 # point at the key, not the value, for errors about this entry
@@ -266,7 +266,7 @@ def _interpolate(data: Any, locs: dict, path: Path_, issues: list[RecipeIssue], 
     def sub(m: re.Match) -> str:
         name, _, default = m.group(1).partition(":-")
         if not ENV_NAME_RE.match(name):
-            issues.append(_issue_at(locs, path, f"bad environment reference '${{{m.group(1)[:40]}}}'"))
+            issues.append(_issue_at(locs, path, f"bad environment reference '${{{shown(m.group(1), 40)}}}'"))
             return ""
         if name in env:
             value = env[name]
@@ -292,10 +292,18 @@ def _issue_at(locs: dict, path: Path_, message: str) -> RecipeIssue:
     return RecipeIssue(file, line, col, dotted(path), secrets.redact(message))
 
 
+def shown(key: object, limit: int = 60) -> str:
+    """A key as it can be shown on one line: control characters escaped, long keys cut."""
+    text = str(key)
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def dotted(path: Path_) -> str:
     out = ""
     for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+        out += f"[{p}]" if isinstance(p, int) else (f".{shown(p)}" if out else shown(p))
     return out
 
 
@@ -356,16 +364,16 @@ def _issues_from_validation(exc: ValidationError, locs: dict) -> list[RecipeIssu
         grouped.setdefault(path, []).append(err)
     issues: list[RecipeIssue] = []
     for path, model in extras:
-        key = str(path[-1])
+        key = shown(path[-1])
         parent = dotted(path[:-1]) or "the recipe"
         hint = ""
         if model is not None:
-            close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(str(path[-1]), list(model.model_fields), n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(model.model_fields)})"
         issues.append(_issue_at(locs, path, f"unknown key '{key}' in {parent}{hint}"))
     for path, errs in grouped.items():
         if any(e["type"] == "missing" for e in errs):
-            issues.append(_issue_at(locs, path[:-1], f"missing required key '{path[-1]}'"))
+            issues.append(_issue_at(locs, path[:-1], f"missing required key '{shown(path[-1])}'"))
             continue
         parts = list(dict.fromkeys(_tidy(e["msg"]) for e in errs))
         text = " or ".join(parts)
