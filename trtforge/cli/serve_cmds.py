@@ -54,6 +54,9 @@ def serve(
     """Serve a model repository on a real Triton server until Ctrl-C / SIGTERM."""
     from trtforge.serve.launch import ServeOptions, running_server
 
+    if not is_loopback(host):
+        warn(exposed_warning(host))
+
     opts = ServeOptions(
         runtime=runtime,
         host=host,
@@ -93,6 +96,27 @@ def serve(
             say("stopped")
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to an external interface
+
+
+def exposed_warning(host: str) -> str:
+    return (
+        f"warning: binding {host}: Triton's HTTP, gRPC and metrics endpoints have no authentication or "
+        "TLS and serve its whole API (inference, repository index, shared-memory registration) to anyone "
+        "who can reach this address (keep 127.0.0.1 and put an authenticating proxy in front to expose a "
+        "model)"
+    )
 
 
 def _exit_reason(server) -> str:

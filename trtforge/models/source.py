@@ -7,8 +7,10 @@ This is the only module of models/ that touches files or the network.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ HUB_ID_RE = re.compile(
 )
 BUNDLED_DIR = Path(__file__).parent / "configs"
 MAX_CONFIG_BYTES = 4 << 20
+HUB_ATTEMPTS = 3  # a dropped connection while fetching config.json is tried again, like the download step's
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise InvalidInput(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        raise InvalidInput(f"{path}: not a config.json (nested too deeply)") from None
+    except ValueError as exc:  # e.g. a number with more digits than Python converts
+        raise InvalidInput(f"{path}: not a usable config.json ({str(exc)[:120]})") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"{path}: config.json must be a JSON object, not {type(data).__name__}")
     return data
@@ -82,23 +89,43 @@ def _from_hub(repo: str, revision: str, token: str | None) -> Path:
         raise ToolMissing(
             "huggingface_hub is not installed: pass a local model directory or config.json"
         ) from None
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)  # its retry warnings would break the one-line error contract
     try:
-        return Path(hf_hub_download(repo, "config.json", revision=revision, token=token))
+        return Path(_download_with_retries(hf_hub_download, repo, revision, token))
     except GatedRepoError:
         raise InvalidInput(f"{repo} is gated: accept its license on the hub and set HF_TOKEN") from None
     except RepositoryNotFoundError:
         raise InvalidInput(f"{repo}: no such model on the hub (or it is private: set HF_TOKEN)") from None
     except RevisionNotFoundError:
         raise InvalidInput(f"{repo}: revision '{revision}' not found") from None
-    except EntryNotFoundError:
-        raise InvalidInput(f"{repo}@{revision} has no config.json") from None
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError:  # before EntryNotFoundError: it is a subclass of it
         raise ToolMissing(
             f"{repo}: config.json is not in the local Hugging Face cache and the hub cannot be "
             "reached (offline?): pass a local directory or config.json"
         ) from None
+    except EntryNotFoundError:
+        raise InvalidInput(f"{repo}@{revision} has no config.json") from None
     except OSError as exc:
         raise ToolMissing(f"{repo}: cannot fetch config.json ({type(exc).__name__})") from None
+    finally:
+        hub_logger.setLevel(level)
+
+
+def _download_with_retries(hf_hub_download: Any, repo: str, revision: str, token: str | None) -> str:
+    """hf_hub_download of config.json, tried again when the connection drops (as the download step does)."""
+    import requests
+
+    transient = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+    for attempt in range(1, HUB_ATTEMPTS + 1):
+        try:
+            return hf_hub_download(repo, "config.json", revision=revision, token=token)
+        except transient:
+            if attempt == HUB_ATTEMPTS:
+                raise
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def resolve_config(source: str, revision: str | None = None, token: str | None = None) -> ConfigSource:

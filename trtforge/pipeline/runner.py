@@ -12,6 +12,7 @@ lock file saying so, and the build exits 4. Any other failure publishes nothing 
 
 from __future__ import annotations
 
+import errno
 import queue
 import shutil
 import tempfile
@@ -32,6 +33,19 @@ from trtforge.pipeline.hashing import tree_digest
 from trtforge.pipeline.step import Step, StepContext
 
 INSTRUCTIONS_DIR = "build-instructions"  # a blocked step may leave this in its out_dir: published as is
+SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+SPACE_HINT = ("free space where the cache or the output is (or use --cache-dir / --output on another disk), "
+              "then build again: completed steps are kept, nothing partial is")
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in SPACE_ERRNOS
+
+
+def io_failure(exc: OSError, doing: str, where: Path) -> StepFailed:
+    """One clear line for a file-system failure outside a step (a full disk, a read-only directory)."""
+    reason = secrets.redact(exc.strerror or str(exc) or type(exc).__name__)
+    return StepFailed(f"{doing} {where} failed: {reason}", hint=SPACE_HINT if _out_of_space(exc) else None)
 
 
 @dataclass
@@ -238,7 +252,8 @@ class Runner:
             res.status, res.error, res.message = "failed", exc, secrets.redact(exc.one_line())
         except Exception as exc:  # noqa: BLE001 - a step's surprise becomes one line naming the step
             text = secrets.redact(f"{type(exc).__name__}: {exc}")[:500]
-            res.error = StepFailed(f"step '{step.name}' failed: {text}")
+            res.error = StepFailed(f"step '{step.name}' failed: {text}",
+                                   hint=SPACE_HINT if _out_of_space(exc) else None)
             res.message = res.error.one_line()
         finally:
             if staging is not None:
@@ -303,10 +318,13 @@ class Runner:
 
     def run(self) -> BuildResult:
         order = self.selected()
-        self.cache.ensure()
-        statindex.activate(self.cache.index())
-        cache_mod.activate(self.cache.root)
-        self.cache.sweep_staging()
+        try:
+            self.cache.ensure()
+            statindex.activate(self.cache.index())
+            cache_mod.activate(self.cache.root)
+            self.cache.sweep_staging()
+        except OSError as exc:  # a full or read-only disk before any step: one clear line, not "internal"
+            raise io_failure(exc, "preparing the build cache", self.cache.root) from None
         self.emit({"event": "build_started", "recipe": self.req.loaded.recipe.name, "target": self.req.plan.target,
                    "output": str(self.req.output_dir), "steps": [s.name for s in order]})
         if self.req.dry_run:
@@ -375,14 +393,19 @@ class Runner:
             try:
                 res.published = outdir.publish(req.output_dir, self.cache, parts, lockfile.lock_text(res.lock),
                                                extras=extras)
+            except OSError as exc:  # publish removed its partial tree: the previous output is intact
+                res.status, res.error = "failed", io_failure(exc, "publishing the output to", req.output_dir)
+                self.emit({"event": "failed", "message": res.error.one_line(),
+                           "exit_code": res.error.exit_code})
             finally:
                 for r in results:
                     if r.instructions is not None:
                         shutil.rmtree(r.instructions.parent, ignore_errors=True)
-            res.output_dir = req.output_dir
-            self.emit({"event": "published", "output": str(req.output_dir), "how": res.published})
-            if blocked is not None:
-                res.error = blocked.error
+            if res.status != "failed":
+                res.output_dir = req.output_dir
+                self.emit({"event": "published", "output": str(req.output_dir), "how": res.published})
+                if blocked is not None:
+                    res.error = blocked.error
         res.duration_s = time.monotonic() - self.t0
         self.emit({"event": "build_finished", "status": res.status, "duration_s": round(res.duration_s, 3),
                    "output": str(res.output_dir) if res.output_dir else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from trtforge.errors import InvalidInput
 from trtforge.hardware import GPU
 from trtforge.models import ModelSpec
 from trtforge.plan.backend import choose_backend
@@ -311,10 +312,25 @@ def _suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
     return out
 
 
+MAX_RUNTIME_INT = 2**31 - 1  # TensorRT-LLM's sizes (SizeType32) are 32-bit
+
+
+def _check_runtime_ints(recipe: Recipe) -> None:
+    """Explicit engine limits past 32 bits are input errors (and would overflow the memory arithmetic)."""
+    for key in ("max_batch_size", "max_num_tokens", "max_seq_len", "max_input_len"):
+        value = _explicit(getattr(recipe.engine, key))
+        if value is not None and value > MAX_RUNTIME_INT:
+            shown = value if value < 10**15 else f"about 2^{value.bit_length() - 1}"
+            raise InvalidInput(
+                f"engine.{key}: {shown} is more than TensorRT-LLM can hold (at most {MAX_RUNTIME_INT})"
+            )
+
+
 def plan_target(
     recipe: Recipe, target: Target, spec: ModelSpec, gpu: GPU, host_memory_bytes: int | None = None
 ) -> Plan:
     """Plan one target of a recipe. Pure: the same inputs always give the same Plan."""
+    _check_runtime_ints(recipe)
     version = recipe.toolchain.trtllm_version
     backend = choose_backend(recipe.engine.backend, spec, gpu, version)
     quant = resolve_quantization(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -415,11 +416,18 @@ def _export(
 def _os_error(e: BaseException) -> OSError | None:
     """The OSError (ENOSPC, EACCES, ...) behind an exception, if any: libraries often wrap it."""
     seen = set()
+    first = e
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, OSError) and e.errno is not None:
             return e
         e = e.__cause__ or e.__context__
+    # Rust libraries (safetensors) raise their own error type; the OS error is only in the text:
+    # "Error while serializing: I/O error: No space left on device (os error 28)"
+    m = re.search(r"\(os error (\d+)\)", str(first))
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code))
     return None
 
 

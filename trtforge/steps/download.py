@@ -57,6 +57,30 @@ def select_files(files: list[str], *, trust_remote_code: bool = False,
     return sorted(keep)
 
 
+def _contained(name: str) -> bool:
+    """A relative path that stays below the directory it is joined to (no '..', not absolute)."""
+    from pathlib import PurePosixPath
+
+    p = PurePosixPath(name)
+    return bool(name) and not p.is_absolute() and ".." not in p.parts and "\\" not in name
+
+
+def _refuse_link_out(root: Path, name: str) -> None:
+    """A symlink in a local checkpoint may point inside it (or, in a Hugging Face cache snapshot, to its
+    ../../blobs/), never elsewhere: the build would publish whatever file it names (a key, /etc/...)."""
+    path = root / name
+    if not path.is_symlink():
+        return
+    real_root = root.resolve()
+    target = path.resolve()
+    blobs = real_root.parent.parent / "blobs" if real_root.parent.name == "snapshots" else None
+    if target.is_relative_to(real_root) or (blobs is not None and target.parent == blobs):
+        return
+    raise InvalidInput(f"model.path {root}: {name} is a symlink to {target}, outside the checkpoint "
+                       "directory", hint="copy the file into the directory: a build never follows links out "
+                       "of a checkpoint")
+
+
 def _offline() -> bool:
     return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
@@ -111,8 +135,14 @@ class DownloadStep(Step):
         """The files this step will produce (resolves the revision for a hub source)."""
         m = self.model
         if m.repo:
-            return select_files(list(self.resolve().sizes), trust_remote_code=m.trust_remote_code,
-                                allow_patterns=m.allow_patterns)
+            files = select_files(list(self.resolve().sizes), trust_remote_code=m.trust_remote_code,
+                                 allow_patterns=m.allow_patterns)
+            unsafe = [f for f in files if not _contained(f)]
+            if unsafe:
+                raise StepFailed(f"{m.repo}: the hub lists a file name that leaves the checkpoint directory "
+                                 f"({unsafe[0]!r}); refusing to download it",
+                                 hint="narrow model.allow_patterns, or check that HF_ENDPOINT is a hub")
+            return files
         return self._local_files()[0]
 
     def preflight(self) -> None:
@@ -138,6 +168,8 @@ class DownloadStep(Step):
             found, _dirs = hashing.walk_tree(root)
             files = select_files(found, trust_remote_code=self.model.trust_remote_code,
                                  allow_patterns=self.model.allow_patterns)
+            for f in files:
+                _refuse_link_out(root, f)
             digests = statindex.digests([root / f for f in files])
             h = hashlib.sha256()
             for f in files:
@@ -224,7 +256,13 @@ class DownloadStep(Step):
         for f in files:
             src = snapshot / f
             if not src.exists():
-                raise ToolMissing(f"{m.repo}@{resolved.sha[:12]}: {f} is not in the hub cache (offline?)")
+                if _offline():
+                    raise ToolMissing(f"{m.repo}@{resolved.sha[:12]}: {f} is not in the hub cache (offline?)")
+                # snapshot_download returns the partial snapshot when the hub stops answering mid-way
+                where = _endpoint() or "https://huggingface.co"
+                raise ToolMissing(f"cannot reach the hub at {where} to fetch {f} of "
+                                  f"{m.repo}@{resolved.sha[:12]}",
+                                  hint="check the network or HF_ENDPOINT; a rerun resumes the transfer")
             size = os.stat(src).st_size
             want = resolved.sizes.get(f)
             if want is not None and size != want:

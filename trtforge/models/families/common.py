@@ -73,6 +73,8 @@ def _usable_window(window: Any, max_pos: int) -> int | None:
     if not window:
         return None
     window = int(window)
+    if window <= 0:  # not a window (some configs use -1 for "off"); never a negative KV size
+        return None
     return window if not max_pos or window < max_pos else None
 
 
