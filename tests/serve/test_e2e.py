@@ -322,3 +322,21 @@ def test_cli_serve_refuses_a_checkpoint_it_cannot_dequantize(tiny_llama, tmp_pat
     assert time.monotonic() - t0 < 240
     time.sleep(0.5)
     assert processes_mentioning(str(repo)) == []
+
+
+def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_path):
+    """`serve --check PROMPT` (the README's smoke test): ensemble and BLS, generate and stream, then a clean stop."""
+    import shutil
+
+    repo = tmp_path / "repo"  # a copy, so the module's server is not mistaken for a leftover
+    shutil.copytree(tiny_repo, repo)
+    r = run_cli("serve", str(repo), "--check", PROMPT, "--json", timeout=400)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["ready"] + ["answer"] * 4 + ["stopped"]
+    answers = {(e["model"], e["route"]): e["text"] for e in events if e["event"] == "answer"}
+    assert set(answers) == {(m, route) for m in ("ensemble", "tensorrt_llm_bls")
+                            for route in ("generate", "generate_stream")}
+    assert len(set(answers.values())) == 1 and next(iter(answers.values()))  # greedy: one answer, not empty
+    time.sleep(0.5)
+    assert processes_mentioning(str(repo)) == []

@@ -49,9 +49,14 @@ def serve(
         None, "--log-file", help="Write the server log here (default: a temp file)."
     ),
     print_command: bool = typer.Option(False, "--print-command", help="Print the launch command and exit."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON event per line (ready, stopped)."),
+    check: str = typer.Option(
+        None, "--check", metavar="PROMPT",
+        help="Smoke test: once ready, send PROMPT to every generate model (and its stream where it has one), "
+        "print the answers, stop the server; non-zero exit if any fails.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON event per line (ready, answer, stopped)."),
 ) -> None:
-    """Serve a model repository on a real Triton server until Ctrl-C / SIGTERM."""
+    """Serve a model repository on a real Triton server until Ctrl-C / SIGTERM (or, with --check, one smoke test)."""
     from trtforge.serve.launch import ServeOptions, running_server
 
     if not is_loopback(host):
@@ -84,7 +89,10 @@ def serve(
             if as_json:
                 emit_event({"event": "ready", **info})
             else:
-                _print_ready(info)
+                _print_ready(info, hint=check is None)
+            if check is not None:
+                _smoke(info, check, as_json)
+                raise KeyboardInterrupt  # leave through the same clean stop as Ctrl-C
             while served.server.running():
                 time.sleep(0.5)
             why = _exit_reason(served.server)
@@ -125,7 +133,26 @@ def _exit_reason(server) -> str:
     return error_line(server.log_text()) or f"exit code {server.proc.returncode}"
 
 
-def _print_ready(info: dict) -> None:
+def _smoke(info: dict, prompt: str, as_json: bool) -> None:
+    """Answer `prompt` through each generate model the server offers, streaming too where it is decoupled."""
+    from trtforge.serve.client import discover, generate, generate_stream, payload
+
+    url = info["endpoints"]["http"]
+    models = [u.rsplit("/", 2)[-2] for u in info["generate"]]
+    for name in models:
+        target = discover(url, name)
+        for stream in (False, True) if target.decoupled else (False,):
+            body = payload(target, prompt, 16, stream)
+            result = generate_stream(target, body) if stream else generate(target, body)
+            route = "generate_stream" if stream else "generate"
+            if as_json:
+                emit_event({"event": "answer", "model": name, "route": route, "text": result.text,
+                            "latency_s": round(result.latency_s, 4)})
+            else:
+                say(f"{name}/{route} ({result.latency_s * 1000:.0f} ms): {result.text!r}")
+
+
+def _print_ready(info: dict, hint: bool = True) -> None:
     say(f"ready in {info['ready_after_s']} s  runtime: {info['runtime']}  server: {info['server']}")
     if info.get("runtime_note"):
         say(f"note: {info['runtime_note']}")
@@ -136,7 +163,8 @@ def _print_ready(info: dict) -> None:
     for url in info["generate_stream"]:
         say(f"stream   {url}")
     say(f"log      {info['log']}")
-    say('try: trtforge infer "Hello"   (Ctrl-C stops the server)')
+    if hint:
+        say('try: trtforge infer "Hello"   (Ctrl-C stops the server)')
 
 
 def _print_command(target: Path, opts, as_json: bool) -> None:

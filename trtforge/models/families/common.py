@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from trtforge.errors import InvalidInput
 from trtforge.models.spec import KVGroup
@@ -14,6 +14,26 @@ def need(cfg: dict[str, Any], key: str) -> Any:
     if value is None:
         raise InvalidInput(f"config.json has no '{key}' (needed to count parameters)")
     return value
+
+
+class Dims(NamedTuple):
+    """The decoder dimensions every family reads the same way (unpack: `hidden, layers, heads, kv, hd = dims(cfg)`)."""
+
+    hidden: int
+    layers: int
+    heads: int
+    kv: int
+    hd: int
+
+    def fields(self) -> dict[str, int]:
+        """The spec fields these dimensions fill."""
+        return dict(num_layers=self.layers, hidden_size=self.hidden, num_attention_heads=self.heads,
+                    num_kv_heads=self.kv, head_dim=self.hd)
+
+
+def dims(cfg: dict[str, Any]) -> Dims:
+    return Dims(int(need(cfg, "hidden_size")), int(need(cfg, "num_hidden_layers")),
+                int(need(cfg, "num_attention_heads")), kv_heads(cfg), head_dim(cfg))
 
 
 def head_dim(cfg: dict[str, Any]) -> int:

@@ -6,10 +6,9 @@ from typing import Any
 
 from trtforge.models.families.common import (
     attention_weights,
+    dims,
     embeddings,
     gated_mlp,
-    head_dim,
-    kv_heads,
     need,
     qkv_bias,
     standard_kv,
@@ -18,11 +17,9 @@ from trtforge.models.spec import ATTENTION, EMBEDDING, LM_HEAD, MLP, SMALL, Para
 
 
 def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
-    hidden = int(need(cfg, "hidden_size"))
-    layers = int(need(cfg, "num_hidden_layers"))
-    heads = int(need(cfg, "num_attention_heads"))
+    d = dims(cfg)
+    hidden, layers, heads, kv, hd = d
     inter = int(need(cfg, "intermediate_size"))
-    kv, hd = kv_heads(cfg), head_dim(cfg)
     small = 4 * hidden
     if cfg.get("attention_bias"):
         small += qkv_bias(heads, kv, hd) + hidden
@@ -41,11 +38,7 @@ def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
             "layer_types": ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)],
         }
     return dict(
-        num_layers=layers,
-        hidden_size=hidden,
-        num_attention_heads=heads,
-        num_kv_heads=kv,
-        head_dim=hd,
+        **d.fields(),
         intermediate_size=inter,
         params=ParamCounts(total=total, active=dict(total)),
         kv_groups=standard_kv(cfg, layers, kv, hd),

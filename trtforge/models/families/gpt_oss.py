@@ -10,10 +10,9 @@ from typing import Any
 
 from trtforge.models.families.common import (
     attention_weights,
+    dims,
     embeddings,
     gated_mlp,
-    head_dim,
-    kv_heads,
     need,
     qkv_bias,
     standard_kv,
@@ -22,13 +21,11 @@ from trtforge.models.spec import ATTENTION, EMBEDDING, EXPERTS, LM_HEAD, ROUTER,
 
 
 def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
-    hidden = int(need(cfg, "hidden_size"))
-    layers = int(need(cfg, "num_hidden_layers"))
-    heads = int(need(cfg, "num_attention_heads"))
+    d = dims(cfg)
+    hidden, layers, heads, kv, hd = d
     inter = int(need(cfg, "intermediate_size"))
     experts = int(cfg.get("num_local_experts") or need(cfg, "num_experts"))
     top_k = int(cfg.get("num_experts_per_tok") or need(cfg, "experts_per_token"))
-    kv, hd = kv_heads(cfg), head_dim(cfg)
     emb, head = embeddings(cfg, hidden)
     per_expert = gated_mlp(hidden, inter)
     per_expert_bias = 2 * inter + hidden
@@ -47,11 +44,7 @@ def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
         SMALL: layers * (2 * hidden + attn_small + top_k * per_expert_bias) + hidden,
     }
     return dict(
-        num_layers=layers,
-        hidden_size=hidden,
-        num_attention_heads=heads,
-        num_kv_heads=kv,
-        head_dim=hd,
+        **d.fields(),
         intermediate_size=inter,
         params=ParamCounts(total=total, active=active),
         kv_groups=standard_kv(cfg, layers, kv, hd),

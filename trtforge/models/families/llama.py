@@ -10,10 +10,9 @@ from typing import Any
 
 from trtforge.models.families.common import (
     attention_weights,
+    dims,
     embeddings,
     gated_mlp,
-    head_dim,
-    kv_heads,
     need,
     qkv_bias,
     standard_kv,
@@ -22,11 +21,9 @@ from trtforge.models.spec import ATTENTION, EMBEDDING, LM_HEAD, MLP, SMALL, Para
 
 
 def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
-    hidden = int(need(cfg, "hidden_size"))
-    layers = int(need(cfg, "num_hidden_layers"))
-    heads = int(need(cfg, "num_attention_heads"))
+    d = dims(cfg)
+    hidden, layers, heads, kv, hd = d
     inter = int(need(cfg, "intermediate_size"))
-    kv, hd = kv_heads(cfg), head_dim(cfg)
 
     small = 2 * hidden  # input + post-attention RMSNorm
     if model_type == "qwen2":
@@ -48,11 +45,7 @@ def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
     if model_type == "qwen2" and not cfg.get("use_sliding_window"):
         cfg = {**cfg, "sliding_window": None, "layer_types": None}
     return dict(
-        num_layers=layers,
-        hidden_size=hidden,
-        num_attention_heads=heads,
-        num_kv_heads=kv,
-        head_dim=hd,
+        **d.fields(),
         intermediate_size=inter,
         params=ParamCounts(total=total, active=dict(total)),
         kv_groups=standard_kv(cfg, layers, kv, hd),

@@ -6,10 +6,9 @@ from typing import Any
 
 from trtforge.models.families.common import (
     attention_weights,
+    dims,
     embeddings,
     gated_mlp,
-    head_dim,
-    kv_heads,
     need,
     standard_kv,
 )
@@ -17,11 +16,9 @@ from trtforge.models.spec import ATTENTION, EMBEDDING, LM_HEAD, MLP, SMALL, Para
 
 
 def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
-    hidden = int(need(cfg, "hidden_size"))
-    layers = int(need(cfg, "num_hidden_layers"))
-    heads = int(need(cfg, "num_attention_heads"))
+    d = dims(cfg)
+    hidden, layers, heads, kv, hd = d
     inter = int(need(cfg, "intermediate_size"))
-    kv, hd = kv_heads(cfg), head_dim(cfg)
     emb, head = embeddings(cfg, hidden)
     total = {
         EMBEDDING: emb,
@@ -32,11 +29,7 @@ def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
         SMALL: layers * 2 * hidden + hidden,
     }
     return dict(
-        num_layers=layers,
-        hidden_size=hidden,
-        num_attention_heads=heads,
-        num_kv_heads=kv,
-        head_dim=hd,
+        **d.fields(),
         intermediate_size=inter,
         params=ParamCounts(total=total, active=dict(total)),
         kv_groups=standard_kv(cfg, layers, kv, hd),

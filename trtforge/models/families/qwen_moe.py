@@ -10,10 +10,9 @@ from typing import Any
 
 from trtforge.models.families.common import (
     attention_weights,
+    dims,
     embeddings,
     gated_mlp,
-    head_dim,
-    kv_heads,
     need,
     qkv_bias,
     standard_kv,
@@ -38,14 +37,12 @@ def moe_layer_indices(cfg: dict[str, Any], layers: int) -> list[int]:
 
 
 def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
-    hidden = int(need(cfg, "hidden_size"))
-    layers = int(need(cfg, "num_hidden_layers"))
-    heads = int(need(cfg, "num_attention_heads"))
+    d = dims(cfg)
+    hidden, layers, heads, kv, hd = d
     inter = int(need(cfg, "intermediate_size"))
     moe_inter = int(need(cfg, "moe_intermediate_size"))
     experts = int(need(cfg, "num_experts"))
     top_k = int(need(cfg, "num_experts_per_tok"))
-    kv, hd = kv_heads(cfg), head_dim(cfg)
     n_moe = len(moe_layer_indices(cfg, layers))
     n_dense = layers - n_moe
 
@@ -77,11 +74,7 @@ def build(cfg: dict[str, Any], model_type: str) -> dict[str, Any]:
     if not cfg.get("use_sliding_window"):
         cfg = {**cfg, "sliding_window": None, "layer_types": None}
     return dict(
-        num_layers=layers,
-        hidden_size=hidden,
-        num_attention_heads=heads,
-        num_kv_heads=kv,
-        head_dim=hd,
+        **d.fields(),
         intermediate_size=inter,
         params=ParamCounts(total=total, active=active),
         kv_groups=standard_kv(cfg, layers, kv, hd),
