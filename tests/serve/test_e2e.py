@@ -97,6 +97,7 @@ def server(tiny_repo, tmp_path_factory):
     time.sleep(0.5)
     assert processes_mentioning(str(tiny_repo)) == []
     assert not list(SHM_DIR.glob(prefix + "*"))
+    assert not list(tiny_repo.glob("*/1/__pycache__"))  # the python stubs' bytecode is not left in the repository
 
 
 def _target(server, model: str) -> client.Target:
@@ -329,7 +330,7 @@ def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_p
     import shutil
 
     repo = tmp_path / "repo"  # a copy, so the module's server is not mistaken for a leftover
-    shutil.copytree(tiny_repo, repo)
+    shutil.copytree(tiny_repo, repo, ignore=shutil.ignore_patterns("__pycache__"))  # the module server's
     r = run_cli("serve", str(repo), "--check", PROMPT, "--json", timeout=400)
     assert r.returncode == 0, r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines()]
@@ -340,3 +341,4 @@ def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_p
     assert len(set(answers.values())) == 1 and next(iter(answers.values()))  # greedy: one answer, not empty
     time.sleep(0.5)
     assert processes_mentioning(str(repo)) == []
+    assert not list(repo.rglob("__pycache__"))  # serving left the repository as it was built

@@ -60,6 +60,11 @@ def test_missing_model_py(repo):
     assert _messages(repo) == ["preprocessing/1/model.py: missing (python backend model)"]
 
 
+def test_missing_shared_helpers_beside_a_model(repo):
+    (repo / "tensorrt_llm_bls" / "1" / "trtforge_model_utils.py").unlink()
+    assert _messages(repo) == ["tensorrt_llm_bls/1/trtforge_model_utils.py: missing (model.py imports it)"]
+
+
 def test_missing_tokenizer_and_checkpoint(repo):
     shutil.rmtree(repo / "preprocessing" / "1" / "tokenizer")
     (repo / "tensorrt_llm" / "1" / "checkpoint" / "config.json").unlink()

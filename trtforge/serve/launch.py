@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -279,6 +280,7 @@ def running_server(target: Path, opts: ServeOptions | None = None) -> Iterator[S
             settings=settings,
             install=install,
         )
+        bytecode_before = _bytecode_dirs(repo)
         server.start()
         try:
             server.wait_ready(opts.ready_timeout_s)
@@ -287,6 +289,14 @@ def running_server(target: Path, opts: ServeOptions | None = None) -> Iterator[S
         finally:
             server.stop()
             _forget(served, cache)
+            for d in _bytecode_dirs(repo) - bytecode_before:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _bytecode_dirs(repo: Path) -> set[Path]:
+    """__pycache__ of the repository's python models: Triton's python stub writes them (it ignores
+    PYTHONDONTWRITEBYTECODE), and serving must leave the repository as it was built."""
+    return set(repo.glob("*/1/__pycache__"))
 
 
 # -- the last started server, so that `infer` / `bench` find it without --url ---------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from trtforge.errors import InvalidInput
 from trtforge.triton.kinds.tensorrt_llm import to_reference
-from trtforge.triton.models import model_file
+from trtforge.triton.models import install_model
 from trtforge.triton.pb import parse_pbtxt
 from trtforge.triton.settings import CHECKPOINT_DIR, RepoSettings
 from trtforge.triton.writer import config_text, read_manifest
@@ -63,5 +63,5 @@ def reference_overlay(repo: Path, work_dir: Path, checkpoint: Path | None = None
     (slot / "1").mkdir(parents=True)
     built = parse_pbtxt((repo / "tensorrt_llm" / "config.pbtxt").read_text())
     (slot / "config.pbtxt").write_text(config_text(to_reference(built, s, str(checkpoint.resolve()))))
-    shutil.copyfile(model_file("reference"), slot / "1" / "model.py")
+    install_model("reference", slot / "1")
     return overlay

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trtforge.errors import InvalidInput
+from trtforge.triton.models import UTILS_FILE
 
 ABS_PATH = re.compile(r"^/(?:[^/\s]+/)*[^/\s]*$")
 BOOL_VALUES = {"true", "false", "True", "False", "TRUE", "FALSE", "1", "0"}
@@ -88,8 +89,12 @@ class _Checker:
                 self.add(rel, f"name {config.name!r} differs from its directory {model_dir.name!r}")
             if not (model_dir / "1").is_dir():
                 self.add(f"{model_dir.name}/1", "version directory missing")
-            if config.backend == "python" and not (model_dir / "1" / "model.py").is_file():
+            model_py = model_dir / "1" / "model.py"
+            if config.backend == "python" and not model_py.is_file():
                 self.add(f"{model_dir.name}/1/model.py", "missing (python backend model)")
+            elif config.backend == "python" and UTILS_FILE.stem in model_py.read_text(errors="replace") \
+                    and not (model_dir / "1" / UTILS_FILE.name).is_file():
+                self.add(f"{model_dir.name}/1/{UTILS_FILE.name}", "missing (model.py imports it)")
             self.configs[model_dir.name] = config
 
     def read_manifest(self) -> None:

@@ -18,7 +18,7 @@ import yaml
 from trtforge import __version__
 from trtforge.errors import InvalidInput, StepFailed
 from trtforge.triton import kinds
-from trtforge.triton.models import model_file
+from trtforge.triton.models import install_model
 from trtforge.triton.pb import parse_pbtxt, to_pbtxt
 from trtforge.triton.readme import render_readme
 from trtforge.triton.settings import (
@@ -59,13 +59,9 @@ def model_configs(s: RepoSettings) -> dict[str, Any]:
     }
 
 
-def slot_model_file(s: RepoSettings) -> Path | None:
-    """The model.py that fills the tensorrt_llm slot (None for the C++ engine backend)."""
-    if s.runtime == "reference":
-        return model_file("reference")
-    if s.runtime == "llmapi":
-        return model_file("llmapi")
-    return None
+def slot_model_kind(s: RepoSettings) -> str | None:
+    """The python model that fills the tensorrt_llm slot (None for the C++ engine backend)."""
+    return s.runtime if s.runtime in ("reference", "llmapi") else None
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -135,16 +131,16 @@ def write_repository(
         files[f"{name}/config.pbtxt"] = "config"
     if s.layout == "inflight_batcher_llm":
         for name in ("preprocessing", "postprocessing", "tensorrt_llm_bls"):
-            shutil.copyfile(model_file(name), dest / name / "1" / "model.py")
-            files[f"{name}/1/model.py"] = "model"
+            for path in install_model(name, dest / name / "1"):
+                files[path.relative_to(dest).as_posix()] = "model"
         (dest / "ensemble" / "1" / ".gitkeep").write_text("")  # Triton needs the (empty) version directory
         for f in tokenizer_files(tokenizer_src):
             link_or_copy(f, dest / TOKENIZER_DIR / f.name)
         files[TOKENIZER_DIR] = "tokenizer"
-    slot_py = slot_model_file(s)
-    if slot_py is not None:
-        shutil.copyfile(slot_py, dest / "tensorrt_llm" / "1" / "model.py")
-        files["tensorrt_llm/1/model.py"] = "model"
+    slot_kind = slot_model_kind(s)
+    if slot_kind is not None:
+        for path in install_model(slot_kind, dest / "tensorrt_llm" / "1"):
+            files[path.relative_to(dest).as_posix()] = "model"
     else:
         (dest / "tensorrt_llm" / "1" / ".gitkeep").write_text("")
     if needs_checkpoint:

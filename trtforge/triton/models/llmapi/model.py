@@ -29,6 +29,11 @@ try:  # inside Triton's python backend
 except ImportError:  # imported by tests or tools outside Triton
     pb_utils = None
 
+try:  # in a model repository: the shared helpers sit beside this file
+    from trtforge_model_utils import param, word_sequences
+except ImportError:  # imported from the trtforge package (tests, tools)
+    from trtforge.triton.models.trtforge_model_utils import param, word_sequences
+
 SAMPLING_INPUTS = {  # request input -> SamplingParams field
     "sampling_param_max_tokens": "max_tokens",
     "sampling_param_temperature": "temperature",
@@ -69,20 +74,6 @@ IDS_SUPPORTED = set(IDS_SAMPLING) | {
 }
 
 
-def word_sequences(word_list) -> list[list[int]]:
-    """One TensorRT-LLM word list [2, N] (ids, cumulative end offsets, -1 padded) -> token sequences."""
-    if word_list is None:
-        return []
-    arr = np.asarray(word_list).reshape(2, -1)
-    ids, offsets = arr[0].tolist(), [int(o) for o in arr[1].tolist() if int(o) >= 0]
-    out, start = [], 0
-    for end in offsets:
-        if end > start:
-            out.append(ids[start:end])
-        start = end
-    return out
-
-
 def ids_sampling_kwargs(values: dict, stop_words: list[list[int]], bad_words: list[list[int]]) -> dict:
     """SamplingParams for the ids contract. Multi-token stop/bad words have no LLM-API field: refused."""
     out = {field: values[name] for name, field in IDS_SAMPLING.items() if values.get(name) is not None}
@@ -95,13 +86,6 @@ def ids_sampling_kwargs(values: dict, stop_words: list[list[int]], bad_words: li
     if bad_words:
         out["bad_token_ids"] = [w[0] for w in bad_words]
     return out
-
-
-def param(model_config: dict, key: str, default=None):
-    value = model_config.get("parameters", {}).get(key, {}).get("string_value")
-    if value is None or value == "" or value.startswith("${"):
-        return default
-    return value
 
 
 def load_llm_args(model_dir: str, filename: str) -> dict:

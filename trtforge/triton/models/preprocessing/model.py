@@ -19,25 +19,10 @@ try:  # inside Triton's python backend
 except ImportError:  # imported by tests or tools outside Triton
     pb_utils = None
 
-
-def param(model_config: dict, key: str, default=None):
-    value = model_config.get("parameters", {}).get(key, {}).get("string_value")
-    if value is None or value == "" or value.startswith("${"):
-        return default
-    return value
-
-
-def as_bool(value, default: bool = False) -> bool:
-    if value is None:
-        return default
-    return str(value).strip().lower() in ("1", "true", "yes")
-
-
-def resolve_repo_path(model_dir: str, path: str) -> str:
-    """Paths in parameters are relative to the repository root (the parent of the model directory)."""
-    if os.path.isabs(path):
-        return path
-    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(model_dir)), path))
+try:  # in a model repository: the shared helpers sit beside this file
+    from trtforge_model_utils import as_bool, param, resolve_repo_path
+except ImportError:  # imported from the trtforge package (tests, tools)
+    from trtforge.triton.models.trtforge_model_utils import as_bool, param, resolve_repo_path
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):

@@ -26,6 +26,11 @@ try:  # inside Triton's python backend
 except ImportError:  # imported by tests or tools outside Triton
     pb_utils = None
 
+try:  # in a model repository: the shared helpers sit beside this file
+    from trtforge_model_utils import as_bool, param, resolve_repo_path, word_sequences
+except ImportError:  # imported from the trtforge package (tests, tools)
+    from trtforge.triton.models.trtforge_model_utils import as_bool, param, resolve_repo_path, word_sequences
+
 RUNTIME_NOTE = "reference runtime (PyTorch on CPU), not TensorRT-LLM"
 SUPPORTED_QUANT_ALGOS = {None, "FP8"}
 # Inputs of the `ids` contract this runtime honours. Any other input that arrives with a non-neutral value is
@@ -75,25 +80,6 @@ TEXT_SUPPORTED = {
 
 class ReferenceUnsupported(RuntimeError):
     """The checkpoint or the request needs something this runtime cannot do faithfully."""
-
-
-def param(model_config: dict, key: str, default=None):
-    value = model_config.get("parameters", {}).get(key, {}).get("string_value")
-    if value is None or value == "" or value.startswith("${"):
-        return default
-    return value
-
-
-def as_bool(value, default: bool = False) -> bool:
-    if value is None:
-        return default
-    return str(value).strip().lower() in ("1", "true", "yes")
-
-
-def resolve_repo_path(model_dir: str, path: str) -> str:
-    if os.path.isabs(path):
-        return path
-    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(model_dir)), path))
 
 
 # --------------------------------------------------------------------------------------------- checkpoint
@@ -235,20 +221,6 @@ class SamplingOptions:
     def greedy(self) -> bool:
         # TensorRT-LLM: top_k 0 with top_p 0 (the defaults) is greedy, as are top_k 1 and temperature 0.
         return self.temperature == 0.0 or self.top_k == 1 or (self.top_k == 0 and self.top_p <= 0.0)
-
-
-def word_sequences(word_list) -> list[list[int]]:
-    """Decode one TensorRT-LLM word list [2, N] (ids, cumulative offsets, -1 padded) into token sequences."""
-    if word_list is None:
-        return []
-    arr = np.asarray(word_list).reshape(2, -1)
-    ids, offsets = arr[0].tolist(), [int(o) for o in arr[1].tolist() if int(o) >= 0]
-    out, start = [], 0
-    for end in offsets:
-        if end > start:
-            out.append(ids[start:end])
-        start = end
-    return out
 
 
 class Generation:

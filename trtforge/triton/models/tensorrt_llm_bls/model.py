@@ -17,6 +17,11 @@ try:  # inside Triton's python backend
 except ImportError:  # imported by tests or tools outside Triton
     pb_utils = None
 
+try:  # in a model repository: the shared helpers sit beside this file
+    from trtforge_model_utils import as_bool, param
+except ImportError:  # imported from the trtforge package (tests, tools)
+    from trtforge.triton.models.trtforge_model_utils import as_bool, param
+
 # public input -> preprocessing input
 PRE_INPUTS = {
     "text_input": "QUERY",
@@ -75,19 +80,6 @@ LLM_OUTPUTS = [
     "total_accepted_draft_tokens",
     "total_draft_tokens",
 ]
-
-
-def param(model_config: dict, key: str, default=None):
-    value = model_config.get("parameters", {}).get(key, {}).get("string_value")
-    if value is None or value == "" or value.startswith("${"):
-        return default
-    return value
-
-
-def as_bool(value, default: bool = False) -> bool:
-    if value is None:
-        return default
-    return str(value).strip().lower() in ("1", "true", "yes")
 
 
 class TextAccumulator:
