@@ -141,15 +141,31 @@ def _smoke(info: dict, prompt: str, as_json: bool) -> None:
     models = [u.rsplit("/", 2)[-2] for u in info["generate"]]
     for name in models:
         target = discover(url, name)
+        whole = None
         for stream in (False, True) if target.decoupled else (False,):
             body = payload(target, prompt, 16, stream)
             result = generate_stream(target, body) if stream else generate(target, body)
             route = "generate_stream" if stream else "generate"
+            whole = result.text if not stream else whole
+            note = stream_note(name, whole, result.text) if stream else None
             if as_json:
                 emit_event({"event": "answer", "model": name, "route": route, "text": result.text,
-                            "latency_s": round(result.latency_s, 4)})
+                            "latency_s": round(result.latency_s, 4)} | ({"note": note} if note else {}))
             else:
                 say(f"{name}/{route} ({result.latency_s * 1000:.0f} ms): {result.text!r}")
+                if note:
+                    say(f"note: {note}")
+
+
+def stream_note(model: str, whole: str | None, streamed: str) -> str | None:
+    """Why a greedy stream's text differs from the same request's generate text, or None when they agree."""
+    if whole is None or streamed == whole:
+        return None
+    if streamed.count("\ufffd") > whole.count("\ufffd"):  # bytes of one character decoded in separate chunks
+        return (f"{model} streams one token per chunk and decodes each alone (as NVIDIA's postprocessing "
+                "does), so a character split across tokens arrives as U+FFFD; tensorrt_llm_bls streams "
+                "whole characters")
+    return f"{model}: the streamed text differs from the generate text for the same greedy request"
 
 
 def _print_ready(info: dict, hint: bool = True) -> None:
