@@ -184,15 +184,18 @@ def _class_fields(classes: list[str]) -> dict[str, dict[str, Any]]:
     return merged
 
 
-def llm_api_fields(backend: str = "pytorch") -> dict[str, dict[str, Any]]:
-    """Top-level LLM-API fields for 'pytorch' (TorchLlmArgs) or 'tensorrt' (TrtLlmArgs)."""
+def llm_api_fields(backend: str = "pytorch", version: str | None = None) -> dict[str, dict[str, Any]]:
+    """Top-level LLM-API fields for 'pytorch' (TorchLlmArgs) or 'tensorrt' (TrtLlmArgs) at TensorRT-LLM `version`.
+
+    `version=None` means the default pinned version. (Per-version selection: see trtforge/data provenance.)
+    """
     spec = load(LLM_API_ARGS)
     if backend not in spec["top_level"]:
         raise InvalidInput(f"unknown LLM-API backend {backend}; expected pytorch or tensorrt")
     return _class_fields(spec["top_level"][backend])
 
 
-def llm_api_default(path: str, backend: str = "pytorch") -> Any:
+def llm_api_default(path: str, backend: str = "pytorch", version: str | None = None) -> Any:
     """The default of a (possibly nested, dotted) LLM-API field, e.g. 'kv_cache_config.enable_block_reuse'."""
     fields = llm_api_fields(backend)
     parts = path.split(".")
@@ -335,6 +338,7 @@ def validate_llm_api_config(
     *,
     require_model: bool = False,
     ignore_keys: tuple[str, ...] = (),
+    version: str | None = None,
 ) -> list[str]:
     """Problems with an LLM-API config dict for the given backend (empty list = valid).
 
