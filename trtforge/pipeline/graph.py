@@ -1,6 +1,6 @@
 """From (recipe, plan) to the steps of a build and where their outputs land in the output directory.
 
-    download -> quantize (plan.quantization.source == "modelopt")
+    download | gguf_convert (model.gguf) -> quantize (plan.quantization.source == "modelopt")
              -> compile_engine (backend tensorrt) | llmapi_config (backend pytorch) | nothing (reference, CPU)
              -> triton_repo (outputs.triton_repo)
     plugin steps (recipe `steps:` sections) attach after their anchor (default: the checkpoint).
@@ -85,10 +85,11 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
     if registry is None:
         registry, _reports = default_registry()
     recipe = loaded.recipe
-    steps: list[Step] = [_make(registry, "download", loaded, plan, ())]
-    anchors = {"download": "download", "checkpoint": "download"}
+    source = "gguf_convert" if recipe.model.gguf is not None else "download"  # a GGUF file stands for download
+    steps: list[Step] = [_make(registry, source, loaded, plan, ())]
+    anchors = {"download": source, "checkpoint": source}
     if plan.quantization.source == "modelopt":
-        steps.append(_make(registry, "quantize", loaded, plan, ("download",)))
+        steps.append(_make(registry, "quantize", loaded, plan, (source,)))
         anchors["checkpoint"] = "quantize"
     ckpt = anchors["checkpoint"]
     anchors["compile"] = ckpt
@@ -124,7 +125,7 @@ def publish_layout(steps: list[Step], loaded: Any,
     names = {s.name: s for s in steps}
     layout: dict[str, tuple[str, str]] = {}
     if loaded.recipe.outputs.keep_checkpoint:
-        ckpt = "quantize" if "quantize" in names else "download" if "download" in names else None
+        ckpt = next((k for k in ("quantize", "download", "gguf_convert") if k in names), None)
         if ckpt:
             layout["checkpoint"] = (ckpt, "")
     for kind, (sub, inner) in COMPILE_LAYOUT.items():

@@ -10,18 +10,17 @@ from trtforge.recipe.schema import Recipe, Target
 
 def model_source(recipe: Recipe) -> tuple[str, str | None]:
     """(source, revision) of a recipe's model for `load_model_spec`."""
-    if recipe.model.path is not None:
-        return recipe.model.path, None
+    if recipe.model.path is not None or recipe.model.gguf is not None:
+        return recipe.model.path or recipe.model.gguf.file, None
     return str(recipe.model.repo), recipe.model.revision
 
 
 def make_plan(recipe: Recipe, target: Target) -> Plan:
     """Introspect the recipe's model (config.json only), look the GPU up, and plan this target."""
     from trtforge.hardware import find_gpu, host_memory_bytes
-    from trtforge.models import load_model_spec
+    from trtforge.models import load_recipe_model_spec
 
-    source, revision = model_source(recipe)
-    spec = load_model_spec(source, revision=revision, token=recipe.model.token)
+    spec = load_recipe_model_spec(recipe.model)
     gpu = find_gpu(target.gpu)
     return plan_target(
         recipe, target, spec, gpu, host_memory_bytes=host_memory_bytes() if gpu.is_cpu else None
@@ -31,10 +30,9 @@ def make_plan(recipe: Recipe, target: Target) -> Plan:
 def make_plans(recipe: Recipe) -> list[Plan]:
     """One plan per target of the recipe (the model is introspected once)."""
     from trtforge.hardware import find_gpu, host_memory_bytes
-    from trtforge.models import load_model_spec
+    from trtforge.models import load_recipe_model_spec
 
-    source, revision = model_source(recipe)
-    spec = load_model_spec(source, revision=revision, token=recipe.model.token)
+    spec = load_recipe_model_spec(recipe.model)
     plans = []
     for target in recipe.all_targets:
         gpu = find_gpu(target.gpu)

@@ -85,7 +85,7 @@ class QuantizeStep(Step):
         )
 
     def _dataset_path(self, dataset: str) -> str:
-        if dataset == calib.SYNTHETIC or dataset.startswith("hf:"):
+        if dataset in (calib.SYNTHETIC, calib.PYDOC) or dataset.startswith("hf:"):
             return dataset
         p = Path(dataset).expanduser()
         return str(p if p.is_absolute() else (self.loaded.path.parent / p).resolve())
@@ -97,6 +97,7 @@ class QuantizeStep(Step):
             samples=a.samples,
             min_top1_agreement=a.min_top1_agreement,
             max_mean_kl=a.max_mean_kl,
+            max_perplexity_increase=a.max_perplexity_increase,
         )
 
     def params(self) -> dict[str, Any]:
@@ -107,6 +108,8 @@ class QuantizeStep(Step):
         dataset_id = cal.dataset
         if Path(cal.dataset).is_file():  # a local file: its content, not its path, determines the output
             dataset_id = f"file:{Path(cal.dataset).name}:{_sha256(Path(cal.dataset))}"
+        elif cal.dataset == calib.PYDOC:  # its text changes between CPython versions
+            dataset_id = f"pydoc:{calib.pydoc_digest()[:16]}"
         return {
             "format": q.format,
             "modelopt_config": spec.modelopt_config,
@@ -159,11 +162,12 @@ class QuantizeStep(Step):
             if error:
                 raise ToolMissing(f"quantize: {error}", hint="build on a machine with an NVIDIA GPU")
             a = self._q.accuracy
-            if acc_note and a.enabled and (a.min_top1_agreement is not None or a.max_mean_kl is not None):
+            gated = (a.min_top1_agreement, a.max_mean_kl, a.max_perplexity_increase)
+            if acc_note and a.enabled and any(v is not None for v in gated):
                 raise ToolMissing(
                     f"quantize: the recipe sets an accuracy threshold but {spec.name} accuracy "
                     f"cannot be measured on this machine: {acc_note}",
-                    hint="build on a GPU machine, or drop min_top1_agreement/max_mean_kl",
+                    hint="build on a GPU machine, or drop the accuracy thresholds",
                 )
         calib.check_dataset(self._calibration().dataset)
         self._check_memory()
