@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SmolLM2-135M on the GPU machine (device tool): every format ModelOpt runs there, accuracy on held-out pydoc text.
-# The device has no network and one call carries at most 64 MiB, so the inputs come in parts over back-to-back
-# calls (the machine keeps /root while warm), each from .devwork/pN (git-ignored in the checkout the tool sends):
-#   p1: whl/ (nvidia-modelopt 0.47.0, transformers 4.57.6, huggingface_hub 0.36.2, tokenizers 0.22.2, gguf, pulp...)
-#       + gguf.a        STAGE=p1  -> copy, install wheels, start compiling ModelOpt's CUDA extensions (setsid)
-#   p2: gguf.b          STAGE=p2  -> copy
-#   p3: gguf.c + tf/ (trtforge + scripts)   STAGE=run -> reassemble + check sha256, convert, quantize, measure
+# The device has no network and one call carries at most 64 MiB, so the inputs come in two back-to-back calls (the
+# machine keeps /root while warm), each from .devwork/pN (git-ignored in the checkout the tool sends):
+#   p1: whl/ (nvidia-modelopt 0.47.0, transformers 4.57.6, huggingface_hub 0.36.2, tokenizers 0.22.2, gguf 0.19.0,
+#       pydantic, omegaconf...) + pulp-slim.tgz (pulp 3.3.2 without its 35 MB CBC binaries: ModelOpt imports pulp,
+#       quantization never solves an LP) + gguf.a (the GGUF's first 42,000,000 bytes)
+#       STAGE=p1  -> copy, install, start compiling ModelOpt's CUDA extensions (setsid: they outlive the call)
+#   p2: gguf.b (the rest) + tf/ (trtforge + scripts)
+#       STAGE=run -> reassemble + check sha256, convert, quantize every format, measure
 # Results: $OUT/realmodel-*.{json,md}, $OUT/stages.txt.
 set -u
 R=/root/rm
@@ -17,6 +19,7 @@ export TORCH_EXTENSIONS_DIR=$R/ext TOKENIZERS_PARALLELISM=false MAX_JOBS=16 PYTH
 case "${STAGE:-run}" in
 p1)
   cp -r .devwork/p1/whl .devwork/p1/gguf.a $R/
+  mkdir -p $R/site && tar xzf .devwork/p1/pulp-slim.tgz -C $R/site
   stamp "install wheels"
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $R/site $R/whl/*.whl \
     > $R/pip.log 2>&1 || { tail -5 $R/pip.log; exit 1; }
@@ -27,11 +30,9 @@ p1)
   done
   stamp "p1 done; extensions compiling in the background"
   ;;
-p2)
-  cp .devwork/p2/gguf.b $R/ && stamp "p2 done" ;;
 run)
-  cp .devwork/p3/gguf.c $R/ && rm -rf $R/tf && cp -r .devwork/p3/tf $R/tf
-  cat $R/gguf.a $R/gguf.b $R/gguf.c > $R/smol.gguf
+  cp .devwork/p2/gguf.b $R/ && rm -rf $R/tf && cp -r .devwork/p2/tf $R/tf
+  cat $R/gguf.a $R/gguf.b > $R/smol.gguf
   echo "$SHA  $R/smol.gguf" | sha256sum -c - || exit 2
   export PYTHONPATH=$R/site:$R/tf
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a $R/stages.txt
