@@ -94,7 +94,7 @@ def main() -> int:
     ap.add_argument("--gguf", type=Path, default=None, help="convert this GGUF file into --model first")
     ap.add_argument("--formats", default="fp8,fp8+kv_fp8,int8_sq")
     ap.add_argument("--dataset", default="pydoc")
-    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--acc-samples", type=int, default=8)

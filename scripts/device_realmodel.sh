@@ -41,15 +41,17 @@ run)
   for i in $(seq 1 200); do pgrep -f "quantization import extensions" > /dev/null || break; sleep 2; done
   ls $TORCH_EXTENSIONS_DIR/*/ 2>&1 | tee -a $R/stages.txt
   B="python3 $R/tf/scripts/bench_realmodel.py --model $R/smol --gguf $R/smol.gguf --ext-dir $TORCH_EXTENSIONS_DIR"
-  stamp "recipe settings (16 x 256 calibration, 8 x 256 held out): fp8 (same job as the CPU build)"
-  timeout 200 $B --formats fp8,fp8+kv_fp8,int8_sq --out $R/small > $R/small.log 2>&1; stamp "rc=$?"
+  ALL=fp8,fp8+kv_fp8,int8_sq,int4_awq,w4a8_awq,mxfp4,nvfp4,nvfp4+kv_nvfp4,nvfp4_awq
+  stamp "every format at the CPU recipe's settings (8 x 256 calibration, 8 x 256 held out), HF + TRT-LLM exports"
+  timeout ${SMALL_TIMEOUT:-240} $B --formats ${FORMATS:-$ALL} --exports hf,trtllm --out $R/small > $R/small.log 2>&1
+  stamp "rc=$?"
   cp $R/small/realmodel.json "$OUT/realmodel-small.json"; cp $R/small/realmodel.md "$OUT/realmodel-small.md"
-  stamp "every format (128 x 512 calibration, 32 x 512 held out), HF + TensorRT-LLM exports"
-  timeout ${BIG_TIMEOUT:-300} $B --formats ${FORMATS:-fp8,fp8+kv_fp8,int8_sq,int4_awq,w4a8_awq,mxfp4,nvfp4,nvfp4+kv_nvfp4,nvfp4_awq} \
-    --samples 128 --seq-len 512 --batch 16 --acc-samples 32 --exports hf,trtllm --out $R/big > $R/big.log 2>&1
+  tail -c 20000 $R/small/worker.log > "$OUT/worker-small.log"; tail -c 4000 $R/small.log > "$OUT/small.log"
+  stamp "more text (64 x 512 calibration, 16 x 512 held out), HF export"
+  timeout ${BIG_TIMEOUT:-150} $B --formats ${BIG_FORMATS:-fp8,fp8+kv_fp8,int8_sq,int4_awq,w4a8_awq,mxfp4,nvfp4} \
+    --samples 64 --seq-len 512 --batch 16 --acc-samples 16 --out $R/big > $R/big.log 2>&1
   stamp "rc=$?"
   cp $R/big/realmodel.json "$OUT/realmodel-big.json"; cp $R/big/realmodel.md "$OUT/realmodel-big.md"
-  tail -c 20000 $R/big/worker.log > "$OUT/worker-big.log"; tail -c 4000 $R/small.log > "$OUT/small.log"
   cp $R/stages.txt "$OUT/"
   ;;
 esac
