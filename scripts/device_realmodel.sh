@@ -37,9 +37,14 @@ run)
   export PYTHONPATH=$R/site:$R/tf
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a $R/stages.txt
   python3 -c "import torch, transformers, modelopt; print(torch.__version__, torch.version.cuda, transformers.__version__, modelopt.__version__)" | tee -a $R/stages.txt
-  stamp "waiting for the CUDA extensions"
+  stamp "converting the GGUF (in the background) while the CUDA extensions finish"
+  mkdir -p $R/smol
+  ( t0=$SECONDS; python3 -m trtforge.models.gguf_convert $R/smol.gguf $R/smol bfloat16 > $R/convert.json 2> $R/convert.log
+    echo "convert rc=$? $((SECONDS - t0)) s" >> $R/stages.txt ) &
+  CONV=$!
   for i in $(seq 1 200); do pgrep -f "quantization import extensions" > /dev/null || break; sleep 2; done
   ls $TORCH_EXTENSIONS_DIR/*/ 2>&1 | tee -a $R/stages.txt
+  wait $CONV; cat $R/convert.json | tee -a $R/stages.txt; cp $R/convert.json "$OUT/" 2>/dev/null
   B="python3 $R/tf/scripts/bench_realmodel.py --model $R/smol --gguf $R/smol.gguf --ext-dir $TORCH_EXTENSIONS_DIR"
   ALL=fp8,fp8+kv_fp8,int8_sq,int4_awq,w4a8_awq,mxfp4,nvfp4,nvfp4+kv_nvfp4,nvfp4_awq
   stamp "every format at the CPU recipe's settings (8 x 256 calibration, 8 x 256 held out), HF + TRT-LLM exports"

@@ -4,6 +4,7 @@ package), fake wheels holding them, and every refusal as one line with its exit 
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 from pathlib import Path
 
@@ -195,3 +196,11 @@ def test_cli_plan_of_a_local_gguf_and_its_refusals(tmp_path):
     (tmp_path / "m.gguf").write_bytes(f.read_bytes()[:1000])
     r = run_cli("plan", str(good), env=env)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_inspect_reads_a_gguf_header(tmp_path):
+    f = write_gguf(tmp_path / "m.gguf", tied=False)
+    r = run_cli("inspect", str(f), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["architecture"] == "LlamaForCausalLM" and doc["source"] == f"gguf:{f}"
