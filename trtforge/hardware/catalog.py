@@ -30,6 +30,7 @@ class GPU:
     nvml_names: tuple[str, ...] = ()
     nvlink: bool = False
     memory_from_spec: bool = False
+    node_gpus: int = 8  # most GPUs of this kind one node (server / compute tray) holds
 
     @property
     def is_cpu(self) -> bool:
@@ -70,7 +71,11 @@ class GPU:
             "bandwidth_tbs": self.bandwidth_tbs,
             "nvlink": self.nvlink,
             "precisions": list(self.precisions),
+            "node_gpus": self.node_gpus,
         }
+
+
+DEFAULT_NODE_GPUS = 8  # HGX/DGX baseboards and 8-GPU PCIe servers (see gpus.yaml)
 
 
 def _key(name: str) -> str:
@@ -93,6 +98,7 @@ def load_catalog() -> tuple[GPU, ...]:
             nvml_names=tuple(e.get("nvml_names") or ()),
             nvlink=bool(e.get("nvlink")),
             memory_from_spec=bool(e.get("memory_from_spec")),
+            node_gpus=int(e.get("node_gpus", DEFAULT_NODE_GPUS)),
         )
         for e in data["gpus"]
     )

@@ -37,6 +37,7 @@ from trtforge.plan.parallel import Layout, candidate_layouts
 from trtforge.plan.quantization import QuantChoice, resolve_quantization, supported_formats
 from trtforge.plan.reference import ReferenceConfig, find_reference
 from trtforge.recipe.schema import Recipe, Target, target_label
+from trtforge.toolchain.rules import chunked_prefill_supported
 from trtforge.toolchain.versions import engine_backend_available, triton_image_for
 
 DEFAULT_FREE_GPU_MEMORY_FRACTION = 0.85  # NVIDIA's tuned gpt-oss configs; TensorRT-LLM's own default is 0.9
@@ -63,6 +64,8 @@ class Context:
     workload: tuple[int, int, int]  # input_len, output_len, concurrency
     workload_explicit: bool
     host_memory_bytes: int | None = None
+    chunked_prefill: bool = True  # effective: asked for, and the backend / model support it
+    chunked_note: str | None = None  # why chunked prefill is off when the recipe asked for it
 
 
 @dataclass
@@ -107,6 +110,25 @@ def choose_moe_backend(spec: ModelSpec, gpu: GPU, backend: str, weight_format: s
     if weight_format == "mxfp4":
         return "TRTLLM" if gpu.sm >= 100 else "TRITON"
     return "CUTLASS"
+
+
+def decide_chunked_prefill(recipe: Recipe, architecture: str, backend: str) -> tuple[bool, str | None]:
+    """(chunked prefill on?, why it is off although the recipe asked). The one reader of engine.chunked_prefill.
+
+    Engine backend: needs a paged KV cache and paged context FMHA (builder.py). PyTorch backend: the model must
+    have it in NVIDIA's feature matrix (toolchain.rules.chunked_prefill_supported). The CPU reference runtime
+    takes the recipe's value as a Triton parameter.
+    """
+    engine = recipe.engine
+    if not engine.chunked_prefill:
+        return False, None
+    if backend == "tensorrt" and not (engine.paged_kv_cache and engine.paged_context_fmha):
+        return False, "chunked prefill needs engine.paged_context_fmha (trtllm-build builder.py)"
+    if backend == "pytorch" and not chunked_prefill_supported(architecture):
+        return False, (
+            f"{architecture} has no chunked prefill on TensorRT-LLM <= 1.2 (supported-models.md @aeead21a)"
+        )
+    return True, None
 
 
 def evaluate(ctx: Context, layout: Layout) -> Evaluation:
@@ -198,9 +220,26 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     auto_bs, auto_tokens = auto_batch_and_tokens(kv_max_requests, isl, osl, conc, pp, backend)
     max_bs = int(asked_bs or auto_bs)
     max_tokens = int(asked_tokens or auto_tokens)
-    max_input = _explicit(engine.max_input_len) or max(1, seq - 1)
-    if backend == "tensorrt" and not engine.chunked_prefill and not asked_tokens and max_tokens < max_input:
-        max_tokens = max_input  # without chunked prefill a whole prompt is one forward
+    if not asked_tokens and max_tokens > max_bs * seq:
+        # a forward pass never holds more than max_batch_size whole sequences (trtllm-build clamps to it)
+        max_tokens = max(1, max_bs * seq)
+    asked_input = _explicit(engine.max_input_len)
+    max_input = min(asked_input or max(1, seq - 1), max(1, seq - 1))
+    limit_notes: list[str] = []
+    if not ctx.chunked_prefill and max_tokens < max_input:
+        # Without chunked prefill a whole prompt is one forward pass: max_num_tokens must cover max_input_len.
+        if not asked_tokens and (asked_input or backend == "tensorrt"):
+            limit_notes.append(
+                f"max_num_tokens {max_input} (raised from {max_tokens}): without chunked prefill a whole "
+                f"prompt of max_input_len {max_input} is one forward pass"
+            )
+            max_tokens = max_input
+        elif not asked_input:
+            limit_notes.append(
+                f"max_input_len capped to max_num_tokens {max_tokens}: without chunked prefill a prompt is one "
+                f"forward pass ({ctx.chunked_note or 'engine.chunked_prefill is false'})"
+            )
+            max_input = max_tokens
     reserve = reserve_bytes(spec, backend, tp, pp, ep, max_tokens, max_bs)
     if weights + reserve1 > total:
         reserve = reserve1  # report the reserve the fit check used
@@ -238,12 +277,13 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
         max_batch_size=max_bs,
         max_num_tokens=max_tokens,
         max_seq_len=seq,
-        max_input_len=min(max_input, seq - 1) if seq > 1 else 1,
+        max_input_len=max_input,
         max_kv_tokens=max_kv_tokens,
         kv_max_requests=kv_max_requests,
         reference=ref,
         reasons=reasons,
         warnings=warnings,
+        decisions=limit_notes,
         seq_cap=seq_cap,
     )
 
@@ -274,21 +314,73 @@ def _choose_layout(ctx: Context, layouts: list[Layout]) -> Evaluation | None:
     return fitting
 
 
+GPU_COUNTS = (1, 2, 4, 8)  # tensor/pipeline parallel sizes the planner tries within one node
+MAX_OTHER_GPUS = 2  # other catalog GPUs named in one infeasible answer
+
+
+def _fitting_count(ctx: Context, gpu: GPU, above: int) -> tuple[int, Evaluation] | None:
+    """The fewest GPUs of this kind (more than `above`, at most one node) that fit, with that layout's sizing."""
+    if gpu is not ctx.gpu:
+        quant = resolve_quantization(
+            ctx.recipe.quantization.format,
+            ctx.recipe.quantization.kv_cache,
+            list(ctx.recipe.quantization.exclude_modules),
+            ctx.spec,
+            gpu,
+            ctx.backend,
+        )
+        if quant.errors:
+            return None  # this GPU cannot run the format at all
+        moe = choose_moe_backend(ctx.spec, gpu, ctx.backend, quant.weight_format)
+        ctx = replace(ctx, gpu=gpu, quant=quant, moe_backend=moe)
+    for n in GPU_COUNTS:
+        if n <= above or n > gpu.node_gpus:
+            continue
+        layouts, _ = candidate_layouts(ctx.spec, n, None, None, None, ctx.moe_backend)
+        ev = _first_fit(ctx, layouts)
+        if ev is not None:
+            return n, ev
+    return None
+
+
+def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
+    """More of the same GPU (within one node), else the smallest setups of other catalog GPUs that fit."""
+    from trtforge.hardware import load_catalog
+
+    same = _fitting_count(ctx, ctx.gpu, target.gpus)
+    if same is not None:
+        n = same[1].layout.world_size
+        return [f"needs {n}×{ctx.gpu.name}: use target.gpus: {n}"]
+    roomy, tight = {}, {}
+    for gpu in load_catalog():
+        if gpu.is_cpu or gpu.name == ctx.gpu.name:
+            continue
+        found = _fitting_count(ctx, gpu, 0)
+        if found is None:
+            continue
+        n, ev = found[1].layout.world_size, found[1]
+        # fewest GPUs first, then the least memory bought (a rough cost); one per GPU generation
+        key = (n, n * gpu.memory_gib, gpu.name)
+        pool = roomy if ev.kv_bytes / GIB >= MIN_KV_GIB_WARNING else tight
+        if gpu.architecture not in pool or key < pool[gpu.architecture]:
+            pool[gpu.architecture] = key
+    # Setups left with under 10 GiB of KV cache (trtllm-bench's warning) only when nothing roomier fits.
+    ranked = sorted((roomy or tight).values())
+    picks = [f"{n}×{name}" for n, _mem, name in ranked[:MAX_OTHER_GPUS]]
+    if not picks:
+        return []
+    return [f"use {' or '.join(picks)} (target.gpu / target.gpus; one node holds at most {ctx.gpu.node_gpus}×{ctx.gpu.name})"]
+
+
 def _suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
-    """The nearest options that fit: more GPUs, a smaller format, an FP8 KV cache, a shorter max_seq_len."""
+    """The nearest options that fit: more GPUs or another GPU, a smaller format, an FP8 KV cache, a shorter
+    max_seq_len. One node at most (target.gpus means one node)."""
     spec, gpu = ctx.spec, ctx.gpu
     out: list[str] = []
     if gpu.is_cpu:
         return out
     moe = ctx.moe_backend
-    for n in (2, 4, 8, 16, 32, 64):
-        if n <= target.gpus:
-            continue
-        layouts, _ = candidate_layouts(spec, n, None, None, None, moe)
-        ev = _first_fit(ctx, layouts)
-        if ev is not None:
-            out.append(f"needs {ev.layout.world_size}×{gpu.name}: use target.gpus: {ev.layout.world_size}")
-            break
+    out.extend(_gpu_suggestions(ctx, target))
     gpus_tp = _explicit(target.tp)
     if ctx.quant.plan.source != "native":
         for fmt in SUGGESTED_FORMATS:
@@ -343,6 +435,7 @@ def plan_target(
     )
     moe_backend = choose_moe_backend(spec, gpu, backend.backend, quant.weight_format)
     wl = recipe.engine.workload
+    chunked, chunked_note = decide_chunked_prefill(recipe, spec.architecture, backend.backend)
     ctx = Context(
         recipe=recipe,
         spec=spec,
@@ -353,8 +446,12 @@ def plan_target(
         workload=(wl.input_len, wl.output_len, wl.concurrency),
         workload_explicit="workload" in recipe.engine.model_fields_set,
         host_memory_bytes=host_memory_bytes,
+        chunked_prefill=chunked,
+        chunked_note=chunked_note,
     )
     decisions = [*backend.decisions, *quant.decisions]
+    if chunked_note:
+        decisions.append(f"chunked prefill off: {chunked_note}")
     warnings = [*quant.warnings]
     errors = [*backend.errors, *quant.errors]
     if recipe.model.trust_remote_code:
@@ -370,12 +467,18 @@ def plan_target(
         layouts, rejected = candidate_layouts(
             spec, target.gpus, _explicit(target.tp), _explicit(target.pp), _explicit(target.ep), moe_backend
         )
+    if not gpu.is_cpu and target.gpus > gpu.node_gpus:
+        rejected.append(
+            f"target.gpus {target.gpus}: one node holds at most {gpu.node_gpus}×{gpu.name} "
+            "(target.gpus counts the GPUs of one node; multi-node serving is not planned here)"
+        )
     errors.extend(rejected)
     chosen = _choose_layout(ctx, layouts)
     if chosen is None:
         tried = [evaluate(ctx, lay) for lay in layouts] or [evaluate(ctx, Layout(1, 1, 1))]
         best = min(tried, key=lambda ev: ev.weights + ev.reserve)  # the layout closest to fitting
-        if not errors or best.reasons:
+        requant_refused = any("re-quantizing them is not supported" in e for e in quant.errors)
+        if (not errors or best.reasons) and not requant_refused:
             where = f"{target.gpus}×{gpu.name}" if not gpu.is_cpu else "the cpu target"
             fmt = quant.weight_format if quant.weight_format != "none" else spec.dtype
             reason = best.reasons[0] if best.reasons else "no valid parallel layout"
@@ -397,6 +500,7 @@ def plan_target(
         if not gpu.is_cpu:
             decisions.append(f"parallel tp={lay.tp} pp={lay.pp} ep={lay.ep}: {how}")
     warnings.extend(best.warnings)
+    decisions.extend(best.decisions)
     ref = best.reference
     if ref is not None:
         decisions.append(
@@ -459,6 +563,7 @@ def plan_target(
             max_seq_len=best.max_seq_len,
             max_input_len=best.max_input_len,
             max_kv_tokens=best.max_kv_tokens,
+            chunked_prefill=chunked,
         ),
         quantization=quant_plan,
         toolchain=ToolchainPlan(
@@ -483,13 +588,21 @@ def _limits_decision(ctx: Context, ev: Evaluation) -> str:
             f"{ev.max_num_tokens}, max_seq_len {ev.max_seq_len}"
         )
     parts = []
-    if not _explicit(engine.max_batch_size) or not _explicit(engine.max_num_tokens):
-        requests = min(ev.kv_max_requests, conc)
-        parts.append(
-            f"max_batch_size {ev.max_batch_size} / max_num_tokens {ev.max_num_tokens}: trtllm-bench rounding "
-            f"of {math.floor(requests)} requests (KV cache holds {math.floor(ev.kv_max_requests)} of "
-            f"{isl}+{osl} tokens, concurrency {conc})"
-        )
+    requests = min(ev.kv_max_requests, conc)
+    rounding = (
+        f"trtllm-bench rounding of {math.floor(requests)} requests (KV cache holds "
+        f"{math.floor(ev.kv_max_requests)} of {isl}+{osl} tokens, concurrency {conc})"
+    )
+    bs_auto, tokens_auto = not _explicit(engine.max_batch_size), not _explicit(engine.max_num_tokens)
+    if bs_auto:
+        parts.append(f"max_batch_size {ev.max_batch_size}: {rounding}")
+    if tokens_auto:
+        cap = ev.max_batch_size * ev.max_seq_len
+        if ev.max_num_tokens == cap:
+            why = f"max_batch_size x max_seq_len = {ev.max_batch_size} x {ev.max_seq_len} (the most one pass holds)"
+        else:
+            why = "the same rounding" if bs_auto else rounding
+        parts.append(f"max_num_tokens {ev.max_num_tokens}: {why}")
     if not _explicit(engine.max_seq_len):
         source = "workload ISL+OSL+256" if ctx.workload_explicit else "the model's context"
         parts.append(f"max_seq_len {ev.max_seq_len} from {source}")
