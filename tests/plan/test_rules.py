@@ -123,7 +123,10 @@ def test_stated_workload_prefers_a_layout_that_serves_it() -> None:
 
 def test_405b_suggests_more_gpus_or_fp8() -> None:
     p = plan_for("meta-llama/Llama-3.1-405B-Instruct", "H100", gpus=8)
-    assert not p.fits and "use target.gpus: 16" in p.errors[0] and "quantization.format: fp8" in p.errors[0]
+    # one node holds 8 H100s (gpus.yaml node_gpus): never "16×H100"; a bigger GPU or FP8 instead
+    assert not p.fits and len(p.errors) == 1
+    assert "16" not in p.errors[0].split(":")[-1] and "8×H200-141GB" in p.errors[0]
+    assert "quantization.format: fp8" in p.errors[0]
     assert plan_for("meta-llama/Llama-3.1-405B-Instruct", "H100", gpus=8, quantization={"format": "fp8"}).fits
 
 

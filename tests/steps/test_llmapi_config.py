@@ -255,7 +255,10 @@ def test_serving_overrides_and_scheduler() -> None:
             )
         }
     )
-    cfg = lc.generate_llm_api_config(recipe, plans[0]).config
+    # The KV fraction is decided once, by the planner: re-plan the changed recipe (the plan says 0.7 too).
+    (plan,) = make_plans(recipe)
+    assert plan.memory.free_gpu_memory_fraction == 0.7
+    cfg = lc.generate_llm_api_config(recipe, plan).config
     assert cfg["kv_cache_config"]["free_gpu_memory_fraction"] == 0.7
     assert cfg["kv_cache_config"]["enable_block_reuse"] is False
     assert cfg["scheduler_config"] == {"capacity_scheduler_policy": "MAX_UTILIZATION"}

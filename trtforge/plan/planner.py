@@ -347,7 +347,7 @@ def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
     """More of the same GPU (within one node), else the smallest setups of other catalog GPUs that fit."""
     from trtforge.hardware import load_catalog
 
-    same = _fitting_count(ctx, ctx.gpu, target.gpus)
+    same = None if ctx.quant.errors else _fitting_count(ctx, ctx.gpu, target.gpus)
     if same is not None:
         n = same[1].layout.world_size
         return [f"needs {n}×{ctx.gpu.name}: use target.gpus: {n}"]
@@ -536,7 +536,7 @@ def plan_target(
         }
     )
     all_errors = list(dict.fromkeys(errors))
-    return Plan(
+    plan = Plan(
         recipe=recipe.name,
         target=target_label(target),
         fits=not all_errors,
@@ -576,6 +576,30 @@ def plan_target(
         decisions=decisions,
         warnings=list(dict.fromkeys(warnings)),
         errors=all_errors,
+    )
+    return with_build_rules(recipe, plan)
+
+
+# Resolver problems that restate a planner error in the compile rules' words (GPU capability).
+_RESTATED = ("need a GPU with SM",)
+
+
+def with_build_rules(recipe: Recipe, plan: Plan) -> Plan:
+    """The plan with every rule of its BuildSpec applied: what a step would refuse is a plan error (exit 3)."""
+    from trtforge.plan.resolve import resolve
+
+    spec = resolve(recipe, plan)
+    extra = spec.errors
+    if plan.errors:
+        extra = [e for e in extra if not any(r in e for r in _RESTATED)]
+    errors = list(dict.fromkeys([*plan.errors, *extra]))
+    return plan.model_copy(
+        update={
+            "errors": errors,
+            "fits": not errors,
+            "warnings": list(dict.fromkeys([*plan.warnings, *spec.warnings])),
+            "decisions": list(dict.fromkeys([*plan.decisions, *spec.decisions])),
+        }
     )
 
 
