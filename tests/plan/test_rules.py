@@ -39,8 +39,18 @@ def test_auto_backend_is_pytorch() -> None:
 
 
 def test_tensorrt_backend_when_asked_and_possible() -> None:
-    p = plan_for("meta-llama/Llama-3.1-8B-Instruct", "H100", engine={"backend": "tensorrt"})
+    p = plan_for(
+        "meta-llama/Llama-3.1-8B-Instruct", "H100", engine={"backend": "tensorrt"}, quantization={"format": "fp8"}
+    )
     assert p.fits and p.backend == "tensorrt" and p.toolchain.engine_backend_available
+
+
+def test_tensorrt_backend_needs_a_trtllm_checkpoint() -> None:
+    """Only the quantize step exports a TensorRT-LLM checkpoint: an unquantized engine build would fail at
+    compile (no checkpoint), so the plan refuses it and names the recipe field."""
+    p = plan_for("meta-llama/Llama-3.1-8B-Instruct", "H100", engine={"backend": "tensorrt"})
+    assert not p.fits and p.backend == "tensorrt"
+    assert any("TensorRT-LLM checkpoint" in e and "quantization.format" in e for e in p.errors)
 
 
 def test_tensorrt_backend_after_1_2_names_1_2_1() -> None:

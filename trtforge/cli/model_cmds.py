@@ -211,12 +211,19 @@ def plan(
         recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend, trtllm_version)  # type: ignore[arg-type]
     plans = make_plans(recipe)
     if as_json:
-        docs = [p.model_dump(mode="json") for p in plans]
+        from trtforge.plan.resolve import resolve
+
+        # each plan with its BuildSpec: every setting of every artifact the build would write
+        docs = [{**p.model_dump(mode="json"), "build": resolve(recipe, p).model_dump(mode="json")} for p in plans]
         emit_json(docs[0] if not recipe.is_matrix else docs)
     else:
         for p in plans:
             _show_plan(p)
     failed = [p for p in plans if not p.fits]
+    if as_json:  # the table shows warnings; with --json they go to stderr, one line each
+        for p in plans:
+            for line in p.warnings:
+                warn(f"warning: {f'{p.target}: ' if recipe.is_matrix else ''}{line}")
     for p in failed:
         for line in p.errors:
             prefix = f"{p.target}: " if recipe.is_matrix else ""

@@ -372,6 +372,13 @@ class Runner:
             res.error = failure.error
         elif req.only is not None:
             res.status = "partial"
+            target = next((r for r in results if r.name == req.only), None)
+            if target is not None and target.status not in ("built", "cached"):
+                # --only STEP did not run: say why with the blocking step's error (exit 4), never exit 0
+                res.status = "blocked" if blocked is not None else "failed"
+                res.error = target.error or (blocked.error if blocked is not None else None) or StepFailed(
+                    f"--only {req.only}: the step did not run ({target.message or target.status})"
+                )
         else:
             res.status = "blocked" if blocked else "complete"
             by_name = {r.name: r for r in results}

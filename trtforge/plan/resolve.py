@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from trtforge.errors import InvalidInput
 from trtforge.plan.buildspec import (
     CHECKPOINT_PLACEHOLDER,
     ENGINE_OUT_PLACEHOLDER,
@@ -171,8 +172,12 @@ def _quantize(recipe: Recipe, plan: Plan, errors: list[str]) -> QuantizeSpec | N
     q = plan.quantization
     if q.source != "modelopt":
         return None
-    fmt = formats.get_format(q.format)
-    kv = formats.kv_spec(q.kv_cache)
+    try:
+        fmt = formats.get_format(q.format)
+        kv = formats.kv_spec(q.kv_cache)
+    except InvalidInput as exc:  # a hand-made plan; the planner never produces one
+        errors.append(exc.one_line())
+        return None
     par = plan.parallel
     exports = [
         ExportJob(kind=kind, tp=par.tp, pp=par.pp) if kind == "trtllm" else ExportJob(kind=kind)  # type: ignore[arg-type]
@@ -217,6 +222,13 @@ def _engine(recipe: Recipe, plan: Plan, errors: list[str], warnings: list[str]) 
     o = engine_options_from(recipe, plan)
     errors.extend(rules.check_engine_options(o))
     warnings.extend(rules.warn_engine_options(o))
+    if plan.quantization.source != "modelopt":
+        # graph: only the quantize step exports a TensorRT-LLM checkpoint (export_tensorrt_llm_checkpoint);
+        # a Hugging Face checkpoint needs NVIDIA's convert_checkpoint.py, which trtforge does not run.
+        errors.append(
+            "engine.backend tensorrt builds from a TensorRT-LLM checkpoint, which trtforge exports with ModelOpt: "
+            "set quantization.format to a ModelOpt format (fp8, nvfp4, int4_awq, ...), or use engine.backend: pytorch"
+        )
     spec = recipe.engine.speculative
     if spec.mode in ENGINE_SPEC_CHECKPOINT:
         what = ENGINE_SPEC_CHECKPOINT[spec.mode]
