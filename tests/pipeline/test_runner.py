@@ -314,3 +314,11 @@ def test_plugin_step_attaches_after_its_anchor_and_unknown_kinds_are_errors(work
     bad = load_recipe(write_recipe(workdir, steps={"nonesuch": {}}))
     with pytest.raises(InvalidInput, match=r"t.yaml:\d+:\d+: steps.nonesuch: unknown plugin step kind"):
         steps_for(bad, plan, registry)
+
+
+def test_only_a_step_that_could_not_run_is_an_error(workdir: Path, registry: StepRegistry) -> None:
+    """`build --only STEP` used to end 'partial' with no error (exit 0) when STEP was blocked (issue 12)."""
+    b = Build(workdir, registry, steps={"needs_tool": {}})
+    result, _ = b(only="needs_tool", options={"handoff_dir": str(workdir / "handoff")})
+    assert result.status == "blocked" and result.error is not None and result.error.exit_code == 4
+    assert "frobnicate was not found" in result.error.message and not b.out.exists()
