@@ -15,6 +15,7 @@ import yaml
 
 from trtforge.cli.app import main
 from trtforge.hardware import load_catalog
+from trtforge.toolchain.spec import llm_api_default
 
 CONFIGS = Path(__file__).resolve().parents[2] / "trtforge" / "models" / "configs"
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
@@ -214,3 +215,33 @@ def test_fp8_for_an_fp8_checkpoint_means_native(tmp_path, capsys) -> None:
 def test_nvfp4_checkpoint_is_not_served_by_the_cpu_reference_runtime(tmp_path, capsys) -> None:
     g = gate(tmp_path, capsys, LLAMA_8B, "cpu", quantization={"format": "nvfp4"})
     assert_refused(g, "the CPU reference runtime serves unquantized or FP8 checkpoints only")
+
+
+# ------------------------------------------------------------------------------ NVIDIA's tuned configs, read directly
+
+NVIDIA = Path(__file__).resolve().parents[1] / "golden" / "compile" / "nvidia-reference"
+
+
+@pytest.mark.parametrize("gpu", ["H200", "B200"])
+def test_gpt_oss_plans_agree_with_nvidia_tuned_yaml(tmp_path, capsys, gpu) -> None:
+    """Compared with NVIDIA's own files (shipped copies naming their source commit), not with
+    trtforge/plan/reference_configs.yaml: this test can disagree with the planner's table."""
+    path = NVIDIA / f"gpt-oss-120b_{gpu}_1k1k_tp1_conc64.yaml"
+    assert "@ " in path.read_text().splitlines()[0]  # provenance: upstream path and commit
+    theirs = yaml.safe_load(path.read_text())
+    g = gate(
+        tmp_path, capsys, GPT_OSS, gpu,
+        engine={"workload": {"input_len": 1024, "output_len": 1024, "concurrency": 64}},
+        quantization={"kv_cache": "fp8" if theirs["kv_cache_config"]["dtype"] == "fp8" else "auto"},
+    )  # fmt: skip
+    assert_passes(g)
+    ours = g.plan["build"]["llm_api"]
+    for key in ("max_num_tokens", "max_seq_len", "tensor_parallel_size", "moe_expert_parallel_size"):
+        assert ours[key] == theirs[key], key
+    assert ours["moe_config"] == theirs["moe_config"]
+    for key in ("free_gpu_memory_fraction", "enable_block_reuse"):
+        # a key NVIDIA's file leaves out has the LLM API's default (extracted from TensorRT-LLM's source)
+        expected = theirs["kv_cache_config"].get(key, llm_api_default(f"kv_cache_config.{key}"))
+        assert ours["kv_cache_config"][key] == expected, key
+    assert ours["cuda_graph_config"] == theirs["cuda_graph_config"]
+    assert ours["max_num_tokens"] >= ours["max_input_len"]  # chunked prefill off (gpt-oss, <= 1.2)
