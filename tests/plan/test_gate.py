@@ -52,7 +52,11 @@ def gate(tmp_path: Path, capsys, repo: str, gpu: str = "H100", gpus: int = 1, **
     model = tmp_path / "model"
     model.mkdir(exist_ok=True)
     shutil.copy(CONFIGS / f"{repo.replace('/', '--')}.json", model / "config.json")
-    doc: dict[str, Any] = {"name": "gate", "model": {"path": str(model)}, "target": {"gpu": gpu, "gpus": gpus}}
+    doc: dict[str, Any] = {
+        "name": "gate",
+        "model": {"path": str(model)},
+        "target": {"gpu": gpu, "gpus": gpus},
+    }
     doc.update(sections)
     recipe = tmp_path / "gate.yaml"
     recipe.write_text(yaml.safe_dump(doc))
@@ -118,7 +122,9 @@ def test_engine_speculative_decoding_needs_its_checkpoint(tmp_path, capsys, mode
         tmp_path, capsys, LLAMA_8B, "H100",
         quantization={"format": "fp8"}, engine={"backend": "tensorrt", "speculative": {"mode": mode, "max_draft_len": 4}},
     )  # fmt: skip
-    assert_refused(g, f"engine.speculative.mode {mode} on the engine backend needs", "set engine.speculative.draft_model")
+    assert_refused(
+        g, f"engine.speculative.mode {mode} on the engine backend needs", "set engine.speculative.draft_model"
+    )
 
 
 # ------------------------------------------------------------------------------ coherent limits
@@ -130,7 +136,9 @@ def test_chunked_prefill_off_with_a_long_context_caps_the_prompt(tmp_path, capsy
     lim = g.plan["limits"]
     assert lim["chunked_prefill"] is False and lim["max_num_tokens"] >= lim["max_input_len"]
     assert lim["max_input_len"] < 131071  # the 128k context is not one forward pass...
-    assert any("max_input_len capped to max_num_tokens" in d for d in g.plan["decisions"])  # ...and it says why
+    assert any(
+        "max_input_len capped to max_num_tokens" in d for d in g.plan["decisions"]
+    )  # ...and it says why
     cfg = g.plan["build"]["llm_api"]
     assert cfg["enable_chunked_prefill"] is False and cfg["max_num_tokens"] >= cfg["max_input_len"]
 
@@ -184,7 +192,7 @@ def test_gpt_oss_on_every_catalog_gpu(tmp_path, capsys, gpu) -> None:
         assert cfg["enable_chunked_prefill"] is False and cfg["max_num_tokens"] >= cfg["max_input_len"]
     else:
         assert_refused(g, "native mxfp4 needs SM 90+")
-        assert not any(f"use target.gpus" in e for e in g.errors)  # more of a GPU that cannot run it: no
+        assert not any("use target.gpus" in e for e in g.errors)  # more of a GPU that cannot run it: no
 
 
 # ------------------------------------------------------------------------------ useful infeasible answers
@@ -205,7 +213,11 @@ def test_fp8_for_an_fp8_checkpoint_means_native(tmp_path, capsys) -> None:
     asked = gate(tmp_path, capsys, DEEPSEEK, "H200", gpus=8, quantization={"format": "fp8"})
     assert_passes(asked)
     q = asked.plan["quantization"]
-    assert q["format"] == "native" and q["weight_format"] == "fp8_block" and asked.plan["build"]["quantize"] is None
+    assert (
+        q["format"] == "native"
+        and q["weight_format"] == "fp8_block"
+        and asked.plan["build"]["quantize"] is None
+    )
     assert any("already ships fp8_block weights" in d for d in asked.plan["decisions"])
     small = gate(tmp_path, capsys, DEEPSEEK, "H100", gpus=8, quantization={"format": "fp8"})
     assert_refused(small, "DeepseekV3ForCausalLM (fp8_block) does not fit")

@@ -197,7 +197,7 @@ def plan(
     ),
 ) -> None:
     """Will it fit, and how should it be built? TP/PP/EP, memory, limits; exit 3 if not."""
-    from trtforge.plan import make_plans
+    from trtforge import api
 
     if (recipe_path is None) == (model is None):
         raise InvalidInput("give a RECIPE file, or --model SOURCE --gpu NAME")
@@ -209,12 +209,10 @@ def plan(
         if not gpu:
             raise InvalidInput("--model needs --gpu NAME (see `trtforge gpus`)")
         recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend, trtllm_version)  # type: ignore[arg-type]
-    plans = make_plans(recipe)
-    if as_json:
-        from trtforge.plan.resolve import resolve
-
-        # each plan with its BuildSpec: every setting of every artifact the build would write
-        docs = [{**p.model_dump(mode="json"), "build": resolve(recipe, p).model_dump(mode="json")} for p in plans]
+    planned = api.plan(recipe)
+    plans = [t.plan for t in planned]
+    if as_json:  # each plan with its BuildSpec: every setting of every artifact the build would write
+        docs = [t.to_json() for t in planned]
         emit_json(docs[0] if not recipe.is_matrix else docs)
     else:
         for p in plans:

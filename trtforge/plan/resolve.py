@@ -80,7 +80,9 @@ def engine_options_from(recipe: Recipe, plan: Plan) -> EngineBuildOptions:
     draft = spec.max_draft_len
     if spec.mode == "lookahead" and spec.lookahead:
         draft = lookahead_max_draft_len(
-            spec.lookahead["window_size"], spec.lookahead["ngram_size"], spec.lookahead["verification_set_size"]
+            spec.lookahead["window_size"],
+            spec.lookahead["ngram_size"],
+            spec.lookahead["verification_set_size"],
         )
     tp = plan.parallel.tp
     base = EngineBuildOptions(
