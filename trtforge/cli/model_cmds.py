@@ -218,10 +218,6 @@ def plan(
         for p in plans:
             _show_plan(p)
     failed = [p for p in plans if not p.fits]
-    if as_json:  # the table shows warnings; with --json they go to stderr, one line each
-        for p in plans:
-            for line in p.warnings:
-                warn(f"warning: {f'{p.target}: ' if recipe.is_matrix else ''}{line}")
     for p in failed:
         for line in p.errors:
             prefix = f"{p.target}: " if recipe.is_matrix else ""
