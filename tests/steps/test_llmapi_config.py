@@ -18,6 +18,7 @@ import yaml
 from trtforge.errors import Infeasible
 from trtforge.pipeline.step import StepContext
 from trtforge.plan import make_plans
+from trtforge.plan.resolve import resolve
 from trtforge.recipe.loader import LoadedRecipe, load_recipe
 from trtforge.recipe.schema import Recipe
 from trtforge.steps import llmapi_config as lc
@@ -280,8 +281,8 @@ def test_speculative_eagle_on_pytorch_is_eagle3() -> None:
     assert spec.validate_llm_api_config(cfg) == []
     medusa = sp.model_copy(update={"mode": "medusa"})
     recipe_m, _ = _variant("llama3.1-70b-b200-nvfp4.yaml", speculative=medusa)
-    problems = rules.check_llm_api_options(lc.llm_api_options_from(recipe_m, plans[0]))
-    assert any("TensorRT engine backend" in p for p in problems)
+    problems = resolve(recipe_m, plans[0]).errors  # the version's LLM-API spec refuses Medusa on pytorch
+    assert any("decoding_type 'Medusa' is not supported by the pytorch backend" in p for p in problems)
 
 
 def test_compare_resolves_defaults() -> None:

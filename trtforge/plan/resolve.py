@@ -304,19 +304,29 @@ def llm_api_config(recipe: Recipe, plan: Plan, decisions: list[str] | None = Non
         cfg["scheduler_config"] = {"capacity_scheduler_policy": policy}
     if recipe.model.trust_remote_code:
         cfg["trust_remote_code"] = True
-    if o.speculative_mode in rules.PYTORCH_SPEC_MODES:
-        spec = recipe.engine.speculative
-        cfg["speculative_config"] = {
-            "decoding_type": rules.PYTORCH_SPEC_MODES[o.speculative_mode],
-            "max_draft_len": spec.max_draft_len,
-            "speculative_model": spec.draft_model,
-        }
+    if o.speculative_mode in rules.LLM_API_DECODING_TYPES:
+        cfg["speculative_config"] = _speculative_config(recipe)
     if arch == GPT_OSS and rules.gpu_family(o.sm) == "blackwell":
         cfg["env_overrides"] = dict(BLACKWELL_GPT_OSS_ENV)
         notes.append(
             "env_overrides TRTLLM_ENABLE_PDL=1, NCCL_GRAPH_REGISTER=0: as NVIDIA's B200 tuned config for gpt-oss"
         )
     return cfg
+
+
+def _speculative_config(recipe: Recipe) -> dict[str, Any]:
+    """speculative_config for the recipe's mode; whether the pinned version's PyTorch backend takes it is the
+    per-version LLM-API spec's call (lookahead and Medusa: not on 1.2.x)."""
+    spec = recipe.engine.speculative
+    decoding_type = rules.LLM_API_DECODING_TYPES[spec.mode]
+    if spec.mode == "lookahead" and spec.lookahead:
+        return {
+            "decoding_type": decoding_type,
+            "max_window_size": spec.lookahead["window_size"],
+            "max_ngram_size": spec.lookahead["ngram_size"],
+            "max_verification_set_size": spec.lookahead["verification_set_size"],
+        }
+    return {"decoding_type": decoding_type, "max_draft_len": spec.max_draft_len, "speculative_model": spec.draft_model}
 
 
 def _llm_api(

@@ -379,6 +379,10 @@ PYTORCH_SPEC_MODES = {
     "ngram": "NGram",
     "mtp": "MTP",
 }
+# Recipe modes whose LLM-API decoding type exists, but whose backend support is the pinned version's to say: the
+# resolver writes them and the per-version LLM-API spec (speculative_config union, `backends`) refuses or accepts.
+SPEC_CHECKED_MODES = {"lookahead": "Lookahead", "medusa": "Medusa"}
+LLM_API_DECODING_TYPES = {**PYTORCH_SPEC_MODES, **SPEC_CHECKED_MODES}
 
 
 @dataclass(frozen=True)
@@ -497,8 +501,8 @@ def _check_moe_backend(o: LlmApiOptions) -> list[str]:
 
 def _check_pytorch_speculative(o: LlmApiOptions) -> list[str]:
     mode = o.speculative_mode
-    if mode in (None, "none"):
-        return []
+    if mode in (None, "none") or mode in SPEC_CHECKED_MODES:
+        return []  # lookahead / medusa: the version's LLM-API spec decides (trtforge.plan.resolve)
     if mode not in PYTORCH_SPEC_MODES:
         return [
             (
