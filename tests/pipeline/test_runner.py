@@ -293,8 +293,8 @@ def test_graph_validation() -> None:
 def test_steps_for_follows_the_plan(workdir: Path, registry: StepRegistry, backend, source, triton, expected) -> None:
     loaded = load_recipe(write_recipe(workdir, outputs={"triton_repo": triton}))
     plan = make_plan(loaded.recipe, loaded.recipe.target)
-    plan = plan.model_copy(update={"backend": backend,
-                                   "quantization": plan.quantization.model_copy(update={"source": source})})
+    quant = {"source": source, "format": "fp8" if source == "modelopt" else "none"}  # as the planner pairs them
+    plan = plan.model_copy(update={"backend": backend, "quantization": plan.quantization.model_copy(update=quant)})
     steps = steps_for(loaded, plan, registry)
     assert [(s.name, s.needs) for s in steps] == expected
     assert not [s for s in steps if isinstance(s, UnavailableStep)]
@@ -309,7 +309,8 @@ def test_steps_for_follows_the_plan(workdir: Path, registry: StepRegistry, backe
 def test_plugin_step_attaches_after_its_anchor_and_unknown_kinds_are_errors(workdir: Path, registry) -> None:
     loaded = load_recipe(write_recipe(workdir, steps={"sleepy": {}}))
     plan = make_plan(loaded.recipe, loaded.recipe.target)
-    plan = plan.model_copy(update={"quantization": plan.quantization.model_copy(update={"source": "modelopt"})})
+    plan = plan.model_copy(update={"quantization": plan.quantization.model_copy(update={"source": "modelopt",
+                                                                                       "format": "fp8"})})
     assert [(s.name, s.needs) for s in steps_for(loaded, plan, registry)][-1] == ("sleepy", ("quantize",))
     bad = load_recipe(write_recipe(workdir, steps={"nonesuch": {}}))
     with pytest.raises(InvalidInput, match=r"t.yaml:\d+:\d+: steps.nonesuch: unknown plugin step kind"):
