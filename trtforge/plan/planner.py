@@ -577,19 +577,22 @@ def plan_target(
         warnings=list(dict.fromkeys(warnings)),
         errors=all_errors,
     )
-    return with_build_rules(recipe, plan)
+    return with_build_rules(recipe, plan, backend_refused=bool(backend.errors))
 
 
-# Resolver problems that restate a planner error in the compile rules' words (GPU capability).
-_RESTATED = ("need a GPU with SM",)
+# Resolver problems that restate a planner error in the compile rules' words (GPU capability, SM 100 engines).
+_RESTATED = ("need a GPU with SM", "engines are rejected on SM")
 
 
-def with_build_rules(recipe: Recipe, plan: Plan) -> Plan:
-    """The plan with every rule of its BuildSpec applied: what a step would refuse is a plan error (exit 3)."""
+def with_build_rules(recipe: Recipe, plan: Plan, backend_refused: bool = False) -> Plan:
+    """The plan with every rule of its BuildSpec applied: what a step would refuse is a plan error (exit 3).
+
+    Where the backend itself is refused, its build rules are moot and are left out (one answer, not a cascade).
+    """
     from trtforge.plan.resolve import resolve
 
     spec = resolve(recipe, plan)
-    extra = spec.errors
+    extra = [] if backend_refused else spec.errors
     if plan.errors:
         extra = [e for e in extra if not any(r in e for r in _RESTATED)]
     errors = list(dict.fromkeys([*plan.errors, *extra]))
