@@ -21,6 +21,7 @@ class GpuInfo(PlanSection):
     sm: int | None = None  # compute capability x10 (90 = Hopper, 100 = Blackwell); None for cpu
     memory_gib: float  # per GPU (host RAM budget for cpu)
     count: int = 1
+    detected: str | None = None  # target.gpu auto: what NVML found here, e.g. "2 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB)"
 
 
 class Parallel(PlanSection):

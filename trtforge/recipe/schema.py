@@ -71,8 +71,15 @@ class ModelSource(Section):
 class Target(Section):
     """The hardware one deployment is for. `gpu: cpu` builds for the CPU reference runtime (tests, CI)."""
 
-    gpu: str = Field(..., description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), or 'cpu'.")
-    gpus: int = Field(1, ge=1, le=64, description="GPUs available on one node for this deployment.")
+    gpu: str = Field(
+        ...,
+        description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), 'cpu', or 'auto' "
+        "(the GPU NVML finds on this machine; exit 4 where there is none).",
+    )
+    gpus: int = Field(
+        1, ge=1, le=64, description="GPUs available on one node for this deployment; with gpu: auto, unset = every "
+        "local GPU of that model.",
+    )
     tp: AutoInt = Field("auto", description="Tensor parallel size; auto = smallest that fits.")
     pp: AutoInt = Field("auto", description="Pipeline parallel size; auto = 1 unless TP alone cannot fit.")
     ep: AutoInt = Field("auto", description="Expert parallel size for MoE models; auto = planner's choice.")
@@ -86,6 +93,8 @@ class Target(Section):
 
     @model_validator(mode="after")
     def _parallel_fits(self) -> "Target":
+        if self.is_auto and "gpus" not in self.model_fields_set:
+            return self  # the GPU count is what NVML finds: checked once it is known (hardware/auto.py)
         sizes = [s for s in (self.tp, self.pp) if isinstance(s, int)]
         product = 1
         for s in sizes:
@@ -97,6 +106,10 @@ class Target(Section):
     @property
     def is_cpu(self) -> bool:
         return self.gpu.lower() == "cpu"
+
+    @property
+    def is_auto(self) -> bool:
+        return self.gpu.lower() == "auto"
 
 
 class Calibration(Section):
@@ -291,6 +304,8 @@ class Recipe(Section):
         if self.targets is not None:
             if not self.targets:
                 raise ValueError("'targets' must list at least one target")
+            if any(t.is_auto for t in self.targets):
+                raise ValueError("gpu: auto (this machine's GPUs) is for 'target', not a 'targets' matrix")
             labels = [target_label(t) for t in self.targets]
             dupes = sorted({x for x in labels if labels.count(x) > 1})
             if dupes:
