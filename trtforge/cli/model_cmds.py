@@ -187,7 +187,7 @@ def plan(
     ),
     n_gpus: int | None = typer.Option(
         None, "--gpus", min=1, max=64, show_default=False,
-        help="GPUs available on the node [default: 1; with --gpu auto: every local GPU of that model].",
+        help="GPUs available on the node (default 1; with --gpu auto, every local GPU of that model).",
     ),
     quant: str = typer.Option(
         "none",
@@ -201,16 +201,17 @@ def plan(
     backend: str = typer.Option("auto", "--backend", help="auto | pytorch | tensorrt"),
     isl: int | None = typer.Option(
         None, "--isl", min=1, show_default=False,
-        help="Typical prompt length to size limits for (engine.workload.input_len) [default: 1024 once any of "
-        "--isl/--osl/--concurrency is given; none: limits from the model's context].",
+        help="Typical prompt length to size limits for, engine.workload.input_len (default 1024 once any of "
+        "--isl/--osl/--concurrency is given; none given: limits from the model's context, as a recipe without "
+        "engine.workload).",
     ),
     osl: int | None = typer.Option(
         None, "--osl", min=1, show_default=False,
-        help="Typical output length (engine.workload.output_len) [default: 1024, as --isl].",
+        help="Typical output length, engine.workload.output_len (default 1024, as for --isl).",
     ),
     concurrency: int | None = typer.Option(
         None, "--concurrency", min=1, show_default=False,
-        help="Concurrent requests (engine.workload.concurrency) [default: 64, as --isl].",
+        help="Concurrent requests, engine.workload.concurrency (default 64, as for --isl).",
     ),
     trtllm_version: str | None = typer.Option(
         None, "--trtllm-version", help="TensorRT-LLM release (default: the recipe default)."
