@@ -422,7 +422,7 @@ def test_tool_absent_writes_handoff_and_exits_4(
     inputs = json.loads((tmp_path / "handoff" / "compile-inputs.json").read_text())
     assert inputs["argv"][0] == "trtllm-build" and inputs["checkpoint_dir"] == str(checkpoint)
     assert inputs["release_image"] == "nvcr.io/nvidia/tensorrt-llm/release:1.2.1"
-    assert inputs["expected_outputs"] == ["config.json", "rank0.engine"]
+    assert inputs["expected_outputs"] == ["engine/config.json", "engine/rank0.engine"]
     assert shlex.join(inputs["argv"]) in script
     assert "docker run --rm --gpus all" in script and '"$PWD":/trtforge/out' in script
     assert spec.validate_build_command(inputs["argv"], "1.2.1") == []
