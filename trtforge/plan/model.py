@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 Backend = Literal["tensorrt", "pytorch", "reference"]
 
@@ -22,6 +22,14 @@ class GpuInfo(PlanSection):
     memory_gib: float  # per GPU (host RAM budget for cpu)
     count: int = 1
     detected: str | None = None  # target.gpu auto: what NVML found here, e.g. "2 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB)"
+
+    @model_serializer(mode="wrap")
+    def _without_unset_detected(self, handler):  # noqa: ANN001, ANN202 - pydantic's serializer protocol
+        """Named GPUs serialise as before (golden plans, lock files): `detected` appears only for gpu auto."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("detected") is None:
+            data.pop("detected", None)
+        return data
 
 
 class Parallel(PlanSection):
