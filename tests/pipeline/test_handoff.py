@@ -85,3 +85,23 @@ def test_handoff_runs_from_a_copied_output_directory(
     ran = subprocess.run(["bash", str(script)], cwd="/", env=env, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     assert (elsewhere / "engine" / "rank0.engine").is_file() and (elsewhere / "engine" / "config.json").is_file()
+
+
+def test_handoff_command_is_shown_from_the_published_inputs(tmp_path: Path, capsys) -> None:
+    """`build` shows the command recorded in build-instructions/compile-inputs.json: lines on stderr, or one
+    JSON event with --json."""
+    import json
+
+    from trtforge.cli.build_cmds import _show_handoffs
+
+    inst = tmp_path / "build-instructions"
+    inst.mkdir()
+    argv = ["trtllm-build", "--checkpoint_dir", "checkpoint/trtllm", "--output_dir", "engine"]
+    (inst / "compile-inputs.json").write_text(json.dumps({"argv": argv, "script": "trtllm-build.sh",
+                                                          "trtllm_version": "1.2.1"}))
+    _show_handoffs(tmp_path, as_json=False)
+    err = capsys.readouterr().err.splitlines()
+    assert err[1] == "  " + shlex.join(argv) and "bash build-instructions/trtllm-build.sh" in err[2]
+    _show_handoffs(tmp_path, as_json=True)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and json.loads(out[0])["command"] == argv

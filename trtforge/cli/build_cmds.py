@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from trtforge.cli.render import emit_json, say, warn
+from trtforge.cli.render import emit_event, emit_json, say, warn
 from trtforge.errors import Infeasible, InvalidInput
 
 CACHE_HELP = "Cache directory (default: $TRTFORGE_CACHE or the platform user cache dir)."
@@ -73,8 +73,8 @@ def _show_handoffs(output_dir: Path, as_json: bool) -> None:
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if as_json:
-            emit_json({"event": "handoff", "run_in": str(output_dir), "command": argv,
-                       "script": str(script.relative_to(output_dir))})
+            emit_event({"event": "handoff", "run_in": str(output_dir), "command": argv,
+                        "script": str(script.relative_to(output_dir))})
             continue
         warn(f"to finish on a machine with the GPU and TensorRT-LLM {doc.get('trtllm_version', '')}, copy "
              f"{output_dir} there and run inside it:")
