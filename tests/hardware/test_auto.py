@@ -46,10 +46,9 @@ def test_no_gpu_here_is_exit_4_with_one_line(capsys, monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([], init_error=True))
     code, out, err = invoke(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "auto")
     assert code == 4 and out == ""
-    assert err.splitlines() == [
-        "error: gpu 'auto': NVML finds no NVIDIA GPU on this machine (name the GPU to plan for instead, e.g. H100; "
-        "`trtforge gpus` lists them)"
-    ]
+    expected = ("error: gpu 'auto': NVML finds no NVIDIA GPU on this machine (name the GPU to plan for instead, "
+                "e.g. H100; `trtforge gpus` lists them)")
+    assert err.splitlines() == [expected]
 
 
 def test_no_gpu_on_this_machine_recipe_and_build(capsys, tmp_path: Path) -> None:
@@ -95,8 +94,8 @@ def test_same_plan_as_naming_the_gpu(capsys, monkeypatch: pytest.MonkeyPatch, tm
 
 
 @pytest.mark.parametrize("devices,args,needle", [
-    ([RTX], (), "NVML finds 1 x NVIDIA GeForce RTX 4090 (not in the catalog), which trtforge's GPU catalog does "
-                "not know"),
+    ([RTX], (), ("NVML finds 1 x NVIDIA GeForce RTX 4090 (not in the catalog), which trtforge's GPU catalog "
+                 "does not know")),
     ([H100, H100], ("--gpus", "4"), "gpu 'auto' with gpus 4: NVML finds 2 x H100-SXM-80GB here"),
 ])
 def test_unknown_or_too_few_gpus_is_exit_4(capsys, monkeypatch: pytest.MonkeyPatch, devices, args, needle) -> None:

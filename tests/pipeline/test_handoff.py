@@ -60,7 +60,7 @@ def test_handoff_runs_from_a_copied_output_directory(
         shutil.rmtree(workdir / gone)
     script = elsewhere / "build-instructions" / "trtllm-build.sh"
     text = script.read_text()
-    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True, check=False).returncode == 0
     assert printed in [line.strip() for line in text.splitlines()]  # the terminal's command is the script's
     assert str(workdir) not in text  # nothing points back at this machine's cache or model
 
@@ -82,7 +82,8 @@ def test_handoff_runs_from_a_copied_output_directory(
     tool.write_text(FAKE_TRTLLM_BUILD)
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"}
-    ran = subprocess.run(["bash", str(script)], cwd="/", env=env, capture_output=True, text=True, timeout=60)
+    ran = subprocess.run(["bash", str(script)], cwd="/", env=env, capture_output=True, text=True, timeout=60,
+                         check=False)
     assert ran.returncode == 0, ran.stderr
     assert (elsewhere / "engine" / "rank0.engine").is_file() and (elsewhere / "engine" / "config.json").is_file()
 

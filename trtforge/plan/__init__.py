@@ -3,9 +3,15 @@ it: `target.gpu: auto` (NVML, hardware/auto.py), the model's config.json and the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from trtforge.plan.model import Plan
 from trtforge.plan.planner import plan_target
 from trtforge.recipe.schema import Recipe, Target
+
+if TYPE_CHECKING:
+    from trtforge.hardware.detect import LocalGPU
+    from trtforge.models.spec import ModelSpec
 
 
 def model_source(recipe: Recipe) -> tuple[str, str | None]:
@@ -15,7 +21,7 @@ def model_source(recipe: Recipe) -> tuple[str, str | None]:
     return str(recipe.model.repo), recipe.model.revision
 
 
-def _plan_with_lookups(recipe: Recipe, target: Target, found: list, spec) -> Plan:  # noqa: ANN001 - a ModelSpec
+def _plan_with_lookups(recipe: Recipe, target: Target, found: list[LocalGPU], spec: ModelSpec) -> Plan:
     """Look the GPU up in the catalog and plan; a target resolved from `auto` records what NVML found."""
     from trtforge.hardware import find_gpu, host_memory_bytes
     from trtforge.hardware.auto import describe_found

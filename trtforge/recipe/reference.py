@@ -37,8 +37,8 @@ def _type_name(annotation: Any) -> str:
 
 def _field_bounds(info) -> str:
     """' 1..64' for a field declared with Field(ge=1, le=64) (bounds of a union member are in its type)."""
-    low = next((getattr(m, "ge") for m in info.metadata if hasattr(m, "ge")), None)
-    high = next((getattr(m, "le") for m in info.metadata if hasattr(m, "le")), None)
+    low = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in info.metadata if hasattr(m, "le")), None)
     if low is None and high is None:
         return ""
     return f" {'' if low is None else low}..{'' if high is None else high}"

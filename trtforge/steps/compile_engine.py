@@ -477,8 +477,7 @@ class CompileEngineStep(Step):
         )
         script = [
             "#!/usr/bin/env bash",
-            f"# trtforge hand-off: build the {self.plan.target} engine for recipe {self.plan.recipe} on a machine "
-            "with the GPU.",
+            f"# trtforge hand-off: build the {self.plan.target} engine for recipe {self.plan.recipe} on a GPU machine.",
             (
                 f"# TensorRT-LLM {self.plan.toolchain.trtllm_version}; GPU {self.plan.gpu.name} (SM {self.plan.gpu.sm}); "
                 f"world size {self.plan.parallel.world_size}."
