@@ -518,11 +518,18 @@ def _class_extra(name: str, mod: Module) -> str | None:
         if info is None:
             continue
         for stmt in info.node.body:
-            if isinstance(stmt, ast.Assign) and any(_name(t) == "model_config" for t in stmt.targets):
-                if isinstance(stmt.value, ast.Call):
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(
+                _name(t) == "model_config" for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+            ):
+                extra = None
+                if isinstance(stmt.value, ast.Call):  # ConfigDict(extra="forbid", ...)
                     extra = _const(_kwargs(stmt.value).get("extra"))
-                    if isinstance(extra, str):
-                        return extra
+                elif isinstance(stmt.value, ast.Dict):  # {"extra": "forbid", ...}
+                    for k, v in zip(stmt.value.keys, stmt.value.values):
+                        if k is not None and _const(k) == "extra":
+                            extra = _const(v)
+                if isinstance(extra, str):
+                    return extra
             if isinstance(stmt, ast.ClassDef) and stmt.name == "Config":
                 for inner in stmt.body:
                     if isinstance(inner, ast.Assign) and any(_name(t) == "extra" for t in inner.targets):

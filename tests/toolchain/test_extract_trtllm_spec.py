@@ -125,6 +125,7 @@ class CudaGraphConfig(StrictBaseModel):
 
 
 class TrtLlmArgs(BaseLlmArgs):
+    model_config = {"arbitrary_types_allowed": True, "extra": "ignore"}
     fast_build: bool = True
 '''
 
@@ -322,6 +323,7 @@ def test_nested_models_and_default_factories(extracted) -> None:
     # MoeConfig comes from the module llm_args.py imports it from
     assert _field(llm, "MoeConfig", "backend")["choices"] == ["CUTLASS", "TRITON", "ZEBRA"]
     assert llm["extra"]["KvCacheConfig"] == "forbid"
+    assert llm["extra"]["TrtLlmArgs"] == "ignore"  # model_config dict literal overrides the inherited Config
 
 
 def test_speculative_union(extracted) -> None:
@@ -439,7 +441,8 @@ def data_dir(tmp_path: Path, monkeypatch) -> Path:
     root = tmp_path / "data"
     (root / "trtllm").mkdir(parents=True)
     real = data.DATA_DIR
-    for name in ("trtllm_versions.json", "llm_api_args.json", "trtllm_build_options.json"):
+    for name in ("trtllm_versions.json", "llm_api_args.json", "trtllm_build_options.json", "trtllm_model_map.json",
+                 "quant_algos.json"):
         (root / name).write_text((real / name).read_text())
     (root / "trtllm" / "specs.json").write_text((real / "trtllm" / "specs.json").read_text())
     extractor.extract(_tree(tmp_path / "src", "9.9.0"), "v9.9.0", COMMIT, root / "trtllm")
@@ -473,6 +476,19 @@ def test_extracted_version_selects_its_spec(data_dir: Path) -> None:
     assert spec.validate_build_command(argv, "9.9.0") == []
     bad = spec.validate_build_command(argv + ["--max_num_tokens=8"], "9.9.0")
     assert bad == [f"trtllm-build 9.9.0 has no option --max_num_tokens (build.py @ v9.9.0 {COMMIT[:12]})"]
+
+
+def test_extracted_enums_model_map_and_extra(data_dir: Path) -> None:
+    from trtforge.toolchain import archs
+
+    assert spec.quant_algos("9.9.0") == {
+        "quant_algo": ["W4A16", "FP8", "INT8", "NVFP4", "NO_QUANT"], "kv_cache_quant_algo": ["FP8", "INT8"]}
+    assert "ZebraForCausalLM" in spec.model_map_architectures("9.9.0")
+    assert archs.engine_supports("ZebraForCausalLM", "9.9.0")
+    assert not archs.engine_supports("ZebraForCausalLM")  # the hand-made table does not know it
+    # TrtLlmArgs here has extra="ignore": an unknown key is dropped, not refused
+    assert spec.validate_llm_api_config({"bogus": 1}, "tensorrt", version="9.9.0") == [
+        f"bogus: unknown field: TensorRT-LLM 9.9.0 ignores it (llm_args.py @ v9.9.0 {COMMIT[:12]})"]
 
 
 def test_version_without_spec_is_refused(data_dir: Path) -> None:

@@ -36,7 +36,12 @@ from trtforge.toolchain.versions import (
 
 # --------------------------------------------------------------------------------------------- versions
 
-_KIND_FILES = {"llm_api_args": "tensorrt_llm/llmapi/llm_args.py", "trtllm_build_options": "tensorrt_llm/commands/build.py"}
+_KIND_FILES = {
+    "llm_api_args": "tensorrt_llm/llmapi/llm_args.py",
+    "trtllm_build_options": "tensorrt_llm/commands/build.py",
+    "quant_algos": "tensorrt_llm/quantization/mode.py",
+    "model_map": "tensorrt_llm/models/__init__.py",
+}
 
 
 def _pick(version: str | None) -> str:
@@ -94,6 +99,21 @@ def _source_label(version: str | None, path: str = "llm_args.py") -> str:
     if prov["extracted"]:
         return f"{path} @ {prov['tag']} {prov['commit'][:12]}"
     return f"interim hand-transcribed {path} spec; not extracted at {prov['tag']}"
+
+
+def quant_algos(version: str | None = None) -> dict[str, list[str]]:
+    """QuantAlgo members and the KV-cache quant algos TensorRT-LLM `version` defines (quantization/mode.py)."""
+    data = _spec("quant_algos", version)
+    return {"quant_algo": list(data["quant_algo"]), "kv_cache_quant_algo": list(data["kv_cache_quant_algo"] or [])}
+
+
+def model_map_architectures(version: str | None = None) -> frozenset[str]:
+    """Keys of MODEL_MAP (the architectures trtllm-build accepts) at TensorRT-LLM `version`."""
+    data = _spec("model_map", version)
+    if "architectures" in data:  # extracted
+        return frozenset(data["architectures"])
+    engine = data["engine_model_map"]  # interim hand-made table
+    return frozenset(engine["architectures"]) | frozenset(engine.get("later_additions", {}).get("architectures", []))
 
 
 # --------------------------------------------------------------------------------------------- trtllm-build
@@ -284,6 +304,14 @@ class _Ctx:
     label: str
 
 
+def _extra_of(spec: dict[str, Any], cls: str) -> str:
+    """pydantic's `extra` for a class: extracted ('forbid' for StrictBaseModel; pydantic's own default is
+    'ignore'); the interim hand-made spec records none and every class there is strict."""
+    if "extra" not in spec:
+        return "forbid"
+    return spec["extra"].get(cls) or "ignore"
+
+
 def _class_fields(spec: dict[str, Any], classes: list[str]) -> dict[str, dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for cls in classes:
@@ -370,7 +398,8 @@ def _check_value(f: dict[str, Any], value: Any, where: str, ctx: _Ctx) -> list[s
                 problems.append(f"{where}.{k}: expected {f['items']}")
         return problems
     if kind == "model":
-        return problems + _check_mapping(value, _class_fields(ctx.spec, [f["model"]]), where, ctx)
+        fields = _class_fields(ctx.spec, [f["model"]])
+        return problems + _check_mapping(value, fields, where, ctx, _extra_of(ctx.spec, f["model"]))
     if kind == "union":
         return problems + _check_union(value, f["model"], where, ctx)
     choices = f.get("choices")
@@ -399,8 +428,13 @@ def _check_value(f: dict[str, Any], value: Any, where: str, ctx: _Ctx) -> list[s
 
 
 def _check_mapping(
-    config: dict[str, Any], fields: dict[str, dict[str, Any]], prefix: str, ctx: _Ctx
+    config: dict[str, Any],
+    fields: dict[str, dict[str, Any]],
+    prefix: str,
+    ctx: _Ctx,
+    extra: str | None = "forbid",
 ) -> list[str]:
+    """Problems of one mapping; an unknown key is refused (extra='forbid') or silently dropped by TensorRT-LLM."""
     problems: list[str] = []
     aliases = {a: name for name, f in fields.items() for a in f.get("aliases", [])}
     for key, value in config.items():
@@ -409,8 +443,9 @@ def _check_mapping(
         f = fields.get(name)
         if f is None:
             hint = _suggest(str(key), fields)
+            fate = "rejects it" if extra == "forbid" else "ignores it"
             problems.append(
-                f"{where}: unknown field: TensorRT-LLM {ctx.version} rejects it ({ctx.label})"
+                f"{where}: unknown field: TensorRT-LLM {ctx.version} {fate} ({ctx.label})"
                 + (f"; did you mean {hint}?" if hint else "")
             )
             continue
@@ -476,7 +511,7 @@ def validate_llm_api_config(
     fields = llm_api_fields(backend, version)
     ctx = _Ctx(_spec("llm_api_args", version), backend, _pick(version), _source_label(version))
     body = {k: v for k, v in config.items() if k not in ignore_keys}
-    problems = _check_mapping(body, fields, "", ctx)
+    problems = _check_mapping(body, fields, "", ctx, _extra_of(ctx.spec, ctx.spec["top_level"][backend][-1]))
     if require_model and "model" not in config:
         problems.append("model: required")
     cg = config.get("cuda_graph_config")
