@@ -174,9 +174,11 @@ class Module:
                     changed = True
 
     def _assign(self, name: str, value: ast.AST, is_alias: bool = False) -> None:
-        if is_alias or (isinstance(value, ast.Subscript) and _name(value.value) in _TYPE_FORMS):
-            self.aliases[name] = value
-        elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitOr) and _looks_like_type(value):
+        subscripted_type = isinstance(value, ast.Subscript) and _name(value.value) in _TYPE_FORMS
+        union_of_types = (
+            isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitOr) and _looks_like_type(value)
+        )
+        if is_alias or subscripted_type or union_of_types:
             self.aliases[name] = value
         else:
             self.constants[name] = value
@@ -318,8 +320,9 @@ def _type_of(node: ast.AST | None, mod: Module, _depth: int = 0) -> TypeSpec:
             return TypeSpec(kind="classvar")
         if head in _LISTS:
             item = _type_of(args[0], mod, _depth + 1) if args else TypeSpec()
-            return TypeSpec(kind="list", items=item.kind if item.kind != "any" else None,
-                            item_choices=item.choices)
+            return TypeSpec(
+                kind="list", items=item.kind if item.kind != "any" else None, item_choices=item.choices
+            )
         if head in _DICTS:
             value = _type_of(args[-1], mod, _depth + 1) if len(args) == 2 else TypeSpec()
             return TypeSpec(kind="dict", items=value.kind if value.kind in _SCALARS.values() else None)
@@ -458,7 +461,9 @@ def _field_spec(stmt: ast.AnnAssign, mod: Module) -> dict[str, Any] | None:
     if aliases:
         entry["aliases"] = aliases
     desc = _joined_str(kwargs.get("description")) or (
-        _joined_str(_kwargs(kwargs["metadata"]).get("help")) if isinstance(kwargs.get("metadata"), ast.Call) else ""
+        _joined_str(_kwargs(kwargs["metadata"]).get("help"))
+        if isinstance(kwargs.get("metadata"), ast.Call)
+        else ""
     )
     if not desc and isinstance(kwargs.get("metadata"), ast.Dict):
         md = kwargs["metadata"]
@@ -519,7 +524,8 @@ def _class_extra(name: str, mod: Module) -> str | None:
             continue
         for stmt in info.node.body:
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(
-                _name(t) == "model_config" for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                _name(t) == "model_config"
+                for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
             ):
                 extra = None
                 if isinstance(stmt.value, ast.Call):  # ConfigDict(extra="forbid", ...)
@@ -536,7 +542,7 @@ def _class_extra(name: str, mod: Module) -> str | None:
                         extra = _const(inner.value)
                         if isinstance(extra, str):
                             return extra
-    for base in (mod.classes[name].bases if name in mod.classes else []):
+    for base in mod.classes[name].bases if name in mod.classes else []:
         if base in mod.classes:
             inherited = _class_extra(base, mod)
             if inherited:
@@ -771,7 +777,11 @@ def _choice_values(node: ast.AST, source: Path, read: list[str]) -> tuple[list[A
         target = target.func.value
     elif isinstance(target, ast.Call) and _name(target.func) in ("list", "tuple", "sorted") and target.args:
         inner = target.args[0]
-        if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and inner.func.attr == "keys":
+        if (
+            isinstance(inner, ast.Call)
+            and isinstance(inner.func, ast.Attribute)
+            and inner.func.attr == "keys"
+        ):
             target = inner.func.value
     name = _name(target)
     for rel in CHOICE_HELPERS.get(name or "", []):
@@ -844,8 +854,11 @@ def _argparse_options(source: Path, build_defaults: dict[str, Any], read: list[s
                     if isinstance(t, ast.Name):
                         groups[t.id] = str(title) if isinstance(title, str) else t.id
     calls = sorted(
-        (n for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-         and n.func.attr == "add_argument"),
+        (
+            n
+            for n in ast.walk(fn)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_argument"
+        ),
         key=lambda c: (c.lineno, c.col_offset),
     )
     for call in calls:
@@ -935,7 +948,9 @@ def _plugin_options(source: Path, read: list[str]) -> list[dict[str, Any]]:
             continue
         value = stmt.value
         kwargs = _kwargs(value) if isinstance(value, ast.Call) else {}
-        default_node = (value.args[0] if value.args else kwargs.get("default")) if isinstance(value, ast.Call) else value
+        default_node = (
+            (value.args[0] if value.args else kwargs.get("default")) if isinstance(value, ast.Call) else value
+        )
         default = _const(default_node) if default_node is not None else None
         default = None if default is _UNEVALUABLE else default
         help_text = _joined_str(kwargs.get("description"))
@@ -946,9 +961,17 @@ def _plugin_options(source: Path, read: list[str]) -> list[dict[str, Any]]:
                     help_text = _joined_str(v)
         t = _type_of(stmt.annotation, mod)
         option = {
-            "name": "--" + name, "aliases": [], "dest": name, "type": "str", "action": "store",
-            "nargs": None, "default": None, "choices": None, "group": "plugin",
-            "help": _docline(help_text) or f"Whether to enable/disable {name}.", "source": "plugin.py",
+            "name": "--" + name,
+            "aliases": [],
+            "dest": name,
+            "type": "str",
+            "action": "store",
+            "nargs": None,
+            "default": None,
+            "choices": None,
+            "group": "plugin",
+            "help": _docline(help_text) or f"Whether to enable/disable {name}.",
+            "source": "plugin.py",
         }
         ann = ast.unparse(stmt.annotation)
         if t.choices is not None:  # pydantic era: Optional[Literal[...]] (None -> "disable")
@@ -1071,7 +1094,9 @@ def extract_model_map(source: Path) -> tuple[dict[str, Any] | None, list[str]]:
                 keys[_const(sub.slice)] = ast.unparse(node.value)
     if not keys:
         raise ExtractError(f"{MODELS_INIT}: no MODEL_MAP found")
-    return {"schema_version": 2, "architectures": sorted(keys), "classes": dict(sorted(keys.items()))}, [MODELS_INIT]
+    return {"schema_version": 2, "architectures": sorted(keys), "classes": dict(sorted(keys.items()))}, [
+        MODELS_INIT
+    ]
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -1155,7 +1180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, help="TensorRT-LLM checkout (or the needed files) at one tag")
     parser.add_argument("--tag", help="release tag checked out in --source, e.g. v1.2.1")
     parser.add_argument("--commit", help="40-hex commit of that tag (git rev-parse HEAD)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default trtforge/data/trtllm)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output root (default trtforge/data/trtllm)"
+    )
     parser.add_argument("--list-files", action="store_true", help="print the repo paths this script reads")
     args = parser.parse_args(argv)
     try:

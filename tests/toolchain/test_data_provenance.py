@@ -135,8 +135,9 @@ def test_quant_algos() -> None:
 
 _MANIFEST = load("trtllm/specs.json")
 _EXTRACTED = [
-    (v, kind) for v in sorted(_MANIFEST["versions"]) for kind in ("llm_api_args", "trtllm_build_options",
-                                                                  "quant_algos", "model_map")
+    (v, kind)
+    for v in sorted(_MANIFEST["versions"])
+    for kind in ("llm_api_args", "trtllm_build_options", "quant_algos", "model_map")
     if has_versioned(kind, v)
 ]
 
@@ -150,11 +151,26 @@ def test_manifest_says_what_was_extracted() -> None:
         assert entry["extracted"] == has_versioned("llm_api_args", version), version
         if not entry["extracted"]:
             assert entry["missing"]
-            assert entry["commit"] is None or entry["commit"][:8] in entry["missing"] or "unknown" in entry["missing"]
+            assert (
+                entry["commit"] is None
+                or entry["commit"][:8] in entry["missing"]
+                or "unknown" in entry["missing"]
+            )
 
 
-@pytest.mark.parametrize("version,kind", _EXTRACTED or [pytest.param(None, None, marks=pytest.mark.skip(
-    reason="no version has an extracted spec yet (see trtforge/data/trtllm/specs.json)"))])
+@pytest.mark.parametrize(
+    "version,kind",
+    _EXTRACTED
+    or [
+        pytest.param(
+            None,
+            None,
+            marks=pytest.mark.skip(
+                reason="no version has an extracted spec yet (see trtforge/data/trtllm/specs.json)"
+            ),
+        )
+    ],
+)
 def test_extracted_files_name_tag_and_commit(version: str, kind: str) -> None:
     prov = load(versioned_name(kind, version))["provenance"]
     assert prov["repo"] == "NVIDIA/TensorRT-LLM"

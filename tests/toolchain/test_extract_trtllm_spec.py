@@ -28,7 +28,7 @@ extractor = importlib.util.module_from_spec(_spec)
 sys.modules["extract_trtllm_spec"] = extractor
 _spec.loader.exec_module(extractor)
 
-LLM_ARGS = '''
+LLM_ARGS = """
 from pathlib import Path
 from typing import ClassVar, Dict, List, Literal, Optional, TypeAlias, Union
 from pydantic import AliasChoices, BaseModel, PrivateAttr
@@ -127,18 +127,18 @@ class CudaGraphConfig(StrictBaseModel):
 class TrtLlmArgs(BaseLlmArgs):
     model_config = {"arbitrary_types_allowed": True, "extra": "ignore"}
     fast_build: bool = True
-'''
+"""
 
-EXTRA_CONFIGS = '''
+EXTRA_CONFIGS = """
 from typing import Literal
 from pydantic import BaseModel, Field
 
 
 class MoeConfig(BaseModel):
     backend: Literal["CUTLASS", "TRITON", "ZEBRA"] = Field(default="ZEBRA")
-'''
+"""
 
-BUILD_PY = '''
+BUILD_PY = """
 import argparse
 from tensorrt_llm.builder import BuildConfig
 from tensorrt_llm.llmapi.kv_cache_type import KVCacheType
@@ -165,9 +165,9 @@ def parse_arguments():
     plugins = parser.add_argument_group("Plugin config arguments")
     add_plugin_argument(plugins)
     return parser
-'''
+"""
 
-BUILDER_PY = '''
+BUILDER_PY = """
 from typing import Optional
 from pydantic import BaseModel, Field
 
@@ -175,13 +175,13 @@ from pydantic import BaseModel, Field
 class BuildConfig(BaseModel):
     max_batch_size: int = Field(default=1536, description="x")
     max_seq_len: Optional[int] = Field(default=None)
-'''
+"""
 
-LOGGER_PY = '''
+LOGGER_PY = """
 severity_map = {"error": 1, "warning": 2, "info": 3, "chatty": 4}
-'''
+"""
 
-KV_CACHE_TYPE_PY = '''
+KV_CACHE_TYPE_PY = """
 from strenum import StrEnum
 
 
@@ -189,9 +189,9 @@ class KVCacheType(StrEnum):
     CONTINUOUS = "continuous"
     PAGED = "paged"
     BLOCKY = "blocky"
-'''
+"""
 
-PLUGIN_PY = '''
+PLUGIN_PY = """
 from typing import Literal, Optional
 from pydantic import BaseModel, Field
 
@@ -209,9 +209,9 @@ class PluginConfig(BaseModel):
 
 
 cli_plugin_args = ["gemm_plugin", "gpt_attention_plugin", "moe_plugin", "use_paged_context_fmha", "tokens_per_block"]
-'''
+"""
 
-MODE_PY = '''
+MODE_PY = """
 from enum import auto
 from strenum import StrEnum
 
@@ -226,16 +226,16 @@ class QuantAlgo(StrEnum):
 
 QUANT_ALGO_LIST = sorted(list(set(QuantAlgo) - {QuantAlgo.INT8}))
 KV_CACHE_QUANT_ALGO_LIST = [QuantAlgo.FP8, QuantAlgo.INT8]
-'''
+"""
 
-MODELS_INIT = '''
+MODELS_INIT = """
 from .llama.model import LLaMAForCausalLM
 MODEL_MAP = {
     "LlamaForCausalLM": LLaMAForCausalLM,
     "ZebraForCausalLM": LLaMAForCausalLM,
 }
 MODEL_MAP["LateAddedForCausalLM"] = LLaMAForCausalLM
-'''
+"""
 
 
 def _tree(root: Path, version: str, *, engine: bool = True) -> Path:
@@ -284,7 +284,10 @@ def test_provenance_names_tag_commit_and_paths(extracted) -> None:
 
 def test_top_level_classes_per_backend(extracted) -> None:
     llm = extracted["llm_api_args"]
-    assert llm["top_level"] == {"pytorch": ["BaseLlmArgs", "TorchLlmArgs"], "tensorrt": ["BaseLlmArgs", "TrtLlmArgs"]}
+    assert llm["top_level"] == {
+        "pytorch": ["BaseLlmArgs", "TorchLlmArgs"],
+        "tensorrt": ["BaseLlmArgs", "TrtLlmArgs"],
+    }
     assert [f["name"] for f in llm["classes"]["TrtLlmArgs"]] == ["fast_build"]
     assert _field(llm, "TorchLlmArgs", "max_batch_size")["default"] == 999
     assert _field(llm, "BaseLlmArgs", "max_batch_size")["default"] == 4321
@@ -316,7 +319,11 @@ def test_nested_models_and_default_factories(extracted) -> None:
     llm = extracted["llm_api_args"]
     kv = _field(llm, "BaseLlmArgs", "kv_cache_config")
     assert (kv["kind"], kv["model"], kv["default"], kv["default_factory"]) == (
-        "model", "KvCacheConfig", {}, "KvCacheConfig")
+        "model",
+        "KvCacheConfig",
+        {},
+        "KvCacheConfig",
+    )
     cg = _field(llm, "TorchLlmArgs", "cuda_graph_config")
     assert cg["model"] == "CudaGraphConfig" and cg["nullable"] is True and cg["default"] == {}
     assert {"KvCacheConfig", "SchedulerConfig", "CudaGraphConfig", "MoeConfig"} <= set(llm["classes"])
@@ -365,7 +372,7 @@ def test_build_options(extracted) -> None:
 
 def test_dataclass_era_plugin_config(tmp_path: Path) -> None:
     src = _tree(tmp_path, "9.8.0")
-    (src / "tensorrt_llm/plugin/plugin.py").write_text('''
+    (src / "tensorrt_llm/plugin/plugin.py").write_text("""
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -381,9 +388,24 @@ class PluginConfig:
 
 
 cli_plugin_args = ["gemm_plugin", "moe_plugin", "context_fmha"]
-''')
+""")
+    # dataclass-era BuildConfig, read as BuildConfig.<field> by build.py
+    (src / "tensorrt_llm/builder.py").write_text("""
+from dataclasses import dataclass
+
+
+@dataclass
+class BuildConfig:
+    max_batch_size: int = 640
+    max_seq_len: int = None
+""")
+    build = (src / "tensorrt_llm/commands/build.py").read_text()
+    (src / "tensorrt_llm/commands/build.py").write_text(
+        build.replace("BuildConfig.model_fields['max_batch_size'].default", "BuildConfig.max_batch_size")
+    )
     written = extractor.extract(src, "v9.8.0", COMMIT, tmp_path / "out")
     opts = {o["name"]: o for o in json.loads(written["trtllm_build_options"].read_text())["options"]}
+    assert opts["--max_batch_size"]["default"] == 640
     assert opts["--gemm_plugin"]["choices"] == ["auto", "fp8", "disable"]
     assert opts["--moe_plugin"]["choices"] == ["auto", "float16", "disable"]
     assert opts["--moe_plugin"]["default"] == "auto"
@@ -395,7 +417,11 @@ def test_quant_algos_and_model_map(extracted) -> None:
     assert quant["quant_algo"] == ["W4A16", "FP8", "INT8", "NVFP4", "NO_QUANT"]
     assert quant["quant_algo_list"] == ["W4A16", "FP8", "NVFP4", "NO_QUANT"]
     assert quant["kv_cache_quant_algo"] == ["FP8", "INT8"]
-    assert extracted["model_map"]["architectures"] == ["LateAddedForCausalLM", "LlamaForCausalLM", "ZebraForCausalLM"]
+    assert extracted["model_map"]["architectures"] == [
+        "LateAddedForCausalLM",
+        "LlamaForCausalLM",
+        "ZebraForCausalLM",
+    ]
 
 
 def test_no_build_py_is_marked(tmp_path: Path) -> None:
@@ -407,7 +433,9 @@ def test_no_build_py_is_marked(tmp_path: Path) -> None:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_cli_refuses_bad_input_with_one_line(tmp_path: Path) -> None:
@@ -423,13 +451,21 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "llm_args.py is missing" in missing.stderr
 
 
-def test_list_files() -> None:
+def test_list_files(tmp_path: Path) -> None:
+    with_source = _run("--list-files", "--source", str(_tree(tmp_path, "9.9.0")))
+    assert "tensorrt_llm/llmapi/extra_configs.py" in with_source.stdout.split()  # imported by llm_args.py
     listed = _run("--list-files")
     assert listed.returncode == 0
     paths = listed.stdout.split()
-    assert {"tensorrt_llm/llmapi/llm_args.py", "tensorrt_llm/commands/build.py", "tensorrt_llm/plugin/plugin.py",
-            "tensorrt_llm/builder.py", "tensorrt_llm/quantization/mode.py", "tensorrt_llm/models/__init__.py",
-            "tensorrt_llm/version.py"} <= set(paths)
+    assert {
+        "tensorrt_llm/llmapi/llm_args.py",
+        "tensorrt_llm/commands/build.py",
+        "tensorrt_llm/plugin/plugin.py",
+        "tensorrt_llm/builder.py",
+        "tensorrt_llm/quantization/mode.py",
+        "tensorrt_llm/models/__init__.py",
+        "tensorrt_llm/version.py",
+    } <= set(paths)
 
 
 # ------------------------------------------------------------------------ the extracted files drive trtforge
@@ -441,8 +477,13 @@ def data_dir(tmp_path: Path, monkeypatch) -> Path:
     root = tmp_path / "data"
     (root / "trtllm").mkdir(parents=True)
     real = data.DATA_DIR
-    for name in ("trtllm_versions.json", "llm_api_args.json", "trtllm_build_options.json", "trtllm_model_map.json",
-                 "quant_algos.json"):
+    for name in (
+        "trtllm_versions.json",
+        "llm_api_args.json",
+        "trtllm_build_options.json",
+        "trtllm_model_map.json",
+        "quant_algos.json",
+    ):
         (root / name).write_text((real / name).read_text())
     (root / "trtllm" / "specs.json").write_text((real / "trtllm" / "specs.json").read_text())
     extractor.extract(_tree(tmp_path / "src", "9.9.0"), "v9.9.0", COMMIT, root / "trtllm")
@@ -462,15 +503,24 @@ def test_extracted_version_selects_its_spec(data_dir: Path) -> None:
     assert spec.llm_api_default("max_batch_size", version="9.9.0") == 999
     assert spec.llm_api_default("max_batch_size", "tensorrt", version="9.9.0") == 4321
     assert spec.build_option_default("--max_batch_size", "9.9.0") == 1536
-    ok = {"model": "/m", "moe_config": {"backend": "ZEBRA"}, "speculative_config":
-          {"decoding_type": "Eagle", "max_draft_len": 3, "speculative_model_dir": "/d"}}
+    ok = {
+        "model": "/m",
+        "moe_config": {"backend": "ZEBRA"},
+        "speculative_config": {"decoding_type": "Eagle", "max_draft_len": 3, "speculative_model_dir": "/d"},
+    }
     assert spec.validate_llm_api_config(ok, version="9.9.0") == []
     problems = spec.validate_llm_api_config(
-        {"speculative_config": {"decoding_type": "MTP"}, "kv_cache_config": {"dtype": "fp8"}}, version="9.9.0")
+        {"speculative_config": {"decoding_type": "MTP"}, "kv_cache_config": {"dtype": "fp8"}}, version="9.9.0"
+    )
     label = f"llm_args.py @ v9.9.0 {COMMIT[:12]}"
-    assert f"speculative_config.decoding_type: 'MTP' is not accepted by TensorRT-LLM 9.9.0 ({label})" in problems[0]
+    assert (
+        f"speculative_config.decoding_type: 'MTP' is not accepted by TensorRT-LLM 9.9.0 ({label})"
+        in problems[0]
+    )
     assert problems[1].startswith("kv_cache_config.dtype: unknown field: TensorRT-LLM 9.9.0 rejects it")
-    medusa = spec.validate_llm_api_config({"speculative_config": {"decoding_type": "Medusa"}}, version="9.9.0")
+    medusa = spec.validate_llm_api_config(
+        {"speculative_config": {"decoding_type": "Medusa"}}, version="9.9.0"
+    )
     assert medusa and "not supported by the pytorch backend" in medusa[0]
     argv = ["trtllm-build", "--checkpoint_dir", "/c", "--kv_cache_type", "BLOCKY", "--gemm_plugin", "nvfp4"]
     assert spec.validate_build_command(argv, "9.9.0") == []
@@ -482,13 +532,16 @@ def test_extracted_enums_model_map_and_extra(data_dir: Path) -> None:
     from trtforge.toolchain import archs
 
     assert spec.quant_algos("9.9.0") == {
-        "quant_algo": ["W4A16", "FP8", "INT8", "NVFP4", "NO_QUANT"], "kv_cache_quant_algo": ["FP8", "INT8"]}
+        "quant_algo": ["W4A16", "FP8", "INT8", "NVFP4", "NO_QUANT"],
+        "kv_cache_quant_algo": ["FP8", "INT8"],
+    }
     assert "ZebraForCausalLM" in spec.model_map_architectures("9.9.0")
     assert archs.engine_supports("ZebraForCausalLM", "9.9.0")
     assert not archs.engine_supports("ZebraForCausalLM")  # the hand-made table does not know it
     # TrtLlmArgs here has extra="ignore": an unknown key is dropped, not refused
     assert spec.validate_llm_api_config({"bogus": 1}, "tensorrt", version="9.9.0") == [
-        f"bogus: unknown field: TensorRT-LLM 9.9.0 ignores it (llm_args.py @ v9.9.0 {COMMIT[:12]})"]
+        f"bogus: unknown field: TensorRT-LLM 9.9.0 ignores it (llm_args.py @ v9.9.0 {COMMIT[:12]})"
+    ]
 
 
 def test_version_without_spec_is_refused(data_dir: Path) -> None:

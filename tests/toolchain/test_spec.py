@@ -97,8 +97,10 @@ def test_reference_configs_validate(reference_configs) -> None:
         if "curated_latency" in name:
             # NVIDIA's curated file uses the trtllm-serve CLI name, which LlmArgs 1.2 does not accept
             assert problems == [
-                "kv_cache_free_gpu_memory_fraction: unknown field: TensorRT-LLM 1.2.1 rejects it "
-                "(interim hand-transcribed llm_args.py spec; not extracted at v1.2.1)"
+                (
+                    "kv_cache_free_gpu_memory_fraction: unknown field: TensorRT-LLM 1.2.1 rejects it "
+                    "(interim hand-transcribed llm_args.py spec; not extracted at v1.2.1)"
+                )
             ]
         else:
             assert problems == [], (name, problems)
@@ -195,8 +197,10 @@ def test_interim_spec_is_named_as_such() -> None:
     assert "hand-transcribed" in prov["interim_source"]
     problems = spec.validate_llm_api_config({"no_such_key": 1}, version="1.2.1")
     assert problems == [
-        "no_such_key: unknown field: TensorRT-LLM 1.2.1 rejects it "
-        "(interim hand-transcribed llm_args.py spec; not extracted at v1.2.1)"
+        (
+            "no_such_key: unknown field: TensorRT-LLM 1.2.1 rejects it "
+            "(interim hand-transcribed llm_args.py spec; not extracted at v1.2.1)"
+        )
     ]
 
 

@@ -104,7 +104,10 @@ def _source_label(version: str | None, path: str = "llm_args.py") -> str:
 def quant_algos(version: str | None = None) -> dict[str, list[str]]:
     """QuantAlgo members and the KV-cache quant algos TensorRT-LLM `version` defines (quantization/mode.py)."""
     data = _spec("quant_algos", version)
-    return {"quant_algo": list(data["quant_algo"]), "kv_cache_quant_algo": list(data["kv_cache_quant_algo"] or [])}
+    return {
+        "quant_algo": list(data["quant_algo"]),
+        "kv_cache_quant_algo": list(data["kv_cache_quant_algo"] or []),
+    }
 
 
 def model_map_architectures(version: str | None = None) -> frozenset[str]:
@@ -113,7 +116,9 @@ def model_map_architectures(version: str | None = None) -> frozenset[str]:
     if "architectures" in data:  # extracted
         return frozenset(data["architectures"])
     engine = data["engine_model_map"]  # interim hand-made table
-    return frozenset(engine["architectures"]) | frozenset(engine.get("later_additions", {}).get("architectures", []))
+    return frozenset(engine["architectures"]) | frozenset(
+        engine.get("later_additions", {}).get("architectures", [])
+    )
 
 
 # --------------------------------------------------------------------------------------------- trtllm-build
@@ -459,15 +464,20 @@ def _check_union(value: dict[str, Any], union: str, where: str, ctx: _Ctx) -> li
     tag = value.get(disc)
     variants = spec["variants"]
     if tag not in variants or variants[tag].get("from_dict") is False:
+        accepted = ", ".join(t for t, v in variants.items() if v.get("from_dict") is not False)
         return [
-            f"{where}.{disc}: '{tag}' is not accepted by TensorRT-LLM {ctx.version} ({ctx.label}); "
-            f"it is not one of {', '.join(t for t, v in variants.items() if v.get('from_dict') is not False)}"
+            (
+                f"{where}.{disc}: '{tag}' is not accepted by TensorRT-LLM {ctx.version} ({ctx.label}); "
+                f"it is not one of {accepted}"
+            )
         ]
     variant = variants[tag]
     problems: list[str] = []
     backends = variant.get("backends")
     if backends is not None and ctx.backend not in backends:
-        problems.append(f"{where}: {disc} '{tag}' is not supported by the {ctx.backend} backend ({ctx.label})")
+        problems.append(
+            f"{where}: {disc} '{tag}' is not supported by the {ctx.backend} backend ({ctx.label})"
+        )
     if variant.get("yaml_usable") is False:
         problems.append(f"{where}: {disc} '{tag}' needs Python objects and cannot come from YAML")
     fields = {f["name"]: f for f in spec["base_fields"]}
