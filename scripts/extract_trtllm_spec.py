@@ -93,7 +93,25 @@ def _const(node: ast.AST | None, env: dict[str, Any] | None = None) -> Any:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         inner = _const(node.operand, env)
         return -inner if isinstance(inner, (int, float)) else _UNEVALUABLE
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:  # e.g. default=1024**3
+        left, right = _const(node.left, env), _const(node.right, env)
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+        if numbers and not (isinstance(node.op, ast.Pow) and abs(right) > 64):
+            try:
+                return _ARITH[type(node.op)](left, right)
+            except ZeroDivisionError:
+                return _UNEVALUABLE
     return _UNEVALUABLE
+
+
+_ARITH = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Pow: lambda a, b: a**b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Div: lambda a, b: a / b,
+}
 
 
 def _jsonable(value: Any) -> Any:
@@ -277,9 +295,29 @@ class TypeSpec:
     model: str | None = None
     union_members: list[str] | None = None
     type_name: str | None = None
+    bounds: dict[str, Any] = field(default_factory=dict)  # pydantic constrained types (PositiveInt: gt 0)
 
 
-_SCALARS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "Path": "str", "bytes": "str"}
+_SCALARS = {
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "str": "str",
+    "Path": "str",
+    "bytes": "str",
+    "StrictInt": "int",
+    "StrictFloat": "float",
+    "StrictBool": "bool",
+    "StrictStr": "str",
+}
+_CONSTRAINED = {
+    "PositiveInt": ("int", {"gt": 0}),
+    "NonNegativeInt": ("int", {"ge": 0}),
+    "NegativeInt": ("int", {"lt": 0}),
+    "NonPositiveInt": ("int", {"le": 0}),
+    "PositiveFloat": ("float", {"gt": 0}),
+    "NonNegativeFloat": ("float", {"ge": 0}),
+}
 _LISTS = {"List", "list", "Tuple", "tuple", "Set", "set", "Sequence", "FrozenSet"}
 _DICTS = {"Dict", "dict", "Mapping", "MutableMapping"}
 
@@ -332,6 +370,9 @@ def _type_of(node: ast.AST | None, mod: Module, _depth: int = 0) -> TypeSpec:
         return TypeSpec()
     if name in _SCALARS:
         return TypeSpec(kind=_SCALARS[name])
+    if name in _CONSTRAINED:
+        kind, bounds = _CONSTRAINED[name]
+        return TypeSpec(kind=kind, bounds=dict(bounds))
     if name in _LISTS:
         return TypeSpec(kind="list")
     if name in _DICTS:
@@ -443,6 +484,7 @@ def _field_spec(stmt: ast.AnnAssign, mod: Module) -> dict[str, Any] | None:
             entry["union_members"] = t.union_members
     if t.kind == "any" and t.type_name:
         entry["python_type"] = t.type_name
+    entry.update(t.bounds)
     for bound in ("ge", "le", "gt", "lt", "min_length", "max_length"):
         if bound in kwargs:
             v = _const(kwargs[bound])
@@ -672,7 +714,7 @@ def _union_spec(name: str, members: list[str], mod: Module) -> dict[str, Any]:
         dispatch.update(_dispatch_table(b, mod))
     variants: dict[str, Any] = {}
     for m in members:
-        tag = _class_attr(m, discriminator, mod) if discriminator else m
+        class_tag = _class_attr(m, discriminator, mod) if discriminator else m
         fields: dict[str, dict[str, Any]] = {}
         for cls in mod.mro(m):
             if cls in shared:
@@ -682,12 +724,17 @@ def _union_spec(name: str, members: list[str], mod: Module) -> dict[str, Any]:
         fields.pop(discriminator or "", None)
         variant: dict[str, Any] = {
             "class": m,
+            "class_tag": class_tag,
             "backends": _supported_backends(m, mod),
             "fields": list(fields.values()),
         }
-        if dispatch:
-            variant["from_dict"] = tag in dispatch
-        variants[str(tag)] = variant
+        # With a from_dict() dispatch table, YAML reaches a class only through its keys, which need not
+        # equal the class's own tag (e.g. "DraftTarget" -> DraftTargetDecodingConfig, tag "Draft_Target").
+        keys = [k for k, cls in dispatch.items() if cls == m] if dispatch else [str(class_tag)]
+        for key in keys:
+            variants[key] = {**variant, "from_dict": True} if dispatch else variant
+        if dispatch and not keys:
+            variants[str(class_tag)] = {**variant, "from_dict": False}
     return {
         "discriminator": discriminator,
         "base_fields": list(base_fields.values()),

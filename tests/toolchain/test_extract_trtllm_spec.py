@@ -31,7 +31,7 @@ _spec.loader.exec_module(extractor)
 LLM_ARGS = """
 from pathlib import Path
 from typing import ClassVar, Dict, List, Literal, Optional, TypeAlias, Union
-from pydantic import AliasChoices, BaseModel, PrivateAttr
+from pydantic import AliasChoices, BaseModel, NonNegativeInt, PositiveInt, PrivateAttr
 from pydantic import Field as PydanticField
 from strenum import StrEnum
 from .extra_configs import MoeConfig
@@ -55,6 +55,7 @@ class KvCacheConfig(StrictBaseModel):
     enable_block_reuse: bool = Field(default=False, description="Reuse " "blocks.")
     free_gpu_memory_fraction: Optional[float] = Field(default=0.77, ge=0, le=1)
     tokens_per_block: int = Field(default=48, status="prototype")
+    host_cache_size: int = Field(default=3 * 1024**2)
     _hidden: int = PrivateAttr(default=0)
 
 
@@ -70,7 +71,8 @@ class DecodingBaseConfig(StrictBaseModel):
 
     @classmethod
     def from_dict(cls, data: dict):
-        config_classes = {"Eagle": EagleDecodingConfig, "Medusa": MedusaDecodingConfig}
+        config_classes = {"Eagle": EagleDecodingConfig, "Medusa": MedusaDecodingConfig,
+                          "DraftTarget": DraftTargetDecodingConfig}
         return config_classes[data["decoding_type"]](**data)
 
     def supports_backend(self, backend: str) -> bool:
@@ -98,7 +100,12 @@ class MTPDecodingConfig(DecodingBaseConfig):
         return backend == "pytorch"
 
 
-SpeculativeConfig: TypeAlias = Optional[Union[EagleDecodingConfig, MedusaDecodingConfig, MTPDecodingConfig]]
+class DraftTargetDecodingConfig(DecodingBaseConfig):
+    decoding_type: ClassVar[str] = "Draft_Target"
+
+
+SpeculativeConfig: TypeAlias = Optional[Union[EagleDecodingConfig, MedusaDecodingConfig, MTPDecodingConfig,
+                                              DraftTargetDecodingConfig]]
 
 
 class BaseLlmArgs(StrictBaseModel):
@@ -108,6 +115,8 @@ class BaseLlmArgs(StrictBaseModel):
     scheduler_config: SchedulerConfig = Field(default_factory=SchedulerConfig, status="beta")
     speculative_config: SpeculativeConfig = Field(default=None)
     max_batch_size: Optional[int] = Field(default=4321)
+    max_beam_width: PositiveInt = Field(default=3)
+    num_postprocess_workers: NonNegativeInt = 0
     mpi_session: Optional[object] = Field(default=None, exclude=True)
     peft_targets: List[Literal["attn_q", "attn_k"]] = Field(default_factory=list)
     env: Dict[str, str] = Field(default_factory=dict)
@@ -308,11 +317,15 @@ def test_literals_defaults_and_nullability(extracted) -> None:
     reuse = _field(llm, "KvCacheConfig", "enable_block_reuse")
     assert reuse["default"] is False and reuse["description"] == "Reuse blocks."
     assert _field(llm, "KvCacheConfig", "tokens_per_block")["status"] == "prototype"
+    assert _field(llm, "KvCacheConfig", "host_cache_size")["default"] == 3 * 1024**2
     assert "_hidden" not in [f["name"] for f in llm["classes"]["KvCacheConfig"]]
     targets = _field(llm, "BaseLlmArgs", "peft_targets")
     assert (targets["kind"], targets["choices"], targets["default"]) == ("list", ["attn_q", "attn_k"], [])
     assert _field(llm, "BaseLlmArgs", "env")["items"] == "str"
     assert _field(llm, "BaseLlmArgs", "mpi_session")["internal"] is True
+    beams = _field(llm, "BaseLlmArgs", "max_beam_width")
+    assert (beams["kind"], beams["gt"], beams["default"]) == ("int", 0, 3)
+    assert _field(llm, "BaseLlmArgs", "num_postprocess_workers")["ge"] == 0
 
 
 def test_nested_models_and_default_factories(extracted) -> None:
@@ -336,7 +349,10 @@ def test_nested_models_and_default_factories(extracted) -> None:
 def test_speculative_union(extracted) -> None:
     union = extracted["llm_api_args"]["unions"]["SpeculativeConfig"]
     assert union["discriminator"] == "decoding_type"
-    assert set(union["variants"]) == {"Eagle", "Medusa", "MTP"}
+    assert set(union["variants"]) == {"Eagle", "Medusa", "MTP", "DraftTarget"}
+    # YAML reaches a class through from_dict's key, not its ClassVar tag
+    assert union["variants"]["DraftTarget"]["class_tag"] == "Draft_Target"
+    assert union["variants"]["DraftTarget"]["from_dict"] is True
     assert union["variants"]["Eagle"]["backends"] == ["pytorch", "tensorrt"]
     assert union["variants"]["Medusa"]["backends"] == ["tensorrt"]
     assert union["variants"]["MTP"]["backends"] == ["pytorch"]
