@@ -36,6 +36,7 @@ EXTRACTED_BY = "scripts/extract_trtllm_spec.py"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "trtforge" / "data" / "trtllm"
 
 VERSION_PY = "tensorrt_llm/version.py"
+MANIFEST = "specs.json"  # per-version manifest beside the version folders (tags, commits, evidence)
 LLM_ARGS = "tensorrt_llm/llmapi/llm_args.py"
 BUILD_PY = "tensorrt_llm/commands/build.py"
 PLUGIN_PY = "tensorrt_llm/plugin/plugin.py"
@@ -1196,6 +1197,15 @@ def extract(source: Path, tag: str, commit: str, out_root: Path, today: str | No
     version = read_version(source)
     if tag.lstrip("v") != version:
         raise ExtractError(f"--tag {tag} does not match {VERSION_PY} in the source ({version})")
+    manifest_path = out_root / MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else None
+    entry = (manifest or {}).get("versions", {}).get(version)
+    if entry and entry.get("commit") and entry["commit"] != commit:
+        # the manifest's commit came from other evidence (e.g. a backend's submodule pin): a mismatch needs a person
+        raise ExtractError(
+            f"--commit {commit[:12]} is not the commit {MANIFEST} records for {version} ({entry['commit'][:12]}); "
+            f"check `git rev-parse {tag}^{{commit}}`, then correct the manifest entry and its commit_evidence"
+        )
     today = today or _dt.date.today().isoformat()
     outputs: dict[str, tuple[dict[str, Any], list[str]]] = {}
     llm, read = extract_llm_api(source)
@@ -1219,7 +1229,23 @@ def extract(source: Path, tag: str, commit: str, out_root: Path, today: str | No
         tmp.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
         tmp.replace(path)
         written[kind] = path
+    if manifest is not None and entry is not None:
+        _mark_extracted(manifest, version, tag, commit, manifest_path)
     return written
+
+
+def _mark_extracted(manifest: dict[str, Any], version: str, tag: str, commit: str, path: Path) -> None:
+    """Record in the manifest that `version` now has an extracted spec (no longer interim, nothing missing)."""
+    entry = manifest["versions"][version]
+    if not entry.get("commit"):
+        entry["commit"] = commit
+        entry["commit_evidence"] = f"git rev-parse {tag}^{{commit}} in the clone the spec was extracted from"
+    entry["extracted"] = True
+    entry["interim"] = False
+    entry.pop("missing", None)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

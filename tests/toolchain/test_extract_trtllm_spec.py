@@ -448,6 +448,48 @@ def test_no_build_py_is_marked(tmp_path: Path) -> None:
     assert "does not exist" in build["why"]
 
 
+def _manifest(out: Path, commit: str | None) -> Path:
+    """A spec manifest listing 9.9.0 as not extracted yet (as specs.json lists a version before extraction)."""
+    entry = {
+        "tag": "v9.9.0",
+        "commit": commit,
+        "commit_evidence": "a backend's submodule pin",
+        "extracted": False,
+        "missing": "nothing readable",
+        "interim": True,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "specs.json"
+    path.write_text(json.dumps({"versions": {"9.9.0": entry, "9.8.0": dict(entry, tag="v9.8.0")}}))
+    return path
+
+
+@pytest.mark.parametrize("recorded", [COMMIT, None])
+def test_extraction_marks_the_manifest_entry(tmp_path: Path, recorded: str | None) -> None:
+    path = _manifest(tmp_path / "out", recorded)
+    extractor.extract(_tree(tmp_path / "src", "9.9.0"), "v9.9.0", COMMIT, tmp_path / "out")
+    versions = json.loads(path.read_text())["versions"]
+    entry = versions["9.9.0"]
+    assert entry["extracted"] is True and entry["interim"] is False and "missing" not in entry
+    assert entry["commit"] == COMMIT
+    assert entry["commit_evidence"] == (
+        "a backend's submodule pin"
+        if recorded
+        else "git rev-parse v9.9.0^{commit} in the clone the spec was extracted from"
+    )
+    assert versions["9.8.0"]["extracted"] is False  # other versions untouched
+
+
+def test_commit_other_than_the_manifests_is_refused(tmp_path: Path) -> None:
+    path = _manifest(tmp_path / "out", "f" * 40)
+    before = path.read_text()
+    src = _tree(tmp_path / "src", "9.9.0")
+    res = _run("--source", str(src), "--tag", "v9.9.0", "--commit", COMMIT, "--out", str(tmp_path / "out"))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "is not the commit specs.json records for 9.9.0 (ffffffffffff)" in res.stderr
+    assert path.read_text() == before and not (tmp_path / "out" / "9.9.0").exists()
+
+
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False
