@@ -284,7 +284,9 @@ def _show_plan(plan: Any) -> None:
     from trtforge.cli.render import console
 
     out = console()
-    status = "[green]fits[/green]" if plan.fits else "[red]does not fit[/red]"
+    # a plan can fit in memory and still be refused by a build rule (exit 3 either way)
+    misfit = any("does not fit" in e for e in plan.errors)
+    status = "[green]fits[/green]" if plan.fits else f"[red]{'does not fit' if misfit else 'refused'}[/red]"
     table = Table(title=f"plan {plan.recipe} / {plan.target}: {status}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
