@@ -34,7 +34,7 @@ from trtforge.plan.model import (
     ToolchainPlan,
 )
 from trtforge.plan.parallel import Layout, candidate_layouts
-from trtforge.plan.quantization import QuantChoice, resolve_quantization, supported_formats
+from trtforge.plan.quantization import QuantChoice, resolve_quantization
 from trtforge.plan.reference import ReferenceConfig, find_reference
 from trtforge.recipe.schema import Recipe, Target, target_label
 from trtforge.toolchain.rules import chunked_prefill_supported
@@ -314,96 +314,6 @@ def _choose_layout(ctx: Context, layouts: list[Layout]) -> Evaluation | None:
     return fitting
 
 
-GPU_COUNTS = (1, 2, 4, 8)  # tensor/pipeline parallel sizes the planner tries within one node
-MAX_OTHER_GPUS = 2  # other catalog GPUs named in one infeasible answer
-
-
-def _fitting_count(ctx: Context, gpu: GPU, above: int) -> tuple[int, Evaluation] | None:
-    """The fewest GPUs of this kind (more than `above`, at most one node) that fit, with that layout's sizing."""
-    if gpu is not ctx.gpu:
-        quant = resolve_quantization(
-            ctx.recipe.quantization.format,
-            ctx.recipe.quantization.kv_cache,
-            list(ctx.recipe.quantization.exclude_modules),
-            ctx.spec,
-            gpu,
-            ctx.backend,
-        )
-        if quant.errors:
-            return None  # this GPU cannot run the format at all
-        moe = choose_moe_backend(ctx.spec, gpu, ctx.backend, quant.weight_format)
-        ctx = replace(ctx, gpu=gpu, quant=quant, moe_backend=moe)
-    for n in GPU_COUNTS:
-        if n <= above or n > gpu.node_gpus:
-            continue
-        layouts, _ = candidate_layouts(ctx.spec, n, None, None, None, ctx.moe_backend)
-        ev = _first_fit(ctx, layouts)
-        if ev is not None:
-            return n, ev
-    return None
-
-
-def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
-    """More of the same GPU (within one node), else the smallest setups of other catalog GPUs that fit."""
-    from trtforge.hardware import load_catalog
-
-    same = None if ctx.quant.errors else _fitting_count(ctx, ctx.gpu, target.gpus)
-    if same is not None:
-        n = same[1].layout.world_size
-        return [f"needs {n}×{ctx.gpu.name}: use target.gpus: {n}"]
-    roomy, tight = {}, {}
-    for gpu in load_catalog():
-        if gpu.is_cpu or gpu.name == ctx.gpu.name:
-            continue
-        found = _fitting_count(ctx, gpu, 0)
-        if found is None:
-            continue
-        n, ev = found[1].layout.world_size, found[1]
-        # fewest GPUs first, then the least memory bought (a rough cost); one per GPU generation
-        key = (n, n * gpu.memory_gib, gpu.name)
-        pool = roomy if ev.kv_bytes / GIB >= MIN_KV_GIB_WARNING else tight
-        if gpu.architecture not in pool or key < pool[gpu.architecture]:
-            pool[gpu.architecture] = key
-    # Setups left with under 10 GiB of KV cache (trtllm-bench's warning) only when nothing roomier fits.
-    ranked = sorted((roomy or tight).values())
-    picks = [f"{n}×{name}" for n, _mem, name in ranked[:MAX_OTHER_GPUS]]
-    if not picks:
-        return []
-    return [f"use {' or '.join(picks)} (target.gpu / target.gpus; one node holds at most {ctx.gpu.node_gpus}×{ctx.gpu.name})"]
-
-
-def _suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
-    """The nearest options that fit: more GPUs or another GPU, a smaller format, an FP8 KV cache, a shorter
-    max_seq_len. One node at most (target.gpus means one node)."""
-    spec, gpu = ctx.spec, ctx.gpu
-    out: list[str] = []
-    if gpu.is_cpu:
-        return out
-    moe = ctx.moe_backend
-    out.extend(_gpu_suggestions(ctx, target))
-    gpus_tp = _explicit(target.tp)
-    if ctx.quant.plan.source != "native":
-        for fmt in SUGGESTED_FORMATS:
-            if fmt not in supported_formats(gpu, ctx.backend):
-                continue
-            q = resolve_quantization(fmt, ctx.recipe.quantization.kv_cache, [], spec, gpu, ctx.backend)
-            if q.errors or q.plan.bytes_per_weight >= ctx.quant.plan.bytes_per_weight:
-                continue
-            layouts, _ = candidate_layouts(
-                spec, target.gpus, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe
-            )
-            if _first_fit(replace(ctx, quant=q), layouts) is not None:
-                out.append(f"quantization.format: {fmt}")
-                break
-    if ctx.quant.kv_dtype in ("bf16", "fp16") and gpu.sm is not None and gpu.sm >= 89:
-        q = replace(ctx.quant, kv_dtype="fp8")
-        if evaluate(replace(ctx, quant=q), best.layout).fits:
-            out.append("quantization.kv_cache: fp8")
-    if best.seq_cap and best.seq_cap >= 1024 and not any("weights need" in r for r in best.reasons):
-        out.append(f"engine.max_seq_len: {round_down(best.seq_cap, 1024)}")
-    return out
-
-
 MAX_RUNTIME_INT = 2**31 - 1  # TensorRT-LLM's sizes (SizeType32) are 32-bit
 
 
@@ -482,7 +392,9 @@ def plan_target(
             where = f"{target.gpus}×{gpu.name}" if not gpu.is_cpu else "the cpu target"
             fmt = quant.weight_format if quant.weight_format != "none" else spec.dtype
             reason = best.reasons[0] if best.reasons else "no valid parallel layout"
-            hints = _suggestions(ctx, target, best)
+            from trtforge.plan.suggest import suggestions
+
+            hints = suggestions(ctx, target, best)
             hint = (": " + ", or ".join(hints)) if hints else ""
             errors.append(f"{spec.architecture} ({fmt}) does not fit {where}: {reason}{hint}")
     else:
