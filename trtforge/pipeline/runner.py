@@ -304,8 +304,11 @@ class Runner:
             return exc
         keep = Path(tempfile.mkdtemp(prefix="trtforge-instructions-"))
         shutil.copytree(staging / "out" / INSTRUCTIONS_DIR, keep / INSTRUCTIONS_DIR)
-        res.instructions = keep / INSTRUCTIONS_DIR
         here, there = str(staging / "out" / INSTRUCTIONS_DIR), str(self.req.output_dir / INSTRUCTIONS_DIR)
+        if self.req.only is not None:  # --only publishes nothing: the instructions stay where they were kept
+            there = str(keep / INSTRUCTIONS_DIR)
+        else:
+            res.instructions = keep / INSTRUCTIONS_DIR
         return type(exc)(exc.message.replace(here, there), hint=exc.hint.replace(here, there) if exc.hint else None)
 
     # ------------------------------------------------------------------ the DAG
