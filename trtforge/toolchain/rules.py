@@ -240,7 +240,7 @@ def _check_engine_attention(o: EngineBuildOptions) -> list[str]:
         problems.append(
             "paged context FMHA with an FP8 KV cache needs FP8 context FMHA, which needs FP8, W4A8_AWQ or NVFP4 weights "
             f"on SM 89+ ({why}): trtllm-build would silently turn paged context FMHA off, and with it KV reuse and "
-            "chunked prefill; use a bf16/fp16 KV cache or an FP8-family weight format"
+            "chunked prefill; set quantization.kv_cache: bf16 (or fp16), or quantization.format: fp8, w4a8_awq or nvfp4"
         )
     if o.paged_context_fmha and o.kv_cache_quant_algo == "INT8":
         problems.append(
