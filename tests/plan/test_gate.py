@@ -259,3 +259,17 @@ def test_gpt_oss_plans_agree_with_nvidia_tuned_yaml(tmp_path, capsys, gpu) -> No
         assert ours["kv_cache_config"][key] == expected, key
     assert ours["cuda_graph_config"] == theirs["cuda_graph_config"]
     assert ours["max_num_tokens"] >= ours["max_input_len"]  # chunked prefill off (gpt-oss, <= 1.2)
+
+
+def test_engine_lookahead_raises_automatic_max_num_tokens(tmp_path, capsys) -> None:
+    lookahead = {"window_size": 4, "ngram_size": 3, "verification_set_size": 4}
+    g = gate(
+        tmp_path, capsys, LLAMA_8B, "H100",
+        quantization={"format": "fp8"},
+        engine={"backend": "tensorrt", "max_batch_size": 256, "speculative": {"mode": "lookahead", "lookahead": lookahead}},
+    )  # fmt: skip
+    assert_passes(g)
+    # hand calculation (LookaheadDecodingConfig): draft = (3 - 2) + (4 - 1 + 4) x (3 - 1) = 15; 256 x 16 = 4096
+    argv = g.plan["build"]["engine"]["argv"]
+    assert argv[argv.index("--max_draft_len") + 1] == "15"
+    assert int(argv[argv.index("--max_num_tokens") + 1]) == 4096

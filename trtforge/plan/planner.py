@@ -37,6 +37,7 @@ from trtforge.plan.parallel import Layout, candidate_layouts
 from trtforge.plan.quantization import QuantChoice, resolve_quantization
 from trtforge.plan.reference import ReferenceConfig, find_reference
 from trtforge.recipe.schema import Recipe, Target, target_label
+from trtforge.toolchain.options import lookahead_max_draft_len
 from trtforge.toolchain.rules import chunked_prefill_supported
 from trtforge.toolchain.versions import engine_backend_available, triton_image_for
 
@@ -110,6 +111,18 @@ def choose_moe_backend(spec: ModelSpec, gpu: GPU, backend: str, weight_format: s
     if weight_format == "mxfp4":
         return "TRTLLM" if gpu.sm >= 100 else "TRITON"
     return "CUTLASS"
+
+
+def engine_draft_len(recipe: Recipe) -> int:
+    """Draft tokens per step an engine-path speculative mode verifies (0 without speculative decoding)."""
+    spec = recipe.engine.speculative
+    if spec.mode == "none":
+        return 0
+    if spec.mode == "lookahead" and spec.lookahead:
+        return lookahead_max_draft_len(
+            spec.lookahead["window_size"], spec.lookahead["ngram_size"], spec.lookahead["verification_set_size"]
+        )
+    return spec.max_draft_len
 
 
 def decide_chunked_prefill(recipe: Recipe, architecture: str, backend: str) -> tuple[bool, str | None]:
@@ -226,6 +239,14 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     asked_input = _explicit(engine.max_input_len)
     max_input = min(asked_input or max(1, seq - 1), max(1, seq - 1))
     limit_notes: list[str] = []
+    draft = engine_draft_len(recipe) if backend == "tensorrt" else 0
+    if draft and not asked_tokens and max_tokens < max_bs * (draft + 1) <= max_bs * seq:
+        # builder.py raises max_num_tokens to max_batch_size x (max_draft_len + 1) for speculative decoding
+        limit_notes.append(
+            f"max_num_tokens {max_bs * (draft + 1)} (raised from {max_tokens}): speculative decoding verifies "
+            f"max_draft_len {draft} + 1 tokens for each of max_batch_size {max_bs} sequences"
+        )
+        max_tokens = max_bs * (draft + 1)
     if not ctx.chunked_prefill and max_tokens < max_input:
         # Without chunked prefill a whole prompt is one forward pass: max_num_tokens must cover max_input_len.
         if not asked_tokens and (asked_input or backend == "tensorrt"):
