@@ -29,9 +29,10 @@ from trtforge.plan.buildspec import (
     QuantizeSpec,
     TritonSpec,
 )
+from trtforge.plan.planner import engine_draft_len
 from trtforge.plan.render import build_argv
 from trtforge.toolchain import archs, rules
-from trtforge.toolchain.options import ENGINE_SPEC_MODE, gemm_plugin_for, lookahead_max_draft_len
+from trtforge.toolchain.options import ENGINE_SPEC_MODE, gemm_plugin_for
 from trtforge.toolchain.rules import EngineBuildOptions, LlmApiOptions
 
 if TYPE_CHECKING:
@@ -75,15 +76,8 @@ def kv_cache_dtype(plan: Plan) -> str:
 def engine_options_from(recipe: Recipe, plan: Plan) -> EngineBuildOptions:
     """The trtllm-build settings for one (recipe, plan), checked by rules.check_engine_options."""
     e, q, lim = recipe.engine, plan.quantization, plan.limits
-    spec = e.speculative
-    mode = ENGINE_SPEC_MODE.get(spec.mode)
-    draft = spec.max_draft_len
-    if spec.mode == "lookahead" and spec.lookahead:
-        draft = lookahead_max_draft_len(
-            spec.lookahead["window_size"],
-            spec.lookahead["ngram_size"],
-            spec.lookahead["verification_set_size"],
-        )
+    mode = ENGINE_SPEC_MODE.get(e.speculative.mode)
+    draft = engine_draft_len(recipe)  # the planner sized max_num_tokens with the same draft length
     tp = plan.parallel.tp
     base = EngineBuildOptions(
         version=plan.toolchain.trtllm_version,
@@ -326,7 +320,11 @@ def _speculative_config(recipe: Recipe) -> dict[str, Any]:
             "max_ngram_size": spec.lookahead["ngram_size"],
             "max_verification_set_size": spec.lookahead["verification_set_size"],
         }
-    return {"decoding_type": decoding_type, "max_draft_len": spec.max_draft_len, "speculative_model": spec.draft_model}
+    return {
+        "decoding_type": decoding_type,
+        "max_draft_len": spec.max_draft_len,
+        "speculative_model": spec.draft_model,
+    }
 
 
 def _llm_api(
@@ -440,11 +438,6 @@ def resolve(recipe: Recipe, plan: Plan) -> BuildSpec:
         warnings=list(dict.fromkeys(warnings)),
         errors=list(dict.fromkeys(errors)),
     )
-
-
-def build_spec_for(recipe: Recipe, plan: Plan) -> BuildSpec:
-    """The BuildSpec a step carries out (resolved again: pure and cheap, so steps need no extra argument)."""
-    return resolve(recipe, plan)
 
 
 def compile_problems(recipe: Recipe, plan: Plan) -> list[str]:
