@@ -84,6 +84,11 @@ class TritonPythonModel:
         routes = json.loads(param(self.config, "routes", "{}"))
         self.routes = routes.get("inputs", {})
         self.pre_to_llm = routes.get("pre_to_llm", {})
+        # Inputs NVIDIA's BLS template reshapes to [batch] (`reshape: { shape: [] }`) arrive without their
+        # declared dims; the models they are routed to expect them back.
+        self.reshaped = {
+            i["name"]: [int(d) for d in i["dims"]] for i in self.config["input"] if "reshape" in i
+        }
         if not self.routes or not self.pre_to_llm:
             raise RuntimeError("tensorrt_llm_bls: parameter `routes` missing or empty (rebuild the repository)")
 
@@ -121,7 +126,11 @@ class TritonPythonModel:
             if tensor.name() not in self.routes:
                 continue  # a neutral value (false flag, empty tensor) of an input without a route
             model, target = self.routes[tensor.name()]
-            (pre_in if model == "preprocessing" else direct).append(pb_utils.Tensor(target, tensor.as_numpy()))
+            value = tensor.as_numpy()
+            dims = self.reshaped.get(tensor.name())
+            if dims is not None and value.ndim == 1:
+                value = value.reshape((value.shape[0], *dims))
+            (pre_in if model == "preprocessing" else direct).append(pb_utils.Tensor(target, value))
         pre = self._call("preprocessing", pre_in, list(self.pre_to_llm))
         inputs = [
             pb_utils.Tensor(llm, pb_utils.get_output_tensor_by_name(pre, out).as_numpy())
