@@ -48,7 +48,7 @@ def git_ok(gitdir: Path, *args: str) -> str | None:
 
 def write(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path}")
 
 
 def submodule_commit(gitdir: Path, ref: str) -> str | None:

@@ -161,6 +161,8 @@ def render_readme(s: RepoSettings, extra_notes: list[str] | None = None) -> str:
         _requests(s),
         "```",
         "",
+        _contract(s),
+        "",
         (
             f"`{MANIFEST}` holds every setting used to write this repository; `{LOCK_FILE}` (when present) is the "
             "build's lock file."
@@ -169,3 +171,16 @@ def render_readme(s: RepoSettings, extra_notes: list[str] | None = None) -> str:
     if extra_notes:
         out += ["", "## Notes", ""] + [f"- {n}" for n in extra_notes]
     return "\n".join(out) + "\n"
+
+
+def _contract(s: RepoSettings) -> str:
+    """Which NVIDIA source the tensors and required parameters were taken from."""
+    from trtforge.triton.specs import source
+
+    src = source(s.tensor_spec)
+    release = f"release {src['tag']}, " if src.get("tag") else "a commit newer than the 0.19 release, "
+    return (
+        f"Tensors and parameters follow NVIDIA's Triton backend templates and code at {src['repo']}@{src['commit']} "
+        f"({release}{src.get('date', '')}): every public input of NVIDIA's models exists; a request using one this "
+        "runtime cannot honour fails with an error naming it."
+    )
