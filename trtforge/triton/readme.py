@@ -178,7 +178,7 @@ def _contract(s: RepoSettings) -> str:
     from trtforge.triton.specs import source
 
     src = source(s.tensor_spec)
-    release = f"release {src['tag']}, " if src.get("tag") else "a commit newer than the 0.19 release, "
+    release = f"release {src['tag']}, " if src.get("tag") else "a main-branch commit, not a release, "
     return (
         f"Tensors and parameters follow NVIDIA's Triton backend templates and code at {src['repo']}@{src['commit']} "
         f"({release}{src.get('date', '')}): every public input of NVIDIA's models exists; a request using one this "

@@ -55,7 +55,9 @@ IDS_SAMPLING = {
     "presence_penalty": "presence_penalty",
     "frequency_penalty": "frequency_penalty",
     "min_tokens": "min_tokens",
+    "min_length": "min_tokens",  # the names before TensorRT-LLM 0.20's templates
     "seed": "seed",
+    "random_seed": "seed",
     "end_id": "end_id",
     "pad_id": "pad_id",
 }
@@ -69,9 +71,7 @@ IDS_SUPPORTED = set(IDS_SAMPLING) | {
     "exclude_input_in_output",
     "beam_width",
     "num_return_sequences",
-    "len_penalty",
-    "early_stopping",
-}
+}  # len_penalty / early_stopping only shape beam search, which this model does not serve: refused, not ignored
 
 
 def ids_sampling_kwargs(values: dict, stop_words: list[list[int]], bad_words: list[list[int]]) -> dict:
