@@ -189,8 +189,8 @@ def _engine_repo(tmp_path: Path, tokenizer: Path, version: str) -> Path:
 @pytest.mark.parametrize("version", EXTRACTED)
 def test_each_required_parameter_removed_fails_validation(version, tiny_llama, tmp_path):
     repo = _engine_repo(tmp_path, tiny_llama, version)
-    baseline = _messages(repo)
-    assert not [m for m in baseline if "without a fallback" in m], baseline
+    # Valid but for the engine files no test may fake.
+    assert _messages(repo) == ["tensorrt_llm/1/engine: 0 rank*.engine file(s) for engine world size 1"]
     required = {
         name: specs.required_parameters(version, name)
         for name in ("preprocessing", "tensorrt_llm", "postprocessing", "tensorrt_llm_bls")
