@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trtforge.triton.upstream import extract_release  # noqa: E402
+from trtforge.triton.upstream import extract_release
 
 OUT = ROOT / "trtforge" / "data" / "triton"
 BACKEND_REPO = "triton-inference-server/tensorrtllm_backend"
@@ -65,8 +65,10 @@ def dockerfile_version(gitdir: Path, ref: str) -> str | None:
 
 
 def has_backend_source(gitdir: Path, ref: str) -> bool:
-    return git_ok(gitdir, "cat-file", "-e", f"{ref}:all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt") \
+    return (
+        git_ok(gitdir, "cat-file", "-e", f"{ref}:all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt")
         is not None
+    )
 
 
 def extract_ref(gitdir: Path, ref: str, version: str, tag: str | None, out: Path) -> dict:
@@ -81,7 +83,8 @@ def extract_ref(gitdir: Path, ref: str, version: str, tag: str | None, out: Path
     with tempfile.TemporaryDirectory(prefix="trtforge-backend-src-") as tmp:
         archive = subprocess.run(
             ["git", "--git-dir", str(gitdir), "archive", commit, "all_models", "inflight_batcher_llm"],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         data = {"version": version, **extract_release(Path(tmp), source)}
@@ -129,16 +132,21 @@ def scan(gitdir: Path, out: Path) -> None:
             + line.get("note", "")
             + ")",
         }
-    write(out / "versions.json", {
-        "_about": "Which TensorRT-LLM versions have NVIDIA Triton backend facts extracted "
-        "(scripts/extract_triton_backend.py scan); not_extracted versions are refused for engine repositories.",
-        "scanned": {"repo": BACKEND_REPO, "head": git(gitdir, "rev-parse", "HEAD").strip()},
-        "versions": index,
-    })
+    write(
+        out / "versions.json",
+        {
+            "_about": "Which TensorRT-LLM versions have NVIDIA Triton backend facts extracted "
+            "(scripts/extract_triton_backend.py scan); not_extracted versions are refused for engine repositories.",
+            "scanned": {"repo": BACKEND_REPO, "head": git(gitdir, "rev-parse", "HEAD").strip()},
+            "versions": index,
+        },
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     one = sub.add_parser("extract", help="one release from a source checkout")
     one.add_argument("src", type=Path)
@@ -160,8 +168,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.cmd == "extract":
         source = {"repo": args.repo, "tag": args.tag, "commit": args.commit}
-        write(args.out / f"{args.name or args.version}.json",
-              {"version": args.version, **extract_release(args.src, source)})
+        write(
+            args.out / f"{args.name or args.version}.json",
+            {"version": args.version, **extract_release(args.src, source)},
+        )
     elif args.cmd == "scan":
         scan(args.gitdir, args.out)
     else:

@@ -20,7 +20,9 @@ from functools import partial
 import numpy as np
 
 
-def nvidia_inputs(prompt: str, output_len: int, streaming: bool, exclude_input_in_output: bool = False) -> dict:
+def nvidia_inputs(
+    prompt: str, output_len: int, streaming: bool, exclude_input_in_output: bool = False
+) -> dict:
     return {
         "text_input": np.array([[prompt]]).astype(object),
         "max_tokens": np.ones_like([[prompt]]).astype(np.int32) * output_len,

@@ -390,7 +390,7 @@ def test_inputs_the_runtime_cannot_honour_are_refused_by_name(server, model):
     }
     for public, (value, named) in cases.items():
         inputs = {**nvidia_inputs(PROMPT, 4, False), public: value}
-        text, _, errors = run(url, model, inputs, False)
+        _, _, errors = run(url, model, inputs, False)
         assert len(errors) == 1 and named in str(errors[0]) and "not supported" in str(errors[0]), (public, errors)
 
 

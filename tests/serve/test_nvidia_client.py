@@ -58,9 +58,11 @@ def server(tiny_llama, tmp_path_factory):
 @pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
 def test_nvidia_client_non_streaming(server, expected, model):
     url = server.server.endpoints.grpc
-    text, pieces, errors = run(url, model, nvidia_inputs(PROMPT, MAX_TOKENS, False), False)
+    text, _, errors = run(url, model, nvidia_inputs(PROMPT, MAX_TOKENS, False), False)
     assert errors == [] and text == PROMPT + expected  # NVIDIA's own check for exclude_input_in_output=false
-    text, _, errors = run(url, model, nvidia_inputs(PROMPT, MAX_TOKENS, False, exclude_input_in_output=True), False)
+    text, _, errors = run(
+        url, model, nvidia_inputs(PROMPT, MAX_TOKENS, False, exclude_input_in_output=True), False
+    )
     assert errors == [] and text == expected
 
 

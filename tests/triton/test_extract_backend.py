@@ -15,7 +15,7 @@ from trtforge.triton.upstream import cpp_parameter_reads, python_parameter_reads
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CPP = r'''
+CPP = r"""
 executor::BatchingType getBatchingType()
 {
     auto kind = model_state_->GetParameter<std::string>("kind_without_default");  // a "quoted { brace"
@@ -40,7 +40,7 @@ executor::BatchingType getBatchingType()
     catch (...) {}
     return kind;
 }
-'''
+"""
 
 PY = """
 class TritonPythonModel:
@@ -80,13 +80,24 @@ def test_python_reads_without_get_are_required():
 BACKEND_GIT = Path("/work/.mirror/triton-inference-server+tensorrtllm_backend/repo")
 
 
-@pytest.mark.skipif(not BACKEND_GIT.is_dir() or not shutil.which("git"), reason="no tensorrtllm_backend mirror")
+@pytest.mark.skipif(
+    not BACKEND_GIT.is_dir() or not shutil.which("git"), reason="no tensorrtllm_backend mirror"
+)
 def test_data_files_are_what_the_script_extracts(tmp_path):
     """The committed data equals a fresh extraction from NVIDIA's release tag (nothing edited by hand)."""
     r = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/extract_triton_backend.py"), "scan", str(BACKEND_GIT),
-         "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            str(ROOT / "scripts/extract_triton_backend.py"),
+            "scan",
+            str(BACKEND_GIT),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert r.returncode == 0, r.stderr
     data = ROOT / "trtforge" / "data" / "triton"

@@ -28,7 +28,9 @@ def test_every_version_a_recipe_may_pin_is_accounted_for():
 def test_provenance_is_a_release_tag_and_commit(version):
     src = specs.source(version)
     assert src["repo"] == "triton-inference-server/tensorrtllm_backend" and src["tag"] == f"v{version}"
-    assert re.fullmatch(r"[0-9a-f]{40}", src["commit"]) and re.fullmatch(r"[0-9a-f]{40}", src["trtllm_commit"])
+    assert re.fullmatch(r"[0-9a-f]{40}", src["commit"]) and re.fullmatch(
+        r"[0-9a-f]{40}", src["trtllm_commit"]
+    )
     for key, model in specs.release_data(version)["models"].items():
         assert model["path"] == f"all_models/{key}/config.pbtxt"
         for site in model["parameter_read_sites"]:

@@ -162,8 +162,8 @@ def test_lock_file_next_to_the_repository_must_agree(repo):
 
 # -- NVIDIA's required parameters, per pinned version ------------------------------------------------------------
 
-from trtforge.triton import specs  # noqa: E402
-from trtforge.triton.pb import parse_pbtxt, to_pbtxt  # noqa: E402
+from trtforge.triton import specs
+from trtforge.triton.pb import parse_pbtxt, to_pbtxt
 
 EXTRACTED = [v for v, e in specs.versions_index()["versions"].items() if e["status"] == "extracted"]
 

@@ -16,7 +16,7 @@ Config builders only name tensors; types and dims come from here, so a tensor ca
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -57,7 +57,7 @@ def versions_index() -> dict[str, Any]:
     return _read("versions")
 
 
-@lru_cache(maxsize=None)
+@cache
 def release_data(name: str) -> dict[str, Any]:
     """One extracted data file by name (a version such as '0.19.0', or CONTRACT_SOURCE)."""
     return _read(name)
@@ -73,7 +73,9 @@ def unavailable_reason(version: str) -> str:
     if entry is None:
         return f"TensorRT-LLM {version} is not a release trtforge knows (trtforge/data/triton/versions.json)"
     if entry.get("engine_backend") is False:
-        return f"TensorRT-LLM {version} has no engine (inflight_batcher_llm / C++) Triton backend, only llmapi"
+        return (
+            f"TensorRT-LLM {version} has no engine (inflight_batcher_llm / C++) Triton backend, only llmapi"
+        )
     commits = dict.fromkeys(p["trtllm_commit"][:12] for p in entry.get("pinned_by", []) if p["trtllm_commit"])
     pins = ", ".join(f"NVIDIA/TensorRT-LLM@{c}" for c in commits)
     return (
@@ -112,7 +114,9 @@ def template(name: str, kind: str) -> dict[str, Any]:
     try:
         return release_data(name)["models"][TEMPLATE[kind]]
     except KeyError:
-        raise InvalidInput(f"{name}: NVIDIA's templates there have no {TEMPLATE.get(kind, kind)} model") from None
+        raise InvalidInput(
+            f"{name}: NVIDIA's templates there have no {TEMPLATE.get(kind, kind)} model"
+        ) from None
 
 
 def tensor_names(name: str, kind: str, direction: str) -> list[str]:

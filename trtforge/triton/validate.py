@@ -93,8 +93,11 @@ class _Checker:
             model_py = model_dir / "1" / "model.py"
             if config.backend == "python" and not model_py.is_file():
                 self.add(f"{model_dir.name}/1/model.py", "missing (python backend model)")
-            elif config.backend == "python" and UTILS_FILE.stem in model_py.read_text(errors="replace") \
-                    and not (model_dir / "1" / UTILS_FILE.name).is_file():
+            elif (
+                config.backend == "python"
+                and UTILS_FILE.stem in model_py.read_text(errors="replace")
+                and not (model_dir / "1" / UTILS_FILE.name).is_file()
+            ):
                 self.add(f"{model_dir.name}/1/{UTILS_FILE.name}", "missing (model.py imports it)")
             self.configs[model_dir.name] = config
 
@@ -192,7 +195,9 @@ class _Checker:
             return self._spec  # type: ignore[return-value]
         settings = (self.manifest or {}).get("settings", {})
         llm = self.configs.get("tensorrt_llm")
-        runtime = "tensorrtllm" if llm is not None and llm.backend == "tensorrtllm" else settings.get("runtime")
+        runtime = (
+            "tensorrtllm" if llm is not None and llm.backend == "tensorrtllm" else settings.get("runtime")
+        )
         self._spec = None
         if runtime is None:
             return None

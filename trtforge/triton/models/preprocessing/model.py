@@ -22,7 +22,12 @@ except ImportError:  # imported by tests or tools outside Triton
 try:  # in a model repository: the shared helpers sit beside this file
     from trtforge_model_utils import as_bool, param, resolve_repo_path, unsupported_inputs
 except ImportError:  # imported from the trtforge package (tests, tools)
-    from trtforge.triton.models.trtforge_model_utils import as_bool, param, resolve_repo_path, unsupported_inputs
+    from trtforge.triton.models.trtforge_model_utils import (
+        as_bool,
+        param,
+        resolve_repo_path,
+        unsupported_inputs,
+    )
 
 
 # Inputs this model honours. NVIDIA's template declares more (encoder-decoder, multimodal, embedding bias, prompt
