@@ -384,7 +384,7 @@ def test_inputs_the_runtime_cannot_honour_are_refused_by_name(server, model):
     url = server.server.endpoints.grpc
     cases = {
         "lora_task_id": (np.array([[7]], dtype=np.uint64), "lora_task_id"),
-        "length_penalty": (np.array([[1.5]], dtype=np.float32), "len_penalty"),
+        "length_penalty": (np.array([[1.5]], dtype=np.float32), "len_penalty (request input length_penalty)"),
         "embedding_bias_words": (np.array([["world"]]).astype(object), "EMBEDDING_BIAS_WORDS"),
         "guided_decoding_guide_type": (np.array([["json"]]).astype(object), "guided_decoding_guide_type"),
     }

@@ -237,3 +237,10 @@ def test_public_input_missing_from_the_ensemble_is_named(repo):
             del step.input_map[key]
     (repo / "ensemble" / "config.pbtxt").write_text(to_pbtxt(config))
     assert any("input 'lora_task_id' of NVIDIA's ensemble at" in m for m in _messages(repo))
+
+
+def test_bls_without_its_routes_is_named(repo):
+    config = parse_pbtxt((repo / "tensorrt_llm_bls" / "config.pbtxt").read_text())
+    del config.parameters["routes"]
+    (repo / "tensorrt_llm_bls" / "config.pbtxt").write_text(to_pbtxt(config))
+    assert _messages(repo) == ["tensorrt_llm_bls/config.pbtxt: parameter 'routes' missing (trtforge's BLS routes inputs by it)"]

@@ -64,7 +64,22 @@ def reference_parameters(s: RepoSettings, checkpoint_dir: str = CHECKPOINT_DIR) 
     }
     if s.layout == "llmapi":  # text in/out: the model tokenizes itself
         params.update({"end_id": s.end_id, "stop_token_ids": list(s.stop_token_ids)})
+    else:  # so that a refusal names the input the client sent (length_penalty, not len_penalty)
+        params["public_names"] = public_names(s.tensor_spec)
     return params
+
+
+def public_names(spec: str) -> dict[str, str]:
+    """tensorrt_llm input -> the ensemble input NVIDIA's wiring feeds it from, where they differ."""
+    from trtforge.triton.kinds.ensemble import wiring
+
+    return {
+        tensor: source
+        for kind, input_map, _ in wiring(spec)
+        if kind == "tensorrt_llm"
+        for tensor, source in sorted(input_map.items())
+        if not source.startswith("_") and source != tensor
+    }
 
 
 def to_reference(config, s: RepoSettings, checkpoint_dir: str = CHECKPOINT_DIR):

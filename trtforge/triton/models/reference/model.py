@@ -344,6 +344,7 @@ class TritonPythonModel:
         self.contract = param(self.config, "contract", "ids")
         self.exclude_input = as_bool(param(self.config, "exclude_input_in_output"), True)
         self.max_seq_len = int(param(self.config, "max_seq_len", "0") or 0)
+        self.public_names = json.loads(param(self.config, "public_names", "{}"))
         checkpoint = resolve_repo_path(args["model_repository"], param(self.config, "checkpoint_dir", ""))
         threads = os.environ.get("TRTFORGE_REFERENCE_THREADS")
         import torch
@@ -376,9 +377,8 @@ class TritonPythonModel:
     def _ids_request(self, request, sender):
         bad = unsupported_inputs(request, IDS_SUPPORTED)
         if bad:
-            raise ReferenceUnsupported(
-                f"input(s) {', '.join(sorted(bad))} not supported by the {RUNTIME_NOTE}"
-            )
+            named = [f"{n} (request input {self.public_names[n]})" if n in self.public_names else n for n in bad]
+            raise ReferenceUnsupported(f"input(s) {', '.join(sorted(named))} not supported by the {RUNTIME_NOTE}")
         if (
             int(_scalar(request, "beam_width", 1)) != 1
             or int(_scalar(request, "num_return_sequences", 1)) != 1
