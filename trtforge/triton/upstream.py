@@ -10,9 +10,7 @@ template; the stand-in values never reach the data file.
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from pathlib import Path
 
 from trtforge.triton.pb import data_type_name, parse_pbtxt
@@ -84,26 +82,6 @@ def extract_model(config_path: Path) -> dict:
             for step in config.ensemble_scheduling.step
         ],
     }
-
-
-def extract(all_models: Path, repo: str, commit: str) -> dict:
-    """Specs of every inflight_batcher_llm + llmapi template under `all_models`."""
-    models = {}
-    for config_path in sorted(all_models.glob("*/*/config.pbtxt")):
-        layout, name = config_path.parent.parent.name, config_path.parent.name
-        entry = extract_model(config_path)
-        entry["source"] = {
-            "repo": repo,
-            "commit": commit,
-            "path": str(config_path.relative_to(all_models.parent)),
-        }
-        models[f"{layout}/{name}"] = entry
-    return models
-
-
-if __name__ == "__main__":  # pragma: no cover - maintenance tool
-    json.dump(extract(Path(sys.argv[1]), sys.argv[2], sys.argv[3]), sys.stdout, indent=1)
-    sys.stdout.write("\n")
 
 
 # -- parameters NVIDIA's code reads, and whether it has a fallback -------------------------------------------
