@@ -92,12 +92,36 @@ def extract_ref(gitdir: Path, ref: str, version: str, tag: str | None, out: Path
     return source
 
 
+def release_commits(gitdir: Path, version: str) -> list[str]:
+    """Commits titled "TensorRT-LLM Backend v<version> release" on any branch (e.g. `rel`, which has no tags)."""
+    out = git(gitdir, "log", "--all", "--format=%h %s", "-F", "-i", f"--grep=backend v{version} release")
+    return [
+        line.split()[0]
+        for line in out.splitlines()
+        if f"backend v{version} release" in line.lower() and submodule_commit(gitdir, line.split()[0])
+    ]
+
+
 def release_refs(gitdir: Path, release: dict) -> list[tuple[str, str | None, str | None]]:
-    """(ref, TensorRT-LLM commit, TENSORRTLLM_VER) of the backend tag and of each Triton release branch."""
+    """(ref, TensorRT-LLM commit, TENSORRTLLM_VER) of the backend tag, its release commits and each Triton
+    release branch."""
+    version = release["version"]
     refs = []
-    for ref in [f"v{release['version']}"] + [f"r{t}" for t in release.get("triton_tags", [])]:
-        if git_ok(gitdir, "rev-parse", "--verify", "-q", ref):
-            refs.append((ref, submodule_commit(gitdir, ref), dockerfile_version(gitdir, ref)))
+    candidates = [f"v{version}", *release_commits(gitdir, version)]
+    for branch in (f"r{t}" for t in release.get("triton_tags", [])):
+        if git_ok(gitdir, "rev-parse", "--verify", "-q", branch):
+            # Every submodule move on the branch while its Dockerfile named this version (a branch may pin
+            # the release tag first and a later commit of the release branch after it).
+            moves = git(gitdir, "log", "--format=%h", branch, "--", "tensorrt_llm").split()
+            candidates += [m for m in reversed(moves) if dockerfile_version(gitdir, m) == version] + [branch]
+    seen: set[tuple[str | None, str | None]] = set()
+    for ref in candidates:
+        if not git_ok(gitdir, "rev-parse", "--verify", "-q", ref):
+            continue
+        sub, ver = submodule_commit(gitdir, ref), dockerfile_version(gitdir, ref)
+        if (sub, ver) not in seen:
+            seen.add((sub, ver))
+            refs.append((ref, sub, ver))
     return refs
 
 

@@ -96,3 +96,20 @@ def test_model_inputs_carry_upstream_types_and_shapes():
     assert not by_name["input_lengths"].optional and by_name["streaming"].optional
     # A placeholder-typed tensor gets the documented default type.
     assert data_type_name(by_name["draft_logits"].data_type) == "TYPE_FP32"
+
+
+def test_release_commits_agree_with_the_trtllm_spec_manifest():
+    """trtforge/data/trtllm/specs.json maps each release tag to its NVIDIA/TensorRT-LLM commit by its own route;
+    every such commit is one the Triton data records as pinned by that release."""
+    import json
+    from importlib import resources
+
+    manifest = json.loads(resources.files("trtforge").joinpath("data/trtllm/specs.json").read_text())
+    checked = 0
+    for version, entry in manifest["versions"].items():
+        ours = specs.version_entry(version)
+        if not entry.get("commit") or ours is None or ours["status"] == "extracted":
+            continue
+        assert entry["commit"] in {p["trtllm_commit"] for p in ours.get("pinned_by", [])}, version
+        checked += 1
+    assert checked >= 2  # 1.0.0 and 1.1.0 at least

@@ -76,8 +76,8 @@ def extract_model(config_path: Path) -> dict:
         "ensemble_steps": [
             {
                 "model_name": step.model_name,
-                "input_map": dict(step.input_map),
-                "output_map": dict(step.output_map),
+                "input_map": dict(sorted(step.input_map.items())),
+                "output_map": dict(sorted(step.output_map.items())),
             }
             for step in config.ensemble_scheduling.step
         ],
