@@ -179,6 +179,8 @@ def _contract(s: RepoSettings) -> str:
 
     src = source(s.tensor_spec)
     release = f"release {src['tag']}, " if src.get("tag") else "a main-branch commit, not a release, "
+    if s.trtllm_version and s.tensor_spec != s.trtllm_version:
+        release = f"{release}used because TensorRT-LLM {s.trtllm_version}'s was not extracted, "
     return (
         f"Tensors and parameters follow NVIDIA's Triton backend templates and code at {src['repo']}@{src['commit']} "
         f"({release}{src.get('date', '')}): every public input of NVIDIA's models exists; a request using one this "
