@@ -72,6 +72,13 @@ class RepoSettings:
         """gpt_model_path: the C++ backend needs an absolute path, so it lives under the documented mount point."""
         return f"{self.container_model_root.rstrip('/')}/{ENGINE_DIR}"
 
+    @property
+    def tensor_spec(self) -> str:
+        """The extracted NVIDIA data file this repository follows (decided in specs.spec_name)."""
+        from trtforge.triton.specs import spec_name
+
+        return spec_name(self.runtime, self.trtllm_version)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop_token_ids"] = list(self.stop_token_ids)

@@ -113,6 +113,7 @@ def write_repository(
     notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write the repository into `dest` (must not exist or be empty). Returns the manifest."""
+    s.tensor_spec  # noqa: B018 - refuses a version without extracted backend facts before anything is written
     if dest.exists() and any(dest.iterdir()):
         raise InvalidInput(f"{dest} is not empty; the repository writer only writes into an empty directory")
     needs_checkpoint = s.runtime in ("reference", "llmapi")
@@ -162,7 +163,7 @@ def write_repository(
         "layout": s.layout,
         "runtime": s.runtime,
         "settings": s.to_json(),
-        "tensor_spec_source": {k: source()[k] for k in ("repo", "commit")},
+        "tensor_spec_source": {k: source(s.tensor_spec).get(k) for k in ("name", "repo", "tag", "commit")},
         "files": files,
         "build": build_info or {},
     }
