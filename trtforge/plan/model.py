@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 Backend = Literal["tensorrt", "pytorch", "reference"]
 
@@ -36,6 +36,18 @@ class Memory(PlanSection):
     reserve_gib: float  # activations, workspace, CUDA context, runtime buffers
     total_gib: float  # usable memory per GPU
     free_gpu_memory_fraction: float = 0.9  # what the runtime config will say for the KV cache
+
+
+class Topology(PlanSection):
+    """Where the ranks run, for a multi-node target (absent from single-node plans)."""
+
+    nodes: int  # nodes the layout uses
+    nodes_available: int  # target.nodes
+    gpus_per_node: int  # target.gpus
+    ranks_per_node: int  # MPI ranks (one per GPU) on each used node
+    world_size: int  # tp x pp
+    nvlink_domain_gpus: int  # GPUs one TP group may span (the node, or e.g. 72 on GB200 NVL72)
+    placement: str  # why TP and PP sit where they do
 
 
 class Limits(PlanSection):
@@ -91,3 +103,12 @@ class Plan(PlanSection):
     decisions: list[str] = Field(default_factory=list)  # one line per decision, saying why
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)  # non-empty => infeasible (exit 3)
+    topology: Topology | None = None  # multi-node targets only
+
+    @model_serializer(mode="wrap")
+    def _single_node_unchanged(self, handler):  # type: ignore[no-untyped-def]
+        """Single-node plans serialize exactly as before multi-node support (no `topology` key)."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("topology") is None:
+            data.pop("topology", None)
+        return data

@@ -65,6 +65,7 @@ class Target(Section):
 
     gpu: str = Field(..., description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), or 'cpu'.")
     gpus: int = Field(1, ge=1, le=64, description="GPUs available on one node for this deployment.")
+    nodes: int = Field(1, ge=1, le=64, description="Nodes of `gpus` GPUs each; TP stays in a node, PP spans nodes.")
     tp: AutoInt = Field("auto", description="Tensor parallel size; auto = smallest that fits.")
     pp: AutoInt = Field("auto", description="Pipeline parallel size; auto = 1 unless TP alone cannot fit.")
     ep: AutoInt = Field("auto", description="Expert parallel size for MoE models; auto = planner's choice.")
@@ -82,8 +83,11 @@ class Target(Section):
         product = 1
         for s in sizes:
             product *= s
-        if product > self.gpus:
-            raise ValueError(f"tp x pp = {product} needs more GPUs than target.gpus = {self.gpus}")
+        if product > self.gpus * self.nodes:
+            where = f"target.gpus = {self.gpus}" if self.nodes == 1 else f"{self.nodes} nodes x {self.gpus} GPUs"
+            raise ValueError(f"tp x pp = {product} needs more GPUs than {where}")
+        if self.is_cpu and self.nodes > 1:
+            raise ValueError("the cpu target runs on one machine: nodes must be 1")
         return self
 
     @property
@@ -303,6 +307,8 @@ class Recipe(Section):
 
 
 def target_label(target: Target) -> str:
-    """A short, path-safe label for one target, e.g. 'h100-80gbx2' or 'cpu'."""
+    """A short, path-safe label for one target, e.g. 'h100-80gbx2', 'h100-80gb-2x8' (2 nodes of 8) or 'cpu'."""
     base = re.sub(r"[^a-z0-9.-]+", "-", target.gpu.lower()).strip("-")
+    if target.nodes > 1:
+        return f"{base}-{target.nodes}x{target.gpus}"
     return base if target.gpus == 1 else f"{base}x{target.gpus}"
