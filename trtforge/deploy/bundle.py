@@ -17,7 +17,10 @@ class Bundle:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style for multi-line strings, so embedded configs and scripts read as they are."""
+    """Block style for multi-line strings, so embedded configs and scripts read as they are; no anchors."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:

@@ -10,6 +10,7 @@ with pytorch backend on Slurm"); rank 0 serves HTTP.
 
 from __future__ import annotations
 
+import json
 import shlex
 
 from trtforge.deploy.context import DeployContext
@@ -23,10 +24,8 @@ def trtllm_serve_argv(ctx: DeployContext, model: str, config_path: str, launcher
 
 def download_python(ctx: DeployContext, local_dir: str) -> str:
     """A python3 -c program that downloads the pinned revision (huggingface_hub reads HF_TOKEN itself)."""
-    return (
-        "from huggingface_hub import snapshot_download; "
-        f"snapshot_download(repo_id={ctx.repo!r}, revision={ctx.revision!r}, local_dir={local_dir!r})"
-    )
+    args = ", ".join(f"{k}={json.dumps(v)}" for k, v in (("repo_id", ctx.repo), ("revision", ctx.revision), ("local_dir", local_dir)))
+    return f"from huggingface_hub import snapshot_download; snapshot_download({args})"
 
 
 def sh(argv: list[str]) -> str:

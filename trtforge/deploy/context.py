@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from trtforge.deploy.settings import llm_api_yaml
-from trtforge.errors import InvalidInput
+from trtforge.errors import Infeasible, InvalidInput
 from trtforge.plan.model import Plan
 from trtforge.recipe.schema import Recipe
 from trtforge.toolchain.versions import release_image_for
@@ -49,7 +49,8 @@ def make_context(recipe: Recipe, plan: Plan, revision: str | None = None) -> Dep
     """Decide names, images and the model's location once for all renderers. InvalidInput for a plan
     that cannot be deployed (infeasible, not the PyTorch backend, the CPU reference)."""
     if not plan.fits:
-        raise InvalidInput(f"the plan for {plan.target} does not fit: {plan.errors[0] if plan.errors else ''}".rstrip(": "))
+        first = plan.errors[0] if plan.errors else "no layout fits"
+        raise Infeasible(f"the plan for {plan.target} does not fit: {first}")
     if plan.backend == "reference":
         raise InvalidInput("the cpu target has no GPU deployment: deploy plans a GPU target")
     text = llm_api_yaml(recipe, plan)

@@ -65,6 +65,7 @@ def _worker(ctx: DeployContext, config_name: str) -> dict[str, Any]:
 
 
 def render(ctx: DeployContext) -> Bundle:
+    k8s.require_model_source(ctx)
     config_name = f"{ctx.name}-engine-args"
     spec: dict[str, Any] = {"backendFramework": "trtllm", "components": [_frontend(ctx), _worker(ctx, config_name)]}
     if ctx.multi_node:  # as NVIDIA's multi-node example: the worker's MPI runs as root in the runtime image

@@ -7,11 +7,26 @@ from typing import Any
 
 from trtforge.deploy.commands import download_python
 from trtforge.deploy.context import HF_TOKEN_KEY, DeployContext
+from trtforge.errors import InvalidInput
 
 MODEL_VOLUME = "model"
 SHM_VOLUME = "dshm"
 CONFIG_VOLUME = "trtforge-config"
 CONFIG_MOUNT = "/etc/trtforge"
+
+
+def require_model_source(ctx: DeployContext) -> None:
+    """Pods need the checkpoint from somewhere: the init download, or a claim that holds it."""
+    if ctx.repo is None and not ctx.deploy.storage.pvc:
+        why = (
+            "the model is quantized by `trtforge build`"
+            if ctx.plan.quantization.source == "modelopt"
+            else "the model is not downloaded from the hub (local path, or deploy.storage.download false)"
+        )
+        raise InvalidInput(
+            f"{why}: Kubernetes pods need it on a volume",
+            hint="set deploy.storage.pvc to a PersistentVolumeClaim and copy the checkpoint there",
+        )
 
 
 def labels(ctx: DeployContext) -> dict[str, str]:

@@ -125,6 +125,7 @@ def _rbac(ctx: DeployContext) -> list[dict[str, Any]]:
 
 
 def render(ctx: DeployContext) -> Bundle:
+    k8s.require_model_source(ctx)
     config_name = f"{ctx.name}-trtforge"
     data = {CONFIG_FILE: ctx.llm_api_yaml}
     scripts: dict[str, str] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from trtforge.deploy.context import DeployContext
 
 
@@ -35,6 +37,10 @@ def readme(ctx: DeployContext, title: str, steps: list[str], ready: list[str], f
         *[f"- {r}" for r in ready],
         "",
     ]
+    notes = list(notes or [])
+    if ctx.repo and not re.fullmatch(r"[0-9a-f]{40}", ctx.revision):
+        notes.insert(0, f"The download follows `{ctx.revision}`, not a commit: pin model.revision to a commit sha "
+                        "(or deploy a build output, whose lock file records the resolved commit).")
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines)

@@ -306,8 +306,9 @@ class Deploy(Section):
 
     image: str = Field("auto", description="Serving image; auto = NVIDIA's TensorRT-LLM release image for toolchain.trtllm_version (Triton: toolchain.triton_image).")
     dynamo_image: str = Field(
-        "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.3.1",
-        description="Dynamo's TensorRT-LLM runtime image (it ships Dynamo's own TensorRT-LLM build).",
+        "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.5.0",
+        description="Dynamo's TensorRT-LLM runtime image (Dynamo 1.5.0, whose CRD trtforge validates against; "
+        "it ships Dynamo's own TensorRT-LLM build).",
     )
     namespace: str = Field("default", description="Kubernetes namespace of every emitted object.")
     replicas: int = Field(1, ge=1, le=1024, description="Serving replicas (each one a full tp x pp group).")
