@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,6 +21,8 @@ def _source(source: Path, hardware: Optional[str]):  # type: ignore[no-untyped-d
     from trtforge.recipe.schema import target_label
 
     revision = None
+    # deploy downloads nothing: a recipe's '${HF_TOKEN}' may be unset here (the manifests name a Secret instead)
+    env = {"HF_TOKEN": "", **os.environ}
     if source.is_dir():
         lock_path = source / LOCK_NAME
         if not lock_path.is_file():
@@ -28,11 +31,11 @@ def _source(source: Path, hardware: Optional[str]):  # type: ignore[no-untyped-d
         recipe_file = Path(lock["recipe"]["file"])
         if not recipe_file.is_file():
             raise InvalidInput(f"the build's recipe {recipe_file} is gone: deploy the recipe file instead")
-        recipe = load_recipe(recipe_file).recipe
+        recipe = load_recipe(recipe_file, env=env).recipe
         hardware = hardware or lock["target"]["label"]
         revision = (lock.get("model") or {}).get("revision_resolved")
     elif source.is_file():
-        recipe = load_recipe(source).recipe
+        recipe = load_recipe(source, env=env).recipe
     else:
         raise InvalidInput(f"{source} does not exist")
     targets = recipe.all_targets
