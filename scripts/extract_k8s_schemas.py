@@ -62,7 +62,10 @@ def strip_descriptions(node: Any, in_properties: bool = False) -> Any:
 def close_objects(node: Any, in_properties: bool = False) -> Any:
     """additionalProperties: false on CRD object schemas that list properties and do not preserve unknowns."""
     if isinstance(node, dict):
-        out = {k: close_objects(v, in_properties=(k == "properties" and not in_properties)) for k, v in node.items()}
+        out = {
+            k: close_objects(v, in_properties=(k == "properties" and not in_properties))
+            for k, v in node.items()
+        }
         if (
             not in_properties
             and "properties" in out
@@ -88,10 +91,18 @@ def crd_schemas(text: str) -> dict[str, Any]:
     return out
 
 
-def write(name: str, provenance: dict[str, Any], kinds: dict[str, Any], defs: dict[str, Any] | None = None) -> Path:
+def write(
+    name: str, provenance: dict[str, Any], kinds: dict[str, Any], defs: dict[str, Any] | None = None
+) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
-    doc: dict[str, Any] = {"provenance": {**provenance, "extracted_on": date.today().isoformat(),
-                                          "script": "scripts/extract_k8s_schemas.py"}, "kinds": kinds}
+    doc: dict[str, Any] = {
+        "provenance": {
+            **provenance,
+            "extracted_on": date.today().isoformat(),
+            "script": "scripts/extract_k8s_schemas.py",
+        },
+        "kinds": kinds,
+    }
     if defs:
         doc["$defs"] = defs
     path = OUT / f"{name}.json"
@@ -101,26 +112,42 @@ def write(name: str, provenance: dict[str, Any], kinds: dict[str, Any], defs: di
 
 def extract_lws(git_dir: str, tag: str) -> Path:
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", git_dir, *args], check=True, capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["git", "-C", git_dir, *args], check=True, capture_output=True, text=True
+        ).stdout
 
     commit = git("rev-parse", f"{tag}^{{commit}}").strip()
     text = git("show", f"{commit}:{LWS_CRD}")
     kinds = crd_schemas(text)
-    prov = {"repo": "kubernetes-sigs/lws", "tag": tag, "commit": commit, "path": LWS_CRD,
-            "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    prov = {
+        "repo": "kubernetes-sigs/lws",
+        "tag": tag,
+        "commit": commit,
+        "path": LWS_CRD,
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
     return write(f"leaderworkerset-{tag}", prov, kinds)
 
 
 def extract_dynamo(git_dir: str, commit: str, path: str, note: str | None) -> Path:
-    commit = subprocess.run(["git", "-C", git_dir, "rev-parse", f"{commit}^{{commit}}"], check=True,
-                            capture_output=True, text=True).stdout.strip()
-    text = subprocess.run(["git", "-C", git_dir, "show", f"{commit}:{path}"], check=True, capture_output=True,
-                          text=True).stdout
+    commit = subprocess.run(
+        ["git", "-C", git_dir, "rev-parse", f"{commit}^{{commit}}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    text = subprocess.run(
+        ["git", "-C", git_dir, "show", f"{commit}:{path}"], check=True, capture_output=True, text=True
+    ).stdout
     kinds = {k: v for k, v in crd_schemas(text).items() if k.endswith("/v1beta1/DynamoGraphDeployment")}
     if not kinds:
         raise SystemExit(f"{path}@{commit}: no served v1beta1 DynamoGraphDeployment version")
-    prov = {"repo": "ai-dynamo/dynamo", "commit": commit, "path": path,
-            "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    prov = {
+        "repo": "ai-dynamo/dynamo",
+        "commit": commit,
+        "path": path,
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
     if note:
         prov["note"] = note
     return write("dynamographdeployment-v1beta1", prov, kinds)
@@ -161,11 +188,13 @@ def extract_core(wheel: str, version: str) -> Path:
         while seen - set(defs):
             for name in sorted(seen - set(defs)):
                 defs[name] = strip_descriptions(_collect(all_defs[name], all_defs, seen))
-    prov = {"source": "kubernetes-validate 1.37.0 (PyPI wheel), directory " + base,
-            "wheel_sha256": digest,
-            "upstream": f"kubernetes/kubernetes api/openapi-spec at {version}, converted by openapi2jsonschema "
-                        "(kubernetes-validate's build); strict: unknown fields rejected",
-            "kubernetes_version": version}
+    prov = {
+        "source": "kubernetes-validate 1.37.0 (PyPI wheel), directory " + base,
+        "wheel_sha256": digest,
+        "upstream": f"kubernetes/kubernetes api/openapi-spec at {version}, converted by openapi2jsonschema "
+        "(kubernetes-validate's build); strict: unknown fields rejected",
+        "kubernetes_version": version,
+    }
     return write(f"kubernetes-core-{version}", prov, kinds, defs)
 
 
@@ -175,7 +204,9 @@ def main() -> None:
     ap.add_argument("--lws-tag", default="v0.10.0")
     ap.add_argument("--dynamo-git")
     ap.add_argument("--dynamo-commit")
-    ap.add_argument("--dynamo-path", default="deploy/operator/config/crd/bases/nvidia.com_dynamographdeployments.yaml")
+    ap.add_argument(
+        "--dynamo-path", default="deploy/operator/config/crd/bases/nvidia.com_dynamographdeployments.yaml"
+    )
     ap.add_argument("--dynamo-note")
     ap.add_argument("--kv-wheel")
     ap.add_argument("--k8s-version", default="v1.36.0")

@@ -60,11 +60,20 @@ def test_infeasible_plan_is_exit_3(tmp_path: Path) -> None:
 
 
 def test_single_node_shipped_recipe_renders_every_target(tmp_path: Path) -> None:
-    r = run_cli("deploy", str(RECIPES / "gpt-oss-120b-h100.yaml"), "--output", str(tmp_path / "out"), "--json",
-                env={"HF_TOKEN": ""})
+    r = run_cli(
+        "deploy",
+        str(RECIPES / "gpt-oss-120b-h100.yaml"),
+        "--output",
+        str(tmp_path / "out"),
+        "--json",
+        env={"HF_TOKEN": ""},
+    )
     assert r.returncode == 0, r.stderr
     assert set(json.loads(r.stdout)["written"]) == {"trtllm-serve", "triton", "k8s-lws", "dynamo", "slurm"}
-    texts = {t: (tmp_path / "out" / t / "llm_api_options.yaml").read_bytes() for t in json.loads(r.stdout)["written"]}
+    texts = {
+        t: (tmp_path / "out" / t / "llm_api_options.yaml").read_bytes()
+        for t in json.loads(r.stdout)["written"]
+    }
     assert len(set(texts.values())) == 1
 
 
@@ -73,8 +82,13 @@ def test_build_output_pins_the_resolved_revision(tmp_path: Path) -> None:
     out = tmp_path / "build"
     out.mkdir()
     commit = "0123456789abcdef0123456789abcdef01234567"
-    lock = {"lock_version": 1, "steps": [], "recipe": {"name": "llama-405b", "file": str(recipe)},
-            "target": {"label": "h100-2x8"}, "model": {"revision_resolved": commit}}
+    lock = {
+        "lock_version": 1,
+        "steps": [],
+        "recipe": {"name": "llama-405b", "file": str(recipe)},
+        "target": {"label": "h100-2x8"},
+        "model": {"revision_resolved": commit},
+    }
     from trtforge.pipeline.lockfile import LOCK_NAME, LOCK_VERSION
 
     lock["lock_version"] = LOCK_VERSION
@@ -85,6 +99,10 @@ def test_build_output_pins_the_resolved_revision(tmp_path: Path) -> None:
 
 
 def test_start_up_does_not_import_jsonschema() -> None:
-    code = "import sys, trtforge.cli.app; print('jsonschema' in sys.modules, 'trtforge.deploy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    code = (
+        "import sys, trtforge.cli.app; print('jsonschema' in sys.modules, 'trtforge.deploy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
     assert out.split() == ["False", "False"]

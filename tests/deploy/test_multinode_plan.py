@@ -25,7 +25,9 @@ def test_llama_405b_bf16_on_two_nodes_of_8_h100() -> None:
     # Hand calculation from Meta's config: hidden 16384, 128 heads / 8 KV heads of 128, MLP 53248, 126 layers,
     # vocab 128256. A stage holds 63 layers and the embedding (vocab-parallel); attention and MLP split over tp=8.
     hidden, kv, inter, vocab = 16384, 8 * 128, 53248, 128256
-    per_layer = 2 * hidden * hidden + 2 * hidden * kv + 3 * hidden * inter + 2 * hidden  # q,o + k,v + MLP + norms
+    per_layer = (
+        2 * hidden * hidden + 2 * hidden * kv + 3 * hidden * inter + 2 * hidden
+    )  # q,o + k,v + MLP + norms
     stage = 63 * per_layer / 8 + vocab * hidden / 8
     assert plan.memory.weights_gib_per_gpu == pytest.approx(stage * 2 / GIB, abs=0.02)  # 47.25 GiB
     assert plan.memory.kv_cache_gib_per_gpu > 10  # room for KV on every GPU
@@ -60,7 +62,9 @@ def test_infeasible_multi_node_answers_in_nodes_times_gpus() -> None:
 
 
 def test_tensor_parallel_never_spans_h100_nodes() -> None:
-    _, plan = recipe_and_plan(LLAMA_405B, "H100", gpus=8, nodes=2, target={"gpu": "H100", "gpus": 8, "nodes": 2, "tp": 16})
+    _, plan = recipe_and_plan(
+        LLAMA_405B, "H100", gpus=8, nodes=2, target={"gpu": "H100", "gpus": 8, "nodes": 2, "tp": 16}
+    )
     assert not plan.fits
     assert any("tp=16 would span nodes" in e for e in plan.errors)
 

@@ -21,21 +21,45 @@ from trtforge.steps.llmapi_config import generate_llm_api_config
 
 PVC = {"storage": {"pvc": "models", "pvc_size": "2Ti"}}
 CASES = {
-    "llama8b-1xh100": dict(repo="meta-llama/Llama-3.1-8B-Instruct", gpu="H100"),
-    "llama70b-fp8-2xh200": dict(repo="meta-llama/Llama-3.1-70B-Instruct", gpu="H200", gpus=2,
-                                quantization={"format": "fp8"}, deploy=PVC),
-    "llama405b-2x8xh100": dict(repo="meta-llama/Llama-3.1-405B-Instruct", gpu="H100", gpus=8, nodes=2, deploy=PVC),
-    "deepseek-v3-2x8xh100": dict(repo="deepseek-ai/DeepSeek-V3", gpu="H100", gpus=8, nodes=2,
-                                 quantization={"format": "native"}, deploy={"namespace": "llm", "replicas": 2}),
-    "gpt-oss-120b-gb200-nvl": dict(repo="openai/gpt-oss-120b", gpu="GB200", gpus=4, nodes=2,
-                                   quantization={"format": "native"}, target={"gpu": "GB200", "gpus": 4, "nodes": 2,
-                                                                              "tp": 8}),
+    "llama8b-1xh100": {"repo": "meta-llama/Llama-3.1-8B-Instruct", "gpu": "H100"},
+    "llama70b-fp8-2xh200": {
+        "repo": "meta-llama/Llama-3.1-70B-Instruct",
+        "gpu": "H200",
+        "gpus": 2,
+        "quantization": {"format": "fp8"},
+        "deploy": PVC,
+    },
+    "llama405b-2x8xh100": {
+        "repo": "meta-llama/Llama-3.1-405B-Instruct",
+        "gpu": "H100",
+        "gpus": 8,
+        "nodes": 2,
+        "deploy": PVC,
+    },
+    "deepseek-v3-2x8xh100": {
+        "repo": "deepseek-ai/DeepSeek-V3",
+        "gpu": "H100",
+        "gpus": 8,
+        "nodes": 2,
+        "quantization": {"format": "native"},
+        "deploy": {"namespace": "llm", "replicas": 2},
+    },
+    "gpt-oss-120b-gb200-nvl": {
+        "repo": "openai/gpt-oss-120b",
+        "gpu": "GB200",
+        "gpus": 4,
+        "nodes": 2,
+        "quantization": {"format": "native"},
+        "target": {"gpu": "GB200", "gpus": 4, "nodes": 2, "tp": 8},
+    },
 }
 
 
 def _bundles(case: str) -> tuple[deploy.DeployContext, list[deploy.Bundle]]:
     args = dict(CASES[case])
-    recipe, plan = recipe_and_plan(args.pop("repo"), args.pop("gpu"), args.pop("gpus", 1), args.pop("nodes", 1), **args)
+    recipe, plan = recipe_and_plan(
+        args.pop("repo"), args.pop("gpu"), args.pop("gpus", 1), args.pop("nodes", 1), **args
+    )
     assert plan.fits, plan.errors
     ctx = deploy.make_context(recipe, plan)
     bundles = []
@@ -92,7 +116,9 @@ def test_scripts_pass_bash_n(case: str) -> None:
         assert script_problems(name, text, use_shellcheck=False) == []
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)")
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)"
+)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_scripts_pass_shellcheck(case: str) -> None:
     _, bundles = _bundles(case)
@@ -117,18 +143,34 @@ def _doc(case: str, kind: str) -> dict:
     [
         ("LeaderWorkerSet", lambda d: d["spec"]["leaderWorkerTemplate"].update(sise=2), "sise"),
         ("LeaderWorkerSet", lambda d: d["spec"].update(startupPolicy="WhenReady"), "WhenReady"),
-        ("LeaderWorkerSet", lambda d: d["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]
-         .update(resources={"limits": {"nvidia.com/gpu": [8]}}), "nvidia.com/gpu"),
-        ("DynamoGraphDeployment", lambda d: d["spec"]["components"][1].update(type="gpu-worker"), "gpu-worker"),
-        ("DynamoGraphDeployment", lambda d: d["spec"]["components"][1].update(multinode={"nodeCount": 1}), "nodeCount"),
+        (
+            "LeaderWorkerSet",
+            lambda d: d["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0].update(
+                resources={"limits": {"nvidia.com/gpu": [8]}}
+            ),
+            "nvidia.com/gpu",
+        ),
+        (
+            "DynamoGraphDeployment",
+            lambda d: d["spec"]["components"][1].update(type="gpu-worker"),
+            "gpu-worker",
+        ),
+        (
+            "DynamoGraphDeployment",
+            lambda d: d["spec"]["components"][1].update(multinode={"nodeCount": 1}),
+            "nodeCount",
+        ),
         ("DynamoGraphDeployment", lambda d: d["spec"]["components"][0].pop("name"), "name"),
-        ("DynamoGraphDeployment", lambda d: d["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
-         .update(comand=["x"]), "comand"),
+        (
+            "DynamoGraphDeployment",
+            lambda d: d["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0].update(comand=["x"]),
+            "comand",
+        ),
         ("Service", lambda d: d["spec"]["ports"][0].update(port="http"), "port"),
         ("ConfigMap", lambda d: d.update(data={"k": 1}), "data"),
     ],
 )
-def test_a_broken_manifest_fails(kind: str, break_it, expect: str) -> None:  # noqa: ANN001
+def test_a_broken_manifest_fails(kind: str, break_it, expect: str) -> None:
     doc = _doc("deepseek-v3-2x8xh100", kind)
     assert problems(doc) == []
     break_it(doc)
@@ -145,7 +187,11 @@ def test_a_kind_without_a_schema_fails() -> None:
 def test_stored_schemas_name_their_upstream() -> None:
     prov = provenance()
     lws = prov["leaderworkerset.x-k8s.io/v1/LeaderWorkerSet"]
-    assert lws["repo"] == "kubernetes-sigs/lws" and lws["tag"] == "v0.10.0" and re.fullmatch(r"[0-9a-f]{40}", lws["commit"])
+    assert (
+        lws["repo"] == "kubernetes-sigs/lws"
+        and lws["tag"] == "v0.10.0"
+        and re.fullmatch(r"[0-9a-f]{40}", lws["commit"])
+    )
     dgd = prov["nvidia.com/v1beta1/DynamoGraphDeployment"]
     assert dgd["repo"] == "ai-dynamo/dynamo" and re.fullmatch(r"[0-9a-f]{40}", dgd["commit"])
     core = prov["v1/ConfigMap"]
@@ -171,15 +217,20 @@ def test_a_built_checkpoint_needs_a_claim_on_kubernetes() -> None:
 
 
 def test_multi_node_lws_shape() -> None:
-    ctx, bundles = _bundles("llama405b-2x8xh100")
+    _, bundles = _bundles("llama405b-2x8xh100")
     lws = next(d for b in bundles for d in b.documents if d["kind"] == "LeaderWorkerSet")
     lwt = lws["spec"]["leaderWorkerTemplate"]
     assert lwt["size"] == 2
     for role in ("leaderTemplate", "workerTemplate"):
         gpus = lwt[role]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
         assert gpus == "8"
-    launch = next(d for b in bundles for d in b.documents if d["kind"] == "ConfigMap" and "launch.sh" in d["data"])
-    assert "-np 16" in launch["data"]["launch.sh"] and "trtllm-llmapi-launch trtllm-serve" in launch["data"]["launch.sh"]
+    launch = next(
+        d for b in bundles for d in b.documents if d["kind"] == "ConfigMap" and "launch.sh" in d["data"]
+    )
+    assert (
+        "-np 16" in launch["data"]["launch.sh"]
+        and "trtllm-llmapi-launch trtllm-serve" in launch["data"]["launch.sh"]
+    )
     dgd = next(d for b in bundles for d in b.documents if d["kind"] == "DynamoGraphDeployment")
     assert dgd["spec"]["components"][1]["multinode"] == {"nodeCount": 2}
     sbatch = next(b for b in bundles if b.target == "slurm").files["launch.sbatch"]

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from trtforge.cli.render import emit_json, say, warn
 from trtforge.errors import InvalidInput
 
-TARGET_NAMES = ("trtllm-serve", "triton", "k8s-lws", "dynamo", "slurm")  # trtforge.deploy.TARGETS, kept import-free
+TARGET_NAMES = (
+    "trtllm-serve",
+    "triton",
+    "k8s-lws",
+    "dynamo",
+    "slurm",
+)  # trtforge.deploy.TARGETS, kept import-free
 
 
-def _source(source: Path, hardware: Optional[str]):  # type: ignore[no-untyped-def]
+def _source(source: Path, hardware: str | None):  # type: ignore[no-untyped-def]
     """(recipe, target, pinned revision or None) from a recipe file or a build output directory."""
     from trtforge.pipeline.lockfile import LOCK_NAME, read_lock
     from trtforge.recipe.loader import load_recipe
@@ -26,7 +32,9 @@ def _source(source: Path, hardware: Optional[str]):  # type: ignore[no-untyped-d
     if source.is_dir():
         lock_path = source / LOCK_NAME
         if not lock_path.is_file():
-            raise InvalidInput(f"{source} is neither a recipe file nor a trtforge build output (no {LOCK_NAME})")
+            raise InvalidInput(
+                f"{source} is neither a recipe file nor a trtforge build output (no {LOCK_NAME})"
+            )
         lock = read_lock(lock_path)
         recipe_file = Path(lock["recipe"]["file"])
         if not recipe_file.is_file():
@@ -42,22 +50,34 @@ def _source(source: Path, hardware: Optional[str]):  # type: ignore[no-untyped-d
     if hardware is not None:
         chosen = [t for t in targets if target_label(t) == hardware]
         if not chosen:
-            raise InvalidInput(f"no target '{hardware}' in {recipe.name}",
-                               hint="one of: " + ", ".join(target_label(t) for t in targets))
+            raise InvalidInput(
+                f"no target '{hardware}' in {recipe.name}",
+                hint="one of: " + ", ".join(target_label(t) for t in targets),
+            )
         return recipe, chosen[0], revision
     if len(targets) > 1:
-        raise InvalidInput(f"{recipe.name} has {len(targets)} targets: pick one with --hardware",
-                           hint="one of: " + ", ".join(target_label(t) for t in targets))
+        raise InvalidInput(
+            f"{recipe.name} has {len(targets)} targets: pick one with --hardware",
+            hint="one of: " + ", ".join(target_label(t) for t in targets),
+        )
     return recipe, targets[0], revision
 
 
 def deploy(
-    source: Path = typer.Argument(..., metavar="RECIPE|OUTPUT", help="Recipe file, or a build output directory."),
+    source: Path = typer.Argument(
+        ..., metavar="RECIPE|OUTPUT", help="Recipe file, or a build output directory."
+    ),
     target: list[str] = typer.Option(
-        [], "--target", "-t", help="trtllm-serve | triton | k8s-lws | dynamo | slurm (repeat; default: every one "
-        "that fits the plan)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Directory; each target is written to DIR/<target>/."),
-    hardware: Optional[str] = typer.Option(None, "--hardware", help="Target label of a multi-target recipe."),
+        [],
+        "--target",
+        "-t",
+        help="trtllm-serve | triton | k8s-lws | dynamo | slurm (repeat; default: every one "
+        "that fits the plan).",
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Directory; each target is written to DIR/<target>/."
+    ),
+    hardware: str | None = typer.Option(None, "--hardware", help="Target label of a multi-target recipe."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
     """Render deployment files from the recipe and its plan (no download); every manifest is validated against
@@ -90,8 +110,15 @@ def deploy(
     if as_json:
         from trtforge.deploy.schemas import provenance
 
-        emit_json({"recipe": recipe.name, "target": plan.target, "written": written, "skipped": skipped,
-                   "schemas": provenance()})
+        emit_json(
+            {
+                "recipe": recipe.name,
+                "target": plan.target,
+                "written": written,
+                "skipped": skipped,
+                "schemas": provenance(),
+            }
+        )
         return
     for name, info in written.items():
         extra = f", {info['documents']} manifests validated" if info["documents"] else ""

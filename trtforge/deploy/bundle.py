@@ -12,8 +12,12 @@ import yaml
 class Bundle:
     target: str
     files: dict[str, str] = field(default_factory=dict)  # path relative to the target directory -> text
-    documents: list[dict[str, Any]] = field(default_factory=list)  # every Kubernetes object, validated before writing
-    scripts: dict[str, str] = field(default_factory=dict)  # name -> shell text (files, or embedded in a ConfigMap)
+    documents: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # every Kubernetes object, validated before writing
+    scripts: dict[str, str] = field(
+        default_factory=dict
+    )  # name -> shell text (files, or embedded in a ConfigMap)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -33,5 +37,7 @@ _Dumper.add_representer(str, _str)
 
 def manifests_yaml(documents: list[dict[str, Any]], header: list[str]) -> str:
     """A multi-document YAML file; key order kept as built."""
-    body = "---\n".join(yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False) for d in documents)
+    body = "---\n".join(
+        yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False) for d in documents
+    )
     return "".join(f"# {h}\n" for h in header) + "---\n" + body

@@ -24,7 +24,10 @@ def trtllm_serve_argv(ctx: DeployContext, model: str, config_path: str, launcher
 
 def download_python(ctx: DeployContext, local_dir: str) -> str:
     """A python3 -c program that downloads the pinned revision (huggingface_hub reads HF_TOKEN itself)."""
-    args = ", ".join(f"{k}={json.dumps(v)}" for k, v in (("repo_id", ctx.repo), ("revision", ctx.revision), ("local_dir", local_dir)))
+    args = ", ".join(
+        f"{k}={json.dumps(v)}"
+        for k, v in (("repo_id", ctx.repo), ("revision", ctx.revision), ("local_dir", local_dir))
+    )
     return f"from huggingface_hub import snapshot_download; snapshot_download({args})"
 
 

@@ -46,10 +46,18 @@ def pvc(ctx: DeployContext) -> dict[str, Any] | None:
     s = ctx.deploy.storage
     if not (s.pvc and s.pvc_size):
         return None
-    spec: dict[str, Any] = {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": s.pvc_size}}}
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteMany"],
+        "resources": {"requests": {"storage": s.pvc_size}},
+    }
     if s.storage_class:
         spec["storageClassName"] = s.storage_class
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata(ctx, s.pvc), "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(ctx, s.pvc),
+        "spec": spec,
+    }
 
 
 def volumes(ctx: DeployContext, config_map_name: str) -> list[dict[str, Any]]:
@@ -113,7 +121,11 @@ def http_probes(ctx: DeployContext, path: str, port_name: str = "http") -> dict[
     period = 10
     get = {"path": path, "port": port_name}
     return {
-        "startupProbe": {"httpGet": get, "periodSeconds": period, "failureThreshold": -(-ctx.deploy.startup_seconds // period)},
+        "startupProbe": {
+            "httpGet": get,
+            "periodSeconds": period,
+            "failureThreshold": -(-ctx.deploy.startup_seconds // period),
+        },
         "readinessProbe": {"httpGet": get, "periodSeconds": period, "failureThreshold": 3},
         "livenessProbe": {"httpGet": get, "periodSeconds": 30, "failureThreshold": 3},
     }

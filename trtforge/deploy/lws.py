@@ -41,28 +41,31 @@ def rsh_agent() -> str:
 def leader_script(ctx: DeployContext) -> str:
     serve = trtllm_serve_argv(ctx, ctx.model_dir, f"{k8s.CONFIG_MOUNT}/{CONFIG_FILE}", launcher=True)
     selector = f"{GROUP_KEY_LABEL}=$GROUP_KEY"
-    return "\n".join(
-        [
-            "#!/usr/bin/env bash",
-            f"# Leader of one LeaderWorkerSet group: {ctx.world_size} ranks over {ctx.nodes} pods of {ctx.gpus_per_node} GPUs.",
-            "set -euo pipefail",
-            ': "${LWS_GROUP_SIZE:?set by LeaderWorkerSet}" "${GROUP_KEY:?}" "${POD_NAMESPACE:?}"',
-            "running() {",
-            f'  kubectl get pods -n "$POD_NAMESPACE" -l "{selector}" --field-selector status.phase=Running -o name | wc -l',
-            "}",
-            'until [ "$(running)" -ge "$LWS_GROUP_SIZE" ]; do',
-            '  echo "waiting for the $LWS_GROUP_SIZE pods of group $GROUP_KEY"',
-            "  sleep 5",
-            "done",
-            "# the leader's name is a prefix of its workers' names: sorted, it comes first and gets rank 0",
-            f"HOSTS=\"$(kubectl get pods -n \"$POD_NAMESPACE\" -l \"{selector}\" -o jsonpath='{{range .items[*]}}{{.metadata.name}}{{\"\\n\"}}{{end}}' \\",
-            f'  | sort | sed "s/\\$/:{ctx.gpus_per_node}/" | paste -sd, -)"',
-            'echo "ranks on $HOSTS"',
-            f"exec mpirun --allow-run-as-root -mca plm_rsh_agent {k8s.CONFIG_MOUNT}/{RSH_AGENT} \\",
-            f'  -np {ctx.world_size} --host "$HOSTS" -x HF_HOME \\',
-            f"  {sh(serve)}",
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                "#!/usr/bin/env bash",
+                f"# Leader of one LeaderWorkerSet group: {ctx.world_size} ranks over {ctx.nodes} pods of {ctx.gpus_per_node} GPUs.",
+                "set -euo pipefail",
+                ': "${LWS_GROUP_SIZE:?set by LeaderWorkerSet}" "${GROUP_KEY:?}" "${POD_NAMESPACE:?}"',
+                "running() {",
+                f'  kubectl get pods -n "$POD_NAMESPACE" -l "{selector}" --field-selector status.phase=Running -o name | wc -l',
+                "}",
+                'until [ "$(running)" -ge "$LWS_GROUP_SIZE" ]; do',
+                '  echo "waiting for the $LWS_GROUP_SIZE pods of group $GROUP_KEY"',
+                "  sleep 5",
+                "done",
+                "# the leader's name is a prefix of its workers' names: sorted, it comes first and gets rank 0",
+                f'HOSTS="$(kubectl get pods -n "$POD_NAMESPACE" -l "{selector}" -o jsonpath=\'{{range .items[*]}}{{.metadata.name}}{{"\\n"}}{{end}}\' \\',
+                f'  | sort | sed "s/\\$/:{ctx.gpus_per_node}/" | paste -sd, -)"',
+                'echo "ranks on $HOSTS"',
+                f"exec mpirun --allow-run-as-root -mca plm_rsh_agent {k8s.CONFIG_MOUNT}/{RSH_AGENT} \\",
+                f'  -np {ctx.world_size} --host "$HOSTS" -x HF_HOME \\',
+                f"  {sh(serve)}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def _env(ctx: DeployContext, leader: bool) -> list[dict[str, Any]]:
@@ -70,7 +73,10 @@ def _env(ctx: DeployContext, leader: bool) -> list[dict[str, Any]]:
     if ctx.multi_node and leader:
         env += [
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            {"name": "GROUP_KEY", "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{GROUP_KEY_LABEL}']"}}},
+            {
+                "name": "GROUP_KEY",
+                "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{GROUP_KEY_LABEL}']"}},
+            },
         ]
     return env
 
@@ -79,11 +85,17 @@ def _pod(ctx: DeployContext, config_name: str, role: str) -> dict[str, Any]:
     leader = role == "leader"
     container: dict[str, Any] = {"name": role, "image": ctx.image}
     if not ctx.multi_node:
-        container["command"] = trtllm_serve_argv(ctx, ctx.model_dir, f"{k8s.CONFIG_MOUNT}/{CONFIG_FILE}", launcher=False)
+        container["command"] = trtllm_serve_argv(
+            ctx, ctx.model_dir, f"{k8s.CONFIG_MOUNT}/{CONFIG_FILE}", launcher=False
+        )
     elif leader:
         container["command"] = ["/bin/bash", f"{k8s.CONFIG_MOUNT}/{LAUNCH}"]
     else:
-        container["command"] = ["/bin/sh", "-c", "echo 'ranks start from the leader (mpirun)'; exec sleep infinity"]
+        container["command"] = [
+            "/bin/sh",
+            "-c",
+            "echo 'ranks start from the leader (mpirun)'; exec sleep infinity",
+        ]
     container["env"] = _env(ctx, leader)
     if leader:
         container["ports"] = [{"name": "http", "containerPort": ctx.deploy.port, "protocol": "TCP"}]
@@ -142,7 +154,11 @@ def render(ctx: DeployContext) -> Bundle:
         "apiVersion": API_VERSION,
         "kind": "LeaderWorkerSet",
         "metadata": k8s.metadata(ctx, ctx.name),
-        "spec": {"replicas": ctx.deploy.replicas, "startupPolicy": "LeaderCreated", "leaderWorkerTemplate": lwt},
+        "spec": {
+            "replicas": ctx.deploy.replicas,
+            "startupPolicy": "LeaderCreated",
+            "leaderWorkerTemplate": lwt,
+        },
     }
     docs = [k8s.config_map(ctx, config_name, data)]
     if ctx.multi_node:
@@ -176,13 +192,25 @@ def render(ctx: DeployContext) -> Bundle:
         f"`kubectl -n {ns} port-forward svc/{ctx.name} {ctx.deploy.port}` then `curl -sf localhost:{ctx.deploy.port}{HEALTH_PATH}` answers 200;",
         f"the leader pod's startup probe allows {ctx.deploy.startup_seconds} s for the model to load.",
     ]
-    notes = [
-        "Pods download into an emptyDir each unless deploy.storage.pvc names a shared claim (recommended for large models)."
-    ] if ctx.repo and not ctx.deploy.storage.pvc else []
+    notes = (
+        [
+            "Pods download into an emptyDir each unless deploy.storage.pvc names a shared claim (recommended for large models)."
+        ]
+        if ctx.repo and not ctx.deploy.storage.pvc
+        else []
+    )
     files = {
         CONFIG_FILE: ctx.llm_api_yaml,
-        "manifests.yaml": manifests_yaml(docs, [f"Generated by trtforge deploy --target k8s-lws for {ctx.recipe.name}"]),
-        "README.md": readme(ctx, f"Kubernetes LeaderWorkerSet ({ctx.nodes} pod(s) per replica)", steps, ready,
-                            [CONFIG_FILE, "manifests.yaml"], notes),
+        "manifests.yaml": manifests_yaml(
+            docs, [f"Generated by trtforge deploy --target k8s-lws for {ctx.recipe.name}"]
+        ),
+        "README.md": readme(
+            ctx,
+            f"Kubernetes LeaderWorkerSet ({ctx.nodes} pod(s) per replica)",
+            steps,
+            ready,
+            [CONFIG_FILE, "manifests.yaml"],
+            notes,
+        ),
     }
     return Bundle("k8s-lws", files=files, documents=docs, scripts=scripts)

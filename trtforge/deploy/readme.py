@@ -9,7 +9,11 @@ from trtforge.deploy.context import DeployContext
 
 def _plan_line(ctx: DeployContext) -> str:
     p = ctx.plan
-    where = f"{ctx.nodes} nodes × {ctx.gpus_per_node}×{p.gpu.name}" if ctx.multi_node else f"{ctx.world_size}×{p.gpu.name}"
+    where = (
+        f"{ctx.nodes} nodes × {ctx.gpus_per_node}×{p.gpu.name}"
+        if ctx.multi_node
+        else f"{ctx.world_size}×{p.gpu.name}"
+    )
     return (
         f"Plan: {p.model.architecture} on {where}: tp={p.parallel.tp} pp={p.parallel.pp} ep={p.parallel.ep} "
         f"(world size {ctx.world_size}); per GPU {p.memory.weights_gib_per_gpu} GiB weights + "
@@ -18,8 +22,14 @@ def _plan_line(ctx: DeployContext) -> str:
     )
 
 
-def readme(ctx: DeployContext, title: str, steps: list[str], ready: list[str], files: list[str],
-           notes: list[str] | None = None) -> str:
+def readme(
+    ctx: DeployContext,
+    title: str,
+    steps: list[str],
+    ready: list[str],
+    files: list[str],
+    notes: list[str] | None = None,
+) -> str:
     lines = [
         f"# {ctx.served_model_name}: {title}",
         "",
@@ -39,8 +49,11 @@ def readme(ctx: DeployContext, title: str, steps: list[str], ready: list[str], f
     ]
     notes = list(notes or [])
     if ctx.repo and not re.fullmatch(r"[0-9a-f]{40}", ctx.revision):
-        notes.insert(0, f"The download follows `{ctx.revision}`, not a commit: pin model.revision to a commit sha "
-                        "(or deploy a build output, whose lock file records the resolved commit).")
+        notes.insert(
+            0,
+            f"The download follows `{ctx.revision}`, not a commit: pin model.revision to a commit sha "
+            "(or deploy a build output, whose lock file records the resolved commit).",
+        )
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines)

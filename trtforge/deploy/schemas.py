@@ -50,7 +50,11 @@ def _pod_templates(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     spec = doc.get("spec") or {}
     if doc.get("kind") == "LeaderWorkerSet":
         lwt = spec.get("leaderWorkerTemplate") or {}
-        return [(f"spec.leaderWorkerTemplate.{k}", lwt[k]) for k in ("leaderTemplate", "workerTemplate") if k in lwt]
+        return [
+            (f"spec.leaderWorkerTemplate.{k}", lwt[k])
+            for k in ("leaderTemplate", "workerTemplate")
+            if k in lwt
+        ]
     if doc.get("kind") == "DynamoGraphDeployment":
         return [
             (f"spec.components[{i}].podTemplate", c["podTemplate"])

@@ -19,13 +19,17 @@ def script_problems(name: str, text: str, use_shellcheck: bool = True) -> list[s
     out = []
     r = _run(["bash", "-n"], text)
     if r.returncode:
-        out.append(f"{name}: bash -n: {r.stderr.strip().splitlines()[0] if r.stderr.strip() else 'syntax error'}")
+        out.append(
+            f"{name}: bash -n: {r.stderr.strip().splitlines()[0] if r.stderr.strip() else 'syntax error'}"
+        )
     checker = shutil.which("shellcheck") if use_shellcheck else None
     if checker and not out:
         shell = "sh" if text.startswith("#!/bin/sh") else "bash"
         r = _run([checker, "--shell", shell, "--format", "gcc", "-"], text)
         if r.returncode:
-            out += [f"{name}: shellcheck: {line.removeprefix('-:')}" for line in r.stdout.strip().splitlines()]
+            out += [
+                f"{name}: shellcheck: {line.removeprefix('-:')}" for line in r.stdout.strip().splitlines()
+            ]
     return out
 
 

@@ -43,7 +43,7 @@ def serve_script(ctx: DeployContext) -> str:
             "fi",
         ]
     lines += [
-        "exec docker run --rm --init --gpus \"$GPUS\" --ipc=host --ulimit memlock=-1 --ulimit stack=67108864 \\",
+        'exec docker run --rm --init --gpus "$GPUS" --ipc=host --ulimit memlock=-1 --ulimit stack=67108864 \\',
         f'  -p "$BIND:$PORT:{ctx.deploy.port}" \\',
         f'  -v "$MODEL_DIR:{in_container}:ro" -v "$HERE/{CONFIG_FILE}:/workspace/{CONFIG_FILE}:ro" \\',
         f'  "$IMAGE" {sh(serve)}',
@@ -60,7 +60,11 @@ def render(ctx: DeployContext) -> Bundle:
     script = serve_script(ctx)
     steps = [
         "Put the checkpoint in `./model` (or set `MODEL_DIR`)"
-        + (f"; `serve.sh` downloads {ctx.repo}@{ctx.revision} there when it is missing (export `HF_TOKEN` for gated models)." if ctx.repo else "."),
+        + (
+            f"; `serve.sh` downloads {ctx.repo}@{ctx.revision} there when it is missing (export `HF_TOKEN` for gated models)."
+            if ctx.repo
+            else "."
+        ),
         "Run `./serve.sh` (needs Docker with the NVIDIA container toolkit; `GPUS`, `PORT`, `BIND`, `IMAGE` override).",
     ]
     ready = [

@@ -42,9 +42,7 @@ def placement_problems(target: Target, gpu: GPU, layout: Layout) -> list[str]:
     problems = []
     if used > 1 and layout.world_size % target.gpus:
         # every node of a multi-node layout runs the same pod / srun task shape: all of its GPUs
-        problems.append(
-            f"tp x pp = {layout.world_size} does not fill whole nodes of {target.gpus} GPUs"
-        )
+        problems.append(f"tp x pp = {layout.world_size} does not fill whole nodes of {target.gpus} GPUs")
         return problems
     per_node = layout.world_size // used
     domain = nvlink_domain(target, gpu)
