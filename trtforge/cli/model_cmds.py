@@ -136,6 +136,7 @@ def _adhoc_recipe(
     max_seq_len: int | None,
     backend: str,
     trtllm_version: str | None,
+    nodes: int = 1,
 ):
     """A Recipe for `plan --model ... --gpu ...` (validated like a file)."""
     from pydantic import ValidationError
@@ -154,7 +155,7 @@ def _adhoc_recipe(
     data: dict[str, Any] = {
         "name": name,
         "model": source,
-        "target": {"gpu": gpu, "gpus": gpus},
+        "target": {"gpu": gpu, "gpus": gpus, **({"nodes": nodes} if nodes > 1 else {})},
         "quantization": {"format": quant, "kv_cache": kv_cache},
         "engine": {"backend": backend},
     }
@@ -178,7 +179,8 @@ def plan(
         None, "--model", help="Model directory, config.json or hub id (instead of a recipe)."
     ),
     gpu: str | None = typer.Option(None, "--gpu", help="GPU name or alias (see `trtforge gpus`), or cpu."),
-    n_gpus: int = typer.Option(1, "--gpus", min=1, max=64, help="GPUs available."),
+    n_gpus: int = typer.Option(1, "--gpus", min=1, max=64, help="GPUs available (per node)."),
+    n_nodes: int = typer.Option(1, "--nodes", min=1, max=64, help="Nodes of --gpus GPUs each."),
     quant: str = typer.Option(
         "none",
         "--quant",
@@ -208,7 +210,7 @@ def plan(
     else:
         if not gpu:
             raise InvalidInput("--model needs --gpu NAME (see `trtforge gpus`)")
-        recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend, trtllm_version)  # type: ignore[arg-type]
+        recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend, trtllm_version, n_nodes)  # type: ignore[arg-type]
     plans = make_plans(recipe)
     if as_json:
         docs = [p.model_dump(mode="json") for p in plans]
@@ -283,6 +285,10 @@ def _show_plan(plan: Any) -> None:
     ]
     if plan.reference_config:
         rows.append(("tuned config", plan.reference_config))
+    if plan.topology is not None:
+        t = plan.topology
+        rows.insert(5, ("nodes", f"{t.nodes} of {t.nodes_available} x {t.gpus_per_node} GPUs, {t.ranks_per_node} "
+                                 f"ranks per node: {t.placement}"))
     for k, v in rows:
         table.add_row(k, v)
     for d in plan.decisions:

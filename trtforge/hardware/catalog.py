@@ -70,6 +70,7 @@ class GPU:
             "memory_mib": self.memory_mib,
             "bandwidth_tbs": self.bandwidth_tbs,
             "nvlink": self.nvlink,
+            "nvlink_domain": self.nvlink_domain,
             "precisions": list(self.precisions),
         }
 
