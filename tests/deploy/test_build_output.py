@@ -26,6 +26,10 @@ def test_build_publishes_deploy_files(tmp_path: Path) -> None:
         assert (out / "deploy" / target / "llm_api_options.yaml").read_bytes() == compiled
         assert (out / "deploy" / target / "README.md").is_file()
     assert not (out / "deploy" / "k8s-lws").exists()
+    # the build's Triton llmapi model.yaml starts with the same bytes, and equals the deploy triton target's
+    model_yaml = (out / "model_repository" / "tensorrt_llm" / "1" / "model.yaml").read_bytes()
+    assert model_yaml.startswith(compiled)
+    assert model_yaml == (out / "deploy" / "triton" / "model.yaml").read_bytes()
     again = run_cli("deploy", str(out), "--target", "slurm", "--output", str(tmp_path / "d"), cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "d" / "slurm" / "launch.sbatch").read_bytes() == (out / "deploy" / "slurm" / "launch.sbatch").read_bytes()

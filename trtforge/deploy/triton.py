@@ -21,16 +21,10 @@ _REPO, _BIND = "/__trtforge_repo__", "__trtforge_bind__"
 
 
 def model_yaml(ctx: DeployContext) -> str:
-    """The llmapi model.yaml: the LLM-API options text unchanged, then the keys only Triton's model reads."""
-    tail = (
-        "# Triton llmapi model keys (not LLM-API options): the checkpoint, relative to this file, and triton_config.\n"
-        "model: checkpoint\n"
-        "backend: pytorch\n"
-        "triton_config:\n"
-        "  max_batch_size: 0\n"
-        f"  decoupled: {'true' if ctx.recipe.serving.streaming else 'false'}\n"
-    )
-    return ctx.llm_api_yaml + tail
+    """The llmapi model.yaml, as the build's Triton repository writes it (trtforge/triton/writer.py)."""
+    from trtforge.triton.writer import llmapi_model_yaml
+
+    return llmapi_model_yaml(ctx.llm_api_yaml, ctx.recipe.serving.streaming)
 
 
 def _shell_word(arg: str) -> str:
