@@ -106,3 +106,14 @@ def test_start_up_does_not_import_jsonschema() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_deploy_section_rejects_what_is_not_a_kubernetes_name(tmp_path: Path) -> None:
+    # a token pasted where the Secret's name belongs is refused (and not echoed back)
+    bad = {**MULTI_NODE, "deploy": {"storage": {"hf_token_secret": CANARY}}}
+    r = run_cli("deploy", str(_write(tmp_path, bad)), "--output", str(tmp_path / "out"))
+    assert r.returncode == 2 and "deploy.storage.hf_token_secret" in r.stderr and CANARY not in r.stderr
+    bad = {**MULTI_NODE, "deploy": {"namespace": "Prod_NS"}}
+    r = run_cli("deploy", str(_write(tmp_path, bad)), "--output", str(tmp_path / "out"))
+    assert r.returncode == 2 and "deploy.namespace" in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -278,7 +278,10 @@ class DeployStorage(Section):
     )
     mount_path: str = Field("/models", description="Where the model volume is mounted in the containers.")
 
-    _names = field_validator("pvc", "hf_token_secret", "storage_class")(classmethod(lambda cls, v: _k8s_name(v)))
+    @field_validator("pvc", "hf_token_secret", "storage_class")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        return _k8s_name(v)
 
     @field_validator("pvc_size")
     @classmethod
@@ -319,7 +322,10 @@ class Deploy(Section):
     slurm_partition: str | None = Field(None, description="Slurm partition for the sbatch script.")
     slurm_account: str | None = Field(None, description="Slurm account for the sbatch script.")
 
-    _ns = field_validator("namespace")(classmethod(lambda cls, v: _k8s_name(v)))
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        return _k8s_name(v) or v
 
     @field_validator("shm_size")
     @classmethod
