@@ -30,7 +30,7 @@ def provenance() -> dict[str, dict[str, Any]]:
 
 @functools.cache
 def _validator(key: str):  # type: ignore[no-untyped-def]
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
     for store in _stores():
         if key in store["kinds"]:
