@@ -13,8 +13,12 @@ from tests.conftest import ROOT, run_cli
 
 def test_build_publishes_deploy_files(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "models" / "tiny-llama", tmp_path / "model")
-    recipe = {"name": "tiny-gpu", "model": {"path": "model"}, "target": {"gpu": "H100-80GB"},
-              "engine": {"max_batch_size": 4, "max_seq_len": 256}}
+    recipe = {
+        "name": "tiny-gpu",
+        "model": {"path": "model"},
+        "target": {"gpu": "H100-80GB"},
+        "engine": {"max_batch_size": 4, "max_seq_len": 256},
+    }
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     env = {"TRTFORGE_CACHE": str(tmp_path / "cache")}
     r = run_cli("build", "r.yaml", "--output", str(tmp_path / "out"), cwd=tmp_path, env=env, timeout=600)
@@ -30,6 +34,10 @@ def test_build_publishes_deploy_files(tmp_path: Path) -> None:
     model_yaml = (out / "model_repository" / "tensorrt_llm" / "1" / "model.yaml").read_bytes()
     assert model_yaml.startswith(compiled)
     assert model_yaml == (out / "deploy" / "triton" / "model.yaml").read_bytes()
-    again = run_cli("deploy", str(out), "--target", "slurm", "--output", str(tmp_path / "d"), cwd=tmp_path, env=env)
+    again = run_cli(
+        "deploy", str(out), "--target", "slurm", "--output", str(tmp_path / "d"), cwd=tmp_path, env=env
+    )
     assert again.returncode == 0, again.stderr
-    assert (tmp_path / "d" / "slurm" / "launch.sbatch").read_bytes() == (out / "deploy" / "slurm" / "launch.sbatch").read_bytes()
+    assert (tmp_path / "d" / "slurm" / "launch.sbatch").read_bytes() == (
+        out / "deploy" / "slurm" / "launch.sbatch"
+    ).read_bytes()

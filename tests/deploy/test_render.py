@@ -235,3 +235,14 @@ def test_multi_node_lws_shape() -> None:
     assert dgd["spec"]["components"][1]["multinode"] == {"nodeCount": 2}
     sbatch = next(b for b in bundles if b.target == "slurm").files["launch.sbatch"]
     assert "#SBATCH --nodes=2" in sbatch and "srun --mpi=pmix --ntasks=16 --ntasks-per-node=8" in sbatch
+
+
+def test_workers_on_a_shared_claim_wait_for_the_leaders_download() -> None:
+    recipe, plan = recipe_and_plan("meta-llama/Llama-3.1-405B-Instruct", "H100", 8, 2, deploy=PVC)
+    bundle = deploy.render(deploy.make_context(recipe, plan), "k8s-lws")
+    lwt = next(d for d in bundle.documents if d["kind"] == "LeaderWorkerSet")["spec"]["leaderWorkerTemplate"]
+    assert [c["name"] for c in lwt["leaderTemplate"]["spec"]["initContainers"]] == ["download-model"]
+    assert [c["name"] for c in lwt["workerTemplate"]["spec"]["initContainers"]] == ["wait-for-model"]
+    assert "HF_TOKEN" not in str(
+        lwt["workerTemplate"]["spec"]["initContainers"]
+    )  # only the downloader reads it

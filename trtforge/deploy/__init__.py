@@ -31,9 +31,10 @@ def render(ctx: DeployContext, target: str) -> Bundle:
         raise InvalidInput(f"unknown deploy target '{target}'", hint=f"one of: {', '.join(TARGETS)}")
     bundle: Bundle = importlib.import_module(_RENDERERS[target]).render(ctx)
     if ctx.repo and bundle.documents:  # the init container's shell, checked like the scripts
-        from trtforge.deploy.k8s import download_script
+        from trtforge.deploy.k8s import download_script, wait_script
 
         bundle.scripts.setdefault("download-model (init container)", "#!/bin/sh\n" + download_script(ctx))
+        bundle.scripts.setdefault("wait-for-model (init container)", "#!/bin/sh\n" + wait_script(ctx))
     return bundle
 
 

@@ -91,9 +91,19 @@ def token_env(ctx: DeployContext) -> list[dict[str, Any]]:
     return [{"name": HF_TOKEN_KEY, "valueFrom": {"secretKeyRef": ref}}]
 
 
+def _marker(ctx: DeployContext) -> str:
+    return f"{ctx.model_dir}/.trtforge-complete"
+
+
+def wait_script(ctx: DeployContext) -> str:
+    """Shell for a pod that shares the claim with the one that downloads: wait for its marker."""
+    marker = _marker(ctx)
+    return f'until [ -f "{marker}" ]; do echo "waiting for the model at {ctx.model_dir}"; sleep 10; done\n'
+
+
 def download_script(ctx: DeployContext) -> str:
     """Shell for the init step: fetch the pinned revision once (a marker file makes it idempotent)."""
-    marker = f"{ctx.model_dir}/.trtforge-complete"
+    marker = _marker(ctx)
     return (
         f'if [ -f "{marker}" ]; then echo "model present at {ctx.model_dir}"; exit 0; fi\n'
         f"python3 -c {shlex.quote(download_python(ctx, ctx.model_dir))}\n"
@@ -101,17 +111,28 @@ def download_script(ctx: DeployContext) -> str:
     )
 
 
-def init_containers(ctx: DeployContext, image: str) -> list[dict[str, Any]]:
-    """The download step, when the recipe's model comes from the hub and the recipe asks for it."""
+def init_containers(ctx: DeployContext, image: str, downloads: bool = True) -> list[dict[str, Any]]:
+    """The download step, when the recipe's model comes from the hub and the recipe asks for it. A pod that
+    shares the claim with the downloading one (`downloads` False) waits for it instead of racing it."""
     if ctx.repo is None:
         return []
+    mounts = [{"name": MODEL_VOLUME, "mountPath": ctx.deploy.storage.mount_path}]
+    if not downloads and ctx.deploy.storage.pvc:
+        return [
+            {
+                "name": "wait-for-model",
+                "image": image,
+                "command": ["/bin/sh", "-c", wait_script(ctx)],
+                "volumeMounts": mounts,
+            }
+        ]
     return [
         {
             "name": "download-model",
             "image": image,
             "command": ["/bin/sh", "-c", download_script(ctx)],
             "env": token_env(ctx),
-            "volumeMounts": [{"name": MODEL_VOLUME, "mountPath": ctx.deploy.storage.mount_path}],
+            "volumeMounts": mounts,
         }
     ]
 

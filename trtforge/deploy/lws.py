@@ -105,7 +105,9 @@ def _pod(ctx: DeployContext, config_name: str, role: str) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     if ctx.multi_node:
         spec["serviceAccountName"] = f"{ctx.name}-launcher"
-    init = k8s.init_containers(ctx, ctx.image)
+    init = k8s.init_containers(
+        ctx, ctx.image, downloads=leader
+    )  # workers on a shared claim wait for the leader
     if init:
         spec["initContainers"] = init
     spec["containers"] = [container]
