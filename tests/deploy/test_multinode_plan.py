@@ -80,3 +80,17 @@ def test_gb200_nvl72_domain_lets_tp_span_compute_trays() -> None:
 def test_single_node_plans_serialize_without_topology() -> None:
     _, plan = recipe_and_plan("meta-llama/Llama-3.1-8B-Instruct", "H100")
     assert "topology" not in plan.model_dump(mode="json")
+
+
+def test_a_pinned_tp_that_places_is_not_refused_for_the_pp_values_that_do_not() -> None:
+    # tp=8 pinned on 2 x 8: pp=1 fits one node, pp=2 both; no layout in between is an error
+    _, plan = recipe_and_plan(
+        LLAMA_405B,
+        "H100",
+        gpus=8,
+        nodes=2,
+        quantization={"format": "fp8"},
+        target={"gpu": "H100", "gpus": 8, "nodes": 2, "tp": 4},
+    )
+    assert plan.fits, plan.errors
+    assert plan.parallel.tp == 4

@@ -15,7 +15,7 @@ from __future__ import annotations
 from trtforge.hardware import GPU
 from trtforge.models import ModelSpec
 from trtforge.plan.model import Topology
-from trtforge.plan.parallel import Layout, candidate_layouts
+from trtforge.plan.parallel import Layout, auto_ep, candidate_layouts, layout_problems
 from trtforge.recipe.schema import Target
 
 
@@ -66,18 +66,35 @@ def placed_layouts(
     ep: int | None,
     moe_backend: str | None,
 ) -> tuple[list[Layout], list[str]]:
-    """`candidate_layouts` over all of the target's GPUs, keeping those that place TP inside an NVLink domain."""
-    layouts, rejected = candidate_layouts(spec, total_gpus(target), tp, pp, ep, moe_backend)
+    """Layouts over all of the target's GPUs that place TP inside an NVLink domain, in `candidate_layouts`'
+    order (TP alone first, smallest first). One node: `candidate_layouts` itself."""
     if target.nodes == 1:
-        return layouts, rejected
-    kept = []
-    for layout in layouts:
-        problems = placement_problems(target, gpu, layout)
-        if not problems:
-            kept.append(layout)
-        elif tp or pp:
-            rejected.extend(problems)
-    return kept, list(dict.fromkeys(rejected))
+        return candidate_layouts(spec, target.gpus, tp, pp, ep, moe_backend)
+    total = total_gpus(target)
+    pinned = bool(tp or pp or ep)
+    layouts: list[Layout] = []
+    rejected: list[str] = []
+    unplaceable: list[str] = []
+    # tp beyond the NVLink domain never places, so only pinned values are tried there (to say why)
+    for t in [tp] if tp else range(1, nvlink_domain(target, gpu) + 1):
+        for p in [pp] if pp else range(1, total // t + 1):
+            if t * p > total:
+                continue
+            e = ep if ep else auto_ep(spec, t, moe_backend)
+            problems = layout_problems(spec, t, p, e, moe_backend)
+            if problems:
+                if pinned:
+                    rejected.extend(problems)
+                continue
+            where = placement_problems(target, gpu, Layout(t, p, e))
+            if where:
+                unplaceable.extend(where)
+                continue
+            layouts.append(Layout(t, p, e))
+    layouts.sort(key=lambda lay: (lay.pp > 1, lay.world_size, lay.pp))
+    if pinned and not layouts:
+        rejected.extend(unplaceable)  # why the pinned sizes cannot be placed, only when none can
+    return layouts, list(dict.fromkeys(rejected))
 
 
 def where_label(target: Target, gpu: GPU) -> str:
