@@ -117,3 +117,27 @@ def test_deploy_section_rejects_what_is_not_a_kubernetes_name(tmp_path: Path) ->
     r = run_cli("deploy", str(_write(tmp_path, bad)), "--output", str(tmp_path / "out"))
     assert r.returncode == 2 and "deploy.namespace" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_matrix_recipe_needs_hardware(tmp_path: Path) -> None:
+    matrix = {
+        **MULTI_NODE,
+        "target": None,
+        "targets": [{"gpu": "H100", "gpus": 8, "nodes": 2}, {"gpu": "B200", "gpus": 8}],
+    }
+    del matrix["target"]
+    recipe = _write(tmp_path, matrix)
+    r = run_cli("deploy", str(recipe), "--output", str(tmp_path / "out"))
+    assert r.returncode == 2 and "--hardware" in r.stderr and "h100-2x8" in r.stderr
+    r = run_cli(
+        "deploy",
+        str(recipe),
+        "--hardware",
+        "b200x8",
+        "--target",
+        "trtllm-serve",
+        "--output",
+        str(tmp_path / "out"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "trtllm-serve" / "serve.sh").is_file()

@@ -38,7 +38,10 @@ def _source(source: Path, hardware: str | None):  # type: ignore[no-untyped-def]
         lock = read_lock(lock_path)
         recipe_file = Path(lock["recipe"]["file"])
         if not recipe_file.is_file():
-            raise InvalidInput(f"the build's recipe {recipe_file} is gone: deploy the recipe file instead")
+            raise InvalidInput(
+                f"the build's recipe {recipe_file} (as its lock file records it) is not found from here",
+                hint="run deploy where the build ran, or give the recipe file (and --hardware LABEL)",
+            )
         recipe = load_recipe(recipe_file, env=env).recipe
         hardware = hardware or lock["target"]["label"]
         revision = (lock.get("model") or {}).get("revision_resolved")
