@@ -66,6 +66,7 @@ class RepoSettings:
     checkpoint_format: str = "none"  # what the reference runtime must dequantize: none | fp8 | ...
     reference_dtype: str = "float32"
     llm_api_args: dict[str, Any] = field(default_factory=dict)  # model.yaml keys (llmapi layout)
+    llm_api_text: str = ""  # the compile step's llm_api_options.yaml, verbatim: model.yaml starts with it
 
     @property
     def engine_dir_container(self) -> str:
