@@ -33,9 +33,14 @@ from trtforge.plan.model import (
     QuantPlan,
     ToolchainPlan,
 )
-from trtforge.plan.parallel import Layout, candidate_layouts
+from trtforge.plan.parallel import Layout
 from trtforge.plan.quantization import QuantChoice, resolve_quantization
 from trtforge.plan.reference import ReferenceConfig, find_reference
+from trtforge.plan.topology import (
+    placed_layouts,
+    topology,
+    where_label,
+)
 from trtforge.recipe.schema import Recipe, Target, target_label
 from trtforge.toolchain.options import lookahead_max_draft_len
 from trtforge.toolchain.rules import chunked_prefill_supported
@@ -395,8 +400,8 @@ def plan_target(
         if any(_explicit(v) not in (None, 1) for v in (target.tp, target.pp, target.ep)):
             rejected = ["the cpu target runs one process: tp, pp and ep must be 1 (or auto)"]
     else:
-        layouts, rejected = candidate_layouts(
-            spec, target.gpus, _explicit(target.tp), _explicit(target.pp), _explicit(target.ep), moe_backend
+        layouts, rejected = placed_layouts(
+            spec, target, gpu, _explicit(target.tp), _explicit(target.pp), _explicit(target.ep), moe_backend
         )
     if not gpu.is_cpu and target.gpus > gpu.node_gpus:
         rejected.append(
@@ -410,7 +415,7 @@ def plan_target(
         best = min(tried, key=lambda ev: ev.weights + ev.reserve)  # the layout closest to fitting
         requant_refused = any("re-quantizing them is not supported" in e for e in quant.errors)
         if (not errors or best.reasons) and not requant_refused:
-            where = f"{target.gpus}×{gpu.name}" if not gpu.is_cpu else "the cpu target"
+            where = where_label(target, gpu) if not gpu.is_cpu else "the cpu target"
             fmt = quant.weight_format if quant.weight_format != "none" else spec.dtype
             reason = best.reasons[0] if best.reasons else "no valid parallel layout"
             from trtforge.plan.suggest import suggestions
@@ -425,11 +430,11 @@ def plan_target(
             how = "as the recipe pins"
         elif ctx.workload_explicit and best.kv_max_requests >= _min_requests(ctx):
             how = (
-                f"the smallest layout within {target.gpus}×{gpu.name} whose KV cache holds "
+                f"the smallest layout within {where_label(target, gpu)} whose KV cache holds "
                 f"{_min_requests(ctx)}+ concurrent requests of the workload"
             )
         else:
-            how = f"the smallest layout that fits {target.gpus}×{gpu.name}"
+            how = f"the smallest layout that fits {where_label(target, gpu)}"
         if not gpu.is_cpu:
             decisions.append(f"parallel tp={lay.tp} pp={lay.pp} ep={lay.ep}: {how}")
     warnings.extend(best.warnings)
@@ -509,6 +514,7 @@ def plan_target(
         decisions=decisions,
         warnings=list(dict.fromkeys(warnings)),
         errors=all_errors,
+        topology=topology(target, gpu, lay),
     )
     return with_build_rules(recipe, plan, backend_refused=bool(backend.errors))
 

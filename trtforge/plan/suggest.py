@@ -21,6 +21,7 @@ from trtforge.plan.planner import (
     evaluate,
 )
 from trtforge.plan.quantization import resolve_quantization, supported_formats
+from trtforge.plan.topology import more_gpus_hint, placed_layouts, with_gpus
 from trtforge.recipe.schema import Target
 
 GPU_COUNTS = (1, 2, 4, 8)  # tensor/pipeline parallel sizes the planner tries within one node
@@ -52,10 +53,25 @@ def _fitting_count(ctx: Context, gpu: GPU, above: int) -> tuple[int, Evaluation]
     return None
 
 
+def _more_nodes(ctx: Context, target: Target) -> list[str]:
+    """Whole nodes of the same size added (multi-node placement: TP inside a node, PP across nodes)."""
+    node = target.model_copy(update={"nodes": 1})
+    for k in range(max(2, target.nodes + 1), 65):
+        grown = with_gpus(node.model_copy(update={"nodes": 2}), target.gpus * k)
+        layouts, _ = placed_layouts(ctx.spec, grown, ctx.gpu, None, None, None, ctx.moe_backend)
+        ev = _first_fit(ctx, layouts)
+        if ev is not None:
+            return [more_gpus_hint(grown, ctx.gpu, ev.layout.world_size)]
+    return []
+
+
 def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
-    """More of the same GPU (within one node), else the smallest setups of other catalog GPUs that fit."""
+    """More of the same GPU (within one node), else the smallest setups of other catalog GPUs that fit, else
+    more nodes. A multi-node target grows by whole nodes."""
     from trtforge.hardware import load_catalog
 
+    if target.nodes > 1:
+        return [] if ctx.quant.errors else _more_nodes(ctx, target)
     same = None if ctx.quant.errors else _fitting_count(ctx, ctx.gpu, target.gpus)
     if same is not None:
         n = same[1].layout.world_size
@@ -77,7 +93,7 @@ def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
     ranked = sorted((roomy or tight).values())
     picks = [f"{n}×{name}" for n, _mem, name in ranked[:MAX_OTHER_GPUS]]
     if not picks:
-        return []
+        return [] if ctx.quant.errors else _more_nodes(ctx, target)
     return [
         f"use {' or '.join(picks)} (target.gpu / target.gpus; one node holds at most {ctx.gpu.node_gpus}×{ctx.gpu.name})"
     ]
@@ -85,7 +101,7 @@ def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
 
 def suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
     """The nearest options that fit: more GPUs or another GPU, a smaller format, an FP8 KV cache, a shorter
-    max_seq_len. One node at most (target.gpus means one node)."""
+    max_seq_len. Within one node first (target.gpus counts one node's GPUs)."""
     spec, gpu = ctx.spec, ctx.gpu
     out: list[str] = []
     if gpu.is_cpu:
@@ -100,9 +116,7 @@ def suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
             q = resolve_quantization(fmt, ctx.recipe.quantization.kv_cache, [], spec, gpu, ctx.backend)
             if q.errors or q.plan.bytes_per_weight >= ctx.quant.plan.bytes_per_weight:
                 continue
-            layouts, _ = candidate_layouts(
-                spec, target.gpus, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe
-            )
+            layouts, _ = placed_layouts(spec, target, gpu, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe)
             if _first_fit(replace(ctx, quant=q), layouts) is not None:
                 out.append(f"quantization.format: {fmt}")
                 break

@@ -101,9 +101,13 @@ class TritonRepoStep(Step):
         checkpoint = checkpoint_dir(inputs)
         engine = engine_dir(inputs)
         section = self._section()
-        if section.runtime == "llmapi" and llm_api_config(inputs) is None:
-            raise InvalidInput("the llmapi layout needs the llmapi_config step's llm_api_options.yaml")
-        settings = settings_from_spec(section, checkpoint, engine)
+        text = ""
+        if section.runtime == "llmapi":
+            written = llm_api_config(inputs)
+            if written is None:
+                raise InvalidInput("the llmapi layout needs the llmapi_config step's llm_api_options.yaml")
+            text = written.read_text(encoding="utf-8")  # model.yaml starts with it, verbatim
+        settings = settings_from_spec(section, checkpoint, engine, llm_api_text=text)
         ctx.progress(f"writing {settings.layout} repository ({settings.runtime} runtime)")
         dest = ctx.out_dir / REPO_DIR
         notes = list(self.plan.warnings)

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from trtforge.errors import Infeasible, InvalidInput
 from trtforge.plan.buildspec import TritonSpec
 from trtforge.plan.model import Plan
@@ -69,10 +71,14 @@ def _triton_section(recipe: Recipe, plan: Plan) -> TritonSpec:
 
 
 def settings_from_spec(
-    section: TritonSpec, checkpoint_dir: Path, engine_dir: Path | None = None
+    section: TritonSpec, checkpoint_dir: Path, engine_dir: Path | None = None, llm_api_text: str = ""
 ) -> RepoSettings:
     """All writer inputs: the BuildSpec's triton section, the checkpoint's special tokens, and (engine backend)
-    the engine's own config, which must agree with the section and wins where the runtime enforces it."""
+    the engine's own config, which must agree with the section and wins where the runtime enforces it.
+
+    `llm_api_text`: the llmapi_config step's YAML, kept verbatim in model.yaml only when it holds exactly the
+    section's LLM-API mapping (else model.yaml is rendered from the mapping).
+    """
     tokens = special_tokens(checkpoint_dir)
     facts: dict[str, Any] = {}
     if section.runtime == "tensorrtllm":
@@ -120,7 +126,17 @@ def settings_from_spec(
         triton_image=section.triton_image,
         checkpoint_format=section.checkpoint_format,
         llm_api_args=dict(section.llm_api_args),
+        llm_api_text=llm_api_text if _same_mapping(llm_api_text, section.llm_api_args) else "",
     )
+
+
+def _same_mapping(text: str, args: dict[str, Any]) -> bool:
+    if not text:
+        return False
+    try:
+        return yaml.safe_load(text) == args
+    except yaml.YAMLError:
+        return False
 
 
 def settings_from_plan(
@@ -136,6 +152,9 @@ def settings_from_plan(
     BuildSpec (the same mapping the llmapi_config step wrote), not from re-reading that file.
     """
     section = _triton_section(recipe, plan)
-    if section.runtime == "llmapi" and llm_api_config is not None and not llm_api_config.is_file():
-        raise InvalidInput("the llmapi layout needs the llmapi_config step's llm_api_options.yaml")
-    return settings_from_spec(section, checkpoint_dir, engine_dir)
+    text = ""
+    if section.runtime == "llmapi":
+        if llm_api_config is None or not llm_api_config.is_file():
+            raise InvalidInput("the llmapi layout needs the llmapi_config step's llm_api_options.yaml")
+        text = llm_api_config.read_text()
+    return settings_from_spec(section, checkpoint_dir, engine_dir, llm_api_text=text)
