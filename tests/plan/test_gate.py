@@ -82,6 +82,10 @@ def assert_passes(g: Gate) -> None:
     assert g.plan["fits"] is True and g.errors == [] and g.plan["build"]["errors"] == []
 
 
+# An engine alone: NVIDIA's Triton backend source of 1.2.1 is not extracted, so its repository is refused (below).
+ENGINE_ONLY = {"triton_repo": False}
+
+
 # ------------------------------------------------------------------------------ refusals a build used to hit late
 
 
@@ -148,7 +152,7 @@ def test_chunked_prefill_off_with_a_long_context_caps_the_prompt(tmp_path, capsy
 def test_chunked_prefill_off_on_the_engine_raises_max_num_tokens(tmp_path, capsys) -> None:
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100",
-        quantization={"format": "fp8"}, engine={"backend": "tensorrt", "chunked_prefill": False, "max_seq_len": 8192},
+        outputs=ENGINE_ONLY, quantization={"format": "fp8"}, engine={"backend": "tensorrt", "chunked_prefill": False, "max_seq_len": 8192},
     )  # fmt: skip
     assert_passes(g)
     argv = g.plan["build"]["engine"]["argv"]
@@ -167,7 +171,7 @@ def test_chunked_prefill_off_with_explicit_limits_that_cannot_work(tmp_path, cap
 def test_llama_engine_batch_4_seq_256_keeps_max_num_tokens_within_one_pass(tmp_path, capsys) -> None:
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100",
-        quantization={"format": "fp8"}, engine={"backend": "tensorrt", "max_batch_size": 4, "max_seq_len": 256},
+        outputs=ENGINE_ONLY, quantization={"format": "fp8"}, engine={"backend": "tensorrt", "max_batch_size": 4, "max_seq_len": 256},
     )  # fmt: skip
     assert_passes(g)
     lim = g.plan["limits"]
@@ -265,7 +269,7 @@ def test_engine_lookahead_raises_automatic_max_num_tokens(tmp_path, capsys) -> N
     lookahead = {"window_size": 4, "ngram_size": 3, "verification_set_size": 4}
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100",
-        quantization={"format": "fp8"},
+        outputs=ENGINE_ONLY, quantization={"format": "fp8"},
         engine={"backend": "tensorrt", "max_batch_size": 256, "speculative": {"mode": "lookahead", "lookahead": lookahead}},
     )  # fmt: skip
     assert_passes(g)
@@ -273,3 +277,14 @@ def test_engine_lookahead_raises_automatic_max_num_tokens(tmp_path, capsys) -> N
     argv = g.plan["build"]["engine"]["argv"]
     assert argv[argv.index("--max_draft_len") + 1] == "15"
     assert int(argv[argv.index("--max_num_tokens") + 1]) == 4096
+
+
+def test_engine_triton_repository_needs_the_pinned_backend_facts(tmp_path, capsys) -> None:
+    """The Triton writer refuses an engine repository whose version's backend source was not extracted
+    (trtforge/data/triton/versions.json); the plan must say so before any download, not the build's last step."""
+    g = gate(
+        tmp_path, capsys, LLAMA_8B, "H100", quantization={"format": "fp8"}, engine={"backend": "tensorrt"},
+    )  # fmt: skip
+    assert_refused(g, "engine Triton repository for TensorRT-LLM 1.2.1 cannot be written", "outputs.triton_repo")
+    assert_passes(gate(tmp_path, capsys, LLAMA_8B, "H100", quantization={"format": "fp8"},
+                       engine={"backend": "tensorrt"}, outputs=ENGINE_ONLY))

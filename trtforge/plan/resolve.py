@@ -31,7 +31,7 @@ from trtforge.plan.buildspec import (
 )
 from trtforge.plan.planner import engine_draft_len
 from trtforge.plan.render import build_argv
-from trtforge.toolchain import archs, rules
+from trtforge.toolchain import archs, rules, triton_backend
 from trtforge.toolchain.options import ENGINE_SPEC_MODE, gemm_plugin_for
 from trtforge.toolchain.rules import EngineBuildOptions, LlmApiOptions
 
@@ -366,6 +366,13 @@ def _triton(
             )
     else:  # ensemble / bls: the classic API; over the PyTorch backend the tensorrt_llm slot runs the LLM API
         layout = "inflight_batcher_llm"
+    version = plan.toolchain.trtllm_version
+    if runtime == "tensorrtllm" and triton_backend.extracted_file(version) is None:
+        errors.append(
+            f"an engine Triton repository for TensorRT-LLM {version} cannot be written: "
+            f"{triton_backend.unavailable_reason(version)} (to build the engine alone set outputs.triton_repo: "
+            "false, or serve it with engine.backend: pytorch)"
+        )
     weights = plan.quantization.weight_format or plan.quantization.format
     if plan.backend == "reference" and weights not in REFERENCE_RUNTIME_FORMATS:
         errors.append(

@@ -16,11 +16,19 @@ Config builders only name tensors; types and dims come from here, so a tensor ca
 from __future__ import annotations
 
 import json
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
 from trtforge.errors import InvalidInput
+from trtforge.toolchain.triton_backend import (  # noqa: F401 - re-exported: the writer and tests use them here
+    SpecUnavailable,
+    engine_spec_name,
+    extracted_file,
+    unavailable_reason,
+    version_entry,
+    versions_index,
+)
 from trtforge.triton.pb import data_type_value, model_config_pb2
 
 # The newest NVIDIA template set on hand: tensorrtllm_backend's last commit with all_models/ (2025-05-13); used
@@ -44,17 +52,8 @@ TEMPLATE = {
 }
 
 
-class SpecUnavailable(InvalidInput):
-    """No extracted NVIDIA backend facts for the pinned TensorRT-LLM version."""
-
-
 def _read(name: str) -> dict[str, Any]:
     return json.loads(resources.files("trtforge").joinpath(f"data/triton/{name}.json").read_text())
-
-
-@lru_cache(maxsize=1)
-def versions_index() -> dict[str, Any]:
-    return _read("versions")
 
 
 @cache
@@ -63,45 +62,11 @@ def release_data(name: str) -> dict[str, Any]:
     return _read(name)
 
 
-def version_entry(version: str) -> dict[str, Any] | None:
-    return versions_index()["versions"].get(version)
-
-
-def unavailable_reason(version: str) -> str:
-    """One line saying why `version` has no extracted backend facts."""
-    entry = version_entry(version)
-    if entry is None:
-        return f"TensorRT-LLM {version} is not a release trtforge knows (trtforge/data/triton/versions.json)"
-    if entry.get("engine_backend") is False:
-        return (
-            f"TensorRT-LLM {version} has no engine (inflight_batcher_llm / C++) Triton backend, only llmapi"
-        )
-    commits = dict.fromkeys(p["trtllm_commit"][:12] for p in entry.get("pinned_by", []) if p["trtllm_commit"])
-    pins = ", ".join(f"NVIDIA/TensorRT-LLM@{c}" for c in commits)
-    return (
-        f"NVIDIA's Triton backend source of TensorRT-LLM {version} was not extracted"
-        + (f" (the release pins {pins})" if pins else "")
-        + ": its required parameters and tensors cannot be checked; regenerate trtforge/data/triton/ with "
-        "scripts/extract_triton_backend.py from a checkout of that commit"
-    )
-
-
-def engine_spec_name(version: str) -> str:
-    """The data file an engine repository of `version` must follow; SpecUnavailable when none was extracted."""
-    entry = version_entry(version)
-    if entry is None or entry.get("status") != "extracted":
-        raise SpecUnavailable(unavailable_reason(version))
-    return entry["file"].removesuffix(".json")
-
-
 def spec_name(runtime: str, version: str) -> str:
     """The data file a repository follows (see the module docstring)."""
     if runtime == "tensorrtllm":
         return engine_spec_name(version)
-    entry = version_entry(version)
-    if entry is not None and entry.get("status") == "extracted":
-        return entry["file"].removesuffix(".json")
-    return CONTRACT_SOURCE
+    return extracted_file(version) or CONTRACT_SOURCE
 
 
 def source(name: str = CONTRACT_SOURCE) -> dict[str, Any]:
