@@ -21,7 +21,8 @@ from trtforge.plan.model import (
     QuantPlan,
     ToolchainPlan,
 )
-from trtforge.quantize import formats, versions
+from trtforge.quantize import versions
+from trtforge.toolchain import quant_formats as formats
 from trtforge.recipe.loader import load_recipe
 from trtforge.steps.quantize import DEVICE_ENV, AccuracyGateFailed, QuantizeStep
 

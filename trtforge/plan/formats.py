@@ -1,5 +1,5 @@
 """The planner's typed view of the one quantization table (trtforge/data/quant_formats.yaml, loaded by
-trtforge.quantize.formats.load_table): storage cost, where each format runs, what a shipped checkpoint runs as."""
+trtforge.toolchain.quant_formats.load_table): storage cost, where each format runs, what a shipped checkpoint runs as."""
 
 from __future__ import annotations
 
@@ -36,14 +36,14 @@ class KvFormat:
 
 def _table() -> dict:
     """The one quantization table (trtforge/data/quant_formats.yaml), loaded once by its one loader."""
-    from trtforge.quantize.formats import load_table
+    from trtforge.toolchain.quant_formats import load_table
 
     return load_table()
 
 
 def clear_caches() -> None:
     """Forget the loaded table and the records made from it (benchmarks time a cold start)."""
-    from trtforge.quantize.formats import load_table
+    from trtforge.toolchain.quant_formats import load_table
 
     load_table.cache_clear()
     weight_formats.cache_clear()

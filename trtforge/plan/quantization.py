@@ -200,7 +200,7 @@ class _Produced:
 
 def _modelopt_format(name: str, architecture: str, gpu: GPU, backend: str, kv_dtype: str) -> _Produced:
     """What the quantize step will do for this format (trtforge/data/quant_formats.yaml is its table)."""
-    from trtforge.quantize import formats as qformats
+    from trtforge.toolchain import quant_formats as qformats
 
     spec = qformats.get_format(name)
     out = _Produced(spec.quant_algo, spec.group_size, spec.modelopt_config)

@@ -5,9 +5,12 @@ The only writers of these formats: `build_argv` (trtllm-build), `render_yaml` (t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trtforge.toolchain.rules import EngineBuildOptions
+
+if TYPE_CHECKING:
+    from trtforge.plan.model import Plan
 
 TOOL = "trtllm-build"
 
@@ -85,3 +88,22 @@ def render_yaml(config: dict[str, Any], header: list[str] | None = None) -> str:
     lines = [f"# {h}" for h in header or []]
     body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
     return "\n".join(lines + [body]) if lines else body
+
+
+def config_header(plan: Plan) -> list[str]:
+    """The comment header of an LLM-API options file: what it is for, and which spec its keys were checked against."""
+    from trtforge.toolchain.spec import spec_provenance
+
+    version = plan.toolchain.trtllm_version
+    prov = spec_provenance(version)
+    where = (
+        f"llm_args.py @ {prov['tag']} {str(prov['commit'])[:12]}"
+        if prov.get("extracted")
+        else f"an interim hand-transcribed spec ({prov.get('interim_source', 'see docs/compile.md').split(' (')[0]}), "
+        f"not extracted at {prov['tag']}"
+    )
+    return [
+        f"LLM-API options for {plan.recipe} on {plan.target} (TensorRT-LLM {version}, PyTorch backend).",
+        "Use: trtllm-serve <checkpoint> --extra_llm_api_options llm_api_options.yaml, or as the Triton llmapi model.yaml.",
+        f"Keys validated against {where}.",
+    ]

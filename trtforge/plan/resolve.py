@@ -4,7 +4,7 @@ Every concrete setting of every artifact is decided here, once, and every rule a
 so `trtforge plan` (and `build --dry-run`) refuse what a build would refuse:
 - compile rules (trtforge.toolchain.rules.check_engine_options / check_llm_api_options),
 - the pinned version's option spec (trtforge.toolchain.spec.validate_build_command / validate_llm_api_config),
-- what ModelOpt can export (trtforge.quantize.formats.check_support, measured matrix),
+- what ModelOpt can export (trtforge.toolchain.quant_formats.check_support, measured matrix),
 - what the serving runtime can load (the CPU reference runtime: unquantized or FP8 checkpoints only),
 - the inputs a feature needs (speculative decoding's draft / merged checkpoint).
 Backend and runtime branching happens here and nowhere else; steps carry out their section.
@@ -163,7 +163,7 @@ def _download(recipe: Recipe) -> DownloadSpec:
 
 
 def _quantize(recipe: Recipe, plan: Plan, errors: list[str]) -> QuantizeSpec | None:
-    from trtforge.quantize import formats
+    from trtforge.toolchain import quant_formats as formats
 
     q = plan.quantization
     if q.source != "modelopt":

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from trtforge.errors import Infeasible
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.plan.model import Plan
-from trtforge.plan.render import render_yaml  # noqa: F401  (re-exported)
+from trtforge.plan.render import config_header, render_yaml  # noqa: F401  (re-exported)
 from trtforge.plan.resolve import (  # noqa: F401  (re-exported for callers of this module)
     ATTENTION_BACKEND,
     BLACKWELL_GPT_OSS_ENV,
@@ -25,8 +25,7 @@ from trtforge.plan.resolve import (  # noqa: F401  (re-exported for callers of t
     resolve,
 )
 from trtforge.recipe.schema import Recipe
-from trtforge.toolchain.data import LLM_API_ARGS, provenance
-from trtforge.toolchain.spec import llm_api_default
+from trtforge.toolchain.spec import llm_api_default, spec_provenance
 
 CONFIG_FILE = "llm_api_options.yaml"
 RECORD = "compile.json"
@@ -42,15 +41,6 @@ def generate_llm_api_config(recipe: Recipe, plan: Plan) -> LlmApiConfig:
     """The LLM-API YAML mapping the resolver decided for one (recipe, plan), and its notes."""
     spec = resolve(recipe, plan)
     return LlmApiConfig(dict(spec.llm_api or {}), list(spec.decisions))
-
-
-def config_header(plan: Plan) -> list[str]:
-    prov = provenance(LLM_API_ARGS)
-    return [
-        f"LLM-API options for {plan.recipe} on {plan.target} (TensorRT-LLM {plan.toolchain.trtllm_version}, PyTorch backend).",
-        "Use: trtllm-serve <checkpoint> --extra_llm_api_options llm_api_options.yaml, or as the Triton llmapi model.yaml.",
-        f"Keys validated against {prov.get('path')} ({prov.get('era', '').split(':')[0]}), extracted {prov.get('extracted_on')}.",
-    ]
 
 
 # ------------------------------------------------------------------------------------- NVIDIA reference configs
@@ -176,9 +166,7 @@ class LlmApiConfigStep(Step):
             },
             "moe_backend": self.config.get("moe_config", {}).get("backend"),
             "trtllm_version": self.plan.toolchain.trtllm_version,
-            "validated_against": {
-                k: provenance(LLM_API_ARGS).get(k) for k in ("repo", "path", "commit", "index_id", "era")
-            },
+            "validated_against": spec_provenance(self.plan.toolchain.trtllm_version),
         }
         (ctx.out_dir / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         ctx.progress(f"LLM-API config written ({CONFIG_FILE}); no compiler needed for the PyTorch backend")

@@ -21,7 +21,8 @@ from trtforge.pipeline.step import Step, StepContext
 from trtforge.plan.buildspec import QuantizeSpec
 from trtforge.plan.resolve import resolve
 from trtforge.quantize import calibration as calib
-from trtforge.quantize import formats, memory
+from trtforge.quantize import memory
+from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.quantize.runner import raise_for, run_jobs, worker_command
 from trtforge.quantize.versions import check_versions, installed_versions
