@@ -428,3 +428,39 @@ def test_sigkill_of_serve_takes_triton_and_its_stubs_with_it(tiny_repo, tmp_path
     for pid in left:  # never leave them behind, even when the assertion below fails
         os.kill(pid, signal.SIGKILL)
     assert left == []
+
+
+# Appended to a copy's tensorrt_llm/1/model.py: the slot streams another id than it generates at token 3.
+STREAM_OTHER_TOKEN = '''
+
+class TritonPythonModel(TritonPythonModel):  # noqa: F811 - a test double over trtforge's reference model
+    def _ids_request(self, request, sender):
+        self._streaming, self._sent = bool(_scalar(request, "streaming", False)), 0
+        return super()._ids_request(request, sender)
+
+    def _ids_response(self, rows, logprobs=None, pad=0):
+        if self._streaming:
+            self._sent += 1
+            if self._sent == 3:
+                rows = [[rows[0][0] + 1]]
+        return super()._ids_response(rows, logprobs, pad)
+'''
+
+
+def test_cli_serve_check_fails_when_the_stream_has_other_tokens(tiny_repo, tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    model_py = repo / "tensorrt_llm" / "1" / "model.py"
+    model_py.write_text(model_py.read_text() + STREAM_OTHER_TOKEN)
+    r = run_cli("serve", str(repo), "--check", "Hello, world", "--json", timeout=400)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ensemble: the tensorrt_llm slot streams other tokens than it generates"), line
+    assert "token 2: " in line
+    events = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [e["event"] for e in events][:1] == ["ready"]
+    assert any("mismatch" in e for e in events if e["event"] == "answer")
+    time.sleep(0.5)
+    assert processes_mentioning(str(repo)) == []
