@@ -15,6 +15,7 @@ Three things make that work against a trtforge repository (docs/serving.md):
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -250,7 +251,8 @@ def run_aiperf(target: Target, cfg, tokenizer: Path, artifacts: Path) -> dict[st
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True, preexec_fn=die_with_parent,
+            start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),  # noqa: PLW1509 - see process.py
         )
         try:
             proc.wait(timeout=max(cfg.timeout_s * cfg.requests, 600))

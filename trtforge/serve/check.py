@@ -176,5 +176,3 @@ def run_check(url: str, models: list[str], prompt: str, layout_has_slot: bool) -
         )
     return answers
 
-
-__all__ = ["Answer", "SlotTokens", "run_check", "slot_tokens", "stream_verdict", "Target"]

@@ -8,6 +8,7 @@ model's own error line from its log.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -111,17 +112,26 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def die_with_parent() -> None:
-    """preexec_fn: the kernel SIGKILLs this child when the process that started it dies, even by SIGKILL
-    (prctl PR_SET_PDEATHSIG; Linux only, a no-op elsewhere)."""
+def _load_prctl():
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL = _load_prctl()  # resolved here, in the parent: the forked child only calls it
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """preexec_fn (bind `parent_pid` = os.getpid() before the fork): the kernel SIGKILLs this child when the
+    process that started it dies, even by SIGKILL (prctl PR_SET_PDEATHSIG; Linux only, a no-op elsewhere).
+    Calls one C function and nothing that could take a lock another thread of the parent held at fork time."""
+    if _PRCTL is None:
         return
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    _PRCTL(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
 
 
@@ -177,7 +187,7 @@ class ServerProcess:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.env},
                 start_new_session=True,
-                preexec_fn=die_with_parent,  # a SIGKILLed trtforge takes its server with it
+                preexec_fn=functools.partial(die_with_parent, os.getpid()),  # noqa: PLW1509 - async-signal-safe; a SIGKILLed trtforge takes its server
             )
         except OSError as exc:
             raise StepFailed(f"cannot start {self.argv[0]}: {exc}") from exc
