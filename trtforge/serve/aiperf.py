@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing
-from trtforge.serve.bench import summary_ms
+from trtforge.serve.bench import result_head, summary_ms
 from trtforge.serve.client import Target
 
 SUMMARY_FILE = "profile_export_aiperf.json"
@@ -280,13 +280,7 @@ def run_aiperf(target: Target, cfg, tokenizer: Path, artifacts: Path) -> dict[st
         tokens, counted_as = (int(aiperf_tokens) if aiperf_tokens is not None else None), AIPERF_COUNT
     errors = summary.get("error_summary") or []
     return {
-        "tool": f"aiperf {summary.get('aiperf_version', '?')}",
-        "model": target.model,
-        "url": target.url,
-        "runtime_note": target.runtime_note,
-        "streaming": stream,
-        "concurrency": cfg.concurrency,
-        "requests": cfg.requests,
+        **result_head(f"aiperf {summary.get('aiperf_version', '?')}", target, cfg, stream),
         "succeeded": succeeded,
         "errors": sum(int(e.get("count", 1)) for e in errors if isinstance(e, dict)) or len(errors),
         "first_error": str(errors[0]) if errors else None,

@@ -51,6 +51,19 @@ class BenchConfig:
     timeout_s: float = 300.0
 
 
+def result_head(tool: str, target: Target, cfg: BenchConfig, stream: bool) -> dict[str, Any]:
+    """The keys every bench result starts with (built-in client or aiperf)."""
+    return {
+        "tool": tool,
+        "model": target.model,
+        "url": target.url,
+        "runtime_note": target.runtime_note,
+        "streaming": stream,
+        "concurrency": cfg.concurrency,
+        "requests": cfg.requests,
+    }
+
+
 def run_builtin(target: Target, cfg: BenchConfig) -> dict[str, Any]:
     """The built-in load generator (threads over http.client)."""
     if cfg.concurrency < 1 or cfg.requests < 1:
@@ -84,13 +97,7 @@ def run_builtin(target: Target, cfg: BenchConfig) -> dict[str, Any]:
     itl = [b - a for r in results for a, b in zip(r.chunk_times_s, r.chunk_times_s[1:])]
     tokens = sum(len(r.chunks) for r in results) if stream else None
     return {
-        "tool": "trtforge built-in",
-        "model": target.model,
-        "url": target.url,
-        "runtime_note": target.runtime_note,
-        "streaming": stream,
-        "concurrency": cfg.concurrency,
-        "requests": cfg.requests,
+        **result_head("trtforge built-in", target, cfg, stream),
         "succeeded": len(results),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
