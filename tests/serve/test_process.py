@@ -203,3 +203,24 @@ def test_the_server_dies_with_its_parent_even_on_sigkill(tmp_path):
     if not gone:
         os.kill(child, signal.SIGKILL)
     assert gone
+
+
+def test_a_ready_answer_from_another_server_is_not_ours(tmp_path):
+    """A port taken between check_ports and Triton's bind: the other server answers /v2/health/ready while ours
+    logs "Started HTTPService" and then fails to bind. Readiness waits for the line that proves it is ours."""
+    other = _server(tmp_path, 0).start()  # holds the port and answers ready
+    try:
+        other.wait_ready(30)
+        script = tmp_path / "loses_the_race.py"
+        started = 'I1207 http_server.cc:4713] "Started HTTPService at 127.0.0.1:18700"'
+        failed = PORT_TAKEN_LOG.splitlines()[-1]
+        script.write_text(f"import sys, time\nprint({started!r}, flush=True)\ntime.sleep(1.5)\n"
+                          f"print({failed!r}, flush=True)\ntime.sleep(120)\n")
+        ours = ServerProcess(argv=[sys.executable, str(script)], env={}, endpoints=other.endpoints,
+                             log_path=tmp_path / "ours.log", ready_marker="Started Metrics Service at ")
+        ours.check_ports = lambda: None  # the race: the port was free when checked
+        ours.start()
+        with pytest.raises(StepFailed, match="already in use"):
+            ours.wait_ready(60)
+    finally:
+        other.stop()

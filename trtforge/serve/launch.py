@@ -22,6 +22,9 @@ from trtforge.triton.settings import REFERENCE_NOTE, RepoSettings
 
 RUNTIMES = ("auto", "reference", "local", "container")
 DEFAULT_READY_TIMEOUT_S = 300.0
+# tritonserver starts its endpoints gRPC, HTTP, then metrics, and logs "Started HTTPService" before it knows the
+# bind failed: the metrics line is the first that proves its HTTP endpoint is its own (2.51, seen 2026-12-07).
+TRITON_LAST_STARTED = "Started Metrics Service at "
 
 
 def cache_root() -> Path:
@@ -191,7 +194,10 @@ def _local_server(
         install.binary, served_repo, install.backend_dir, install.cache_dir, ep, shm_prefix
     )
     env = {**install.env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **opts.extra_env}
-    server = ServerProcess(argv=argv, env=env, endpoints=ep, shm_prefix=shm_prefix, log_path=opts.log_file)
+    server = ServerProcess(
+        argv=argv, env=env, endpoints=ep, shm_prefix=shm_prefix, log_path=opts.log_file,
+        ready_marker=TRITON_LAST_STARTED if install.bundled else None,
+    )
     return server, install.source
 
 

@@ -154,6 +154,9 @@ class ServerProcess:
     log_path: Path | None = None
     ready_path: str = "/v2/health/ready"
     stop_argv: list[str] | None = None  # e.g. ["docker", "stop", name]: run before signalling the group
+    # A log line that proves the ready answer is this server's: with a port taken after check_ports, another
+    # server answers /v2/health/ready while ours fails to bind.
+    ready_marker: str | None = None
     proc: subprocess.Popen | None = field(default=None, init=False)
     started_at: float = field(default=0.0, init=False)
     ready_after_s: float | None = field(default=None, init=False)
@@ -219,7 +222,9 @@ class ServerProcess:
             if fatal:  # it would only unload the other models and exit: do not wait for that
                 self.stop()
                 raise StepFailed(f"Triton could not start: {fatal}", hint=f"full log: {self.log_path}")
-            if http_ok(url, timeout=min(2.0, poll_s * 5)):
+            if http_ok(url, timeout=min(2.0, poll_s * 5)) and (
+                self.ready_marker is None or self.ready_marker in self.log_text()
+            ):
                 self.ready_after_s = time.monotonic() - self.started_at
                 return self.ready_after_s
             time.sleep(poll_s)
