@@ -312,18 +312,23 @@ def _state_dir(cache: Path) -> Path:
     return cache / "serve"
 
 
+def _state_file(served: Served, cache: Path) -> Path:
+    """One record per server: a process may run several (the tests do), so the port is in the name."""
+    return _state_dir(cache) / f"{os.getpid()}-{served.server.endpoints.http_port}.json"
+
+
 def _remember(served: Served, cache: Path) -> None:
     try:
         d = _state_dir(cache)
         d.mkdir(parents=True, exist_ok=True)
-        (d / f"{os.getpid()}.json").write_text(json.dumps({**served.info(), "owner_pid": os.getpid()}))
+        _state_file(served, cache).write_text(json.dumps({**served.info(), "owner_pid": os.getpid()}))
     except OSError:
         pass
 
 
 def _forget(served: Served, cache: Path) -> None:
     try:
-        (_state_dir(cache) / f"{os.getpid()}.json").unlink(missing_ok=True)
+        _state_file(served, cache).unlink(missing_ok=True)
     except OSError:
         pass
 
