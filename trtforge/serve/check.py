@@ -16,7 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trtforge.serve.client import Target, _request, discover, generate, generate_stream, payload
+from trtforge.serve.client import (
+    Target,
+    discover,
+    generate,
+    generate_stream,
+    payload,
+    post_json,
+    stream_events,
+)
 
 CHECK_MAX_TOKENS = 16
 SPLIT_NOTE = (
@@ -47,20 +55,6 @@ class Answer:
     message: str | None = None
 
 
-def _post_json(url: str, path: str, body: dict, timeout: float = 300.0) -> dict:
-    import json
-
-    conn, resp = _request(url, "POST", path, body, timeout)
-    try:
-        raw = resp.read()
-    finally:
-        conn.close()
-    data = json.loads(raw) if raw else {}
-    if resp.status != 200 or "error" in data:
-        raise RuntimeError(f"{path}: HTTP {resp.status}: {data.get('error', raw[:200])}")
-    return data
-
-
 def _flat(value) -> list:
     """Triton's JSON flattens a one-element tensor to a scalar; nested lists for [batch, beam, tokens]."""
     if isinstance(value, list):
@@ -69,7 +63,7 @@ def _flat(value) -> list:
 
 
 def _infer_outputs(url: str, model: str, inputs: list[dict], outputs: list[str]) -> dict[str, list]:
-    data = _post_json(
+    data = post_json(
         url, f"/v2/models/{model}/infer", {"inputs": inputs, "outputs": [{"name": n} for n in outputs]}
     )
     return {o["name"]: o["data"] for o in data.get("outputs", [])}
@@ -106,11 +100,9 @@ def slot_tokens(url: str, prompt: str, max_tokens: int = CHECK_MAX_TOKENS) -> Sl
         "end_id": pre["OUT_END_ID"][0],
         "pad_id": pre["OUT_PAD_ID"][0],
     }
-    whole = _post_json(url, "/v2/models/tensorrt_llm/generate", body)
+    whole = post_json(url, "/v2/models/tensorrt_llm/generate", body)
     generated = [int(t) for t in _flat(whole["output_ids"])][: int(_flat(whole["sequence_length"])[0])]
     slot = Target(url=url, model="tensorrt_llm", api="ids", decoupled=True)
-    from trtforge.serve.client import stream_events
-
     streamed = []
     for _, event in stream_events(slot, {**body, "streaming": True}):
         ids = [int(t) for t in _flat(event.get("output_ids", []))]
