@@ -52,6 +52,13 @@ def test_template_file_renders_valid_json_for_any_prompt(tmp_path):
     # the same fields the built-in client sends, plus the log-probs that count tokens on the server
     assert {k: v for k, v in body.items() if k != "return_log_probs"} == payload(
         ens, tricky, 12, True, {"min_tokens": 12})
+    bls = Target("http://h:1", "tensorrt_llm_bls", "ensemble", True)
+    assert "return_log_probs" not in _render_as_aiperf(write_template(bls, True, tmp_path / "b"), "x", 2)
+    assert _render_as_aiperf(write_template(bls, False, tmp_path / "bw"), "x", 2)["return_log_probs"] is True
+    # the BLS stream merges held-back tokens' responses: counted by aiperf, so not asked for log-probs
+    bls = Target("http://h:1", "tensorrt_llm_bls", "ensemble", True)
+    assert "return_log_probs" not in _render_as_aiperf(write_template(bls, True, tmp_path / "b"), "x", 2)
+    assert _render_as_aiperf(write_template(bls, False, tmp_path / "bw"), "x", 2)["return_log_probs"] is True
     llm = Target("http://h:1", "tensorrt_llm", "llmapi", True)
     body = _render_as_aiperf(write_template(llm, False, tmp_path / "l"), tricky, 5)
     assert body == payload(llm, tricky, 5, False)
