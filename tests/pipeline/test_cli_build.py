@@ -171,9 +171,10 @@ def test_matrix_recipe_builds_each_target_sharing_the_cache(workdir: Path, build
     assert out.returncode == 0, out.stderr
     evs = events(out.stdout)
     assert [(e["event"], e.get("step")) for e in evs if e["event"] in ("started", "skipped")] == [
-        ("started", "download"), ("skipped", "download"), ("started", "llmapi_config")]
+        ("started", "download"), ("skipped", "download"), ("started", "llmapi_config"), ("started", "deploy")]
     assert lock_of(workdir / "out/t/cpu")["target"]["label"] == "cpu"
     assert (workdir / "out/t/h100-80gb/llmapi/llm_api_options.yaml").is_file()
+    assert (workdir / "out/t/h100-80gb/deploy/slurm/launch.sbatch").is_file()  # GPU target: deploy files too
     one = build_cli("build", "t.yaml", "--target", "cpu", "--json")
     assert one.returncode == 0 and {e.get("target") for e in events(one.stdout) if e["event"] == "build_started"} == {"cpu"}
 

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT, run_cli
@@ -464,3 +465,59 @@ def test_cli_serve_check_fails_when_the_stream_has_other_tokens(tiny_repo, tmp_p
     assert any("mismatch" in e for e in events if e["event"] == "answer")
     time.sleep(0.5)
     assert processes_mentioning(str(repo)) == []
+
+
+# -- NVIDIA's client contract (gRPC stream, 1-D text_output) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
+@pytest.mark.parametrize("streaming", [False, True])
+def test_nvidia_end_to_end_grpc_client_contract(server, expected, model, streaming):
+    from tests.serve.nvidia_client import nvidia_inputs, run
+
+    url = server.server.endpoints.grpc
+    text, pieces, errors = run(url, model, nvidia_inputs(PROMPT, MAX_TOKENS, streaming), streaming)
+    assert errors == []
+    if streaming:
+        # NVIDIA's check: streamed pieces concatenate to the generated text (no prompt while streaming).
+        assert len(pieces) > 1
+        assert text == ("".join(expected["pieces"]) if model == "ensemble" else expected["text"])
+    else:
+        # NVIDIA's check: `if not streaming and not exclude_input_in_output: expected = prompt + expected`.
+        assert text == PROMPT + expected["text"]
+    exclude = nvidia_inputs(PROMPT, MAX_TOKENS, streaming, exclude_input_in_output=True)
+    text, _, errors = run(url, model, exclude, streaming)
+    streamed_by_token = model == "ensemble" and streaming  # per-token decode, as NVIDIA's ensemble does
+    assert errors == [] and text == ("".join(expected["pieces"]) if streamed_by_token else expected["text"])
+
+
+@pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
+def test_inputs_the_runtime_cannot_honour_are_refused_by_name(server, model):
+    """NVIDIA's public inputs all exist; one the CPU reference runtime or trtforge's preprocessing cannot honour
+    fails the request with its name instead of being ignored."""
+    from tests.serve.nvidia_client import nvidia_inputs, run
+
+    url = server.server.endpoints.grpc
+    cases = {
+        "lora_task_id": (np.array([[7]], dtype=np.uint64), "lora_task_id"),
+        "length_penalty": (np.array([[1.5]], dtype=np.float32), "len_penalty (request input length_penalty)"),
+        "embedding_bias_words": (np.array([["world"]]).astype(object), "EMBEDDING_BIAS_WORDS"),
+        "guided_decoding_guide_type": (np.array([["json"]]).astype(object), "guided_decoding_guide_type"),
+    }
+    for public, (value, named) in cases.items():
+        inputs = {**nvidia_inputs(PROMPT, 4, False), public: value}
+        _, _, errors = run(url, model, inputs, False)
+        assert len(errors) == 1 and named in str(errors[0]) and "not supported" in str(errors[0]), (public, errors)
+
+
+def test_required_parameters_reach_the_models_as_empty_strings(server):
+    """NVIDIA's python models index model_config['parameters'][key]['string_value'] directly: an empty value
+    must arrive as "" (not as a missing field) in the config Triton hands to the model."""
+    url = server.server.endpoints.http
+    status, config = client.get_json(url, "/v2/models/preprocessing/config")
+    assert status == 200
+    from trtforge.triton import specs
+
+    spec = json.loads((server.source_repository / "trtforge.json").read_text())["tensor_spec_source"]["name"]
+    for key in specs.required_parameters(spec, "preprocessing"):
+        assert "string_value" in config["parameters"][key], key

@@ -137,6 +137,7 @@ def _adhoc_recipe(
     backend: str,
     trtllm_version: str | None,
     workload: dict[str, int] | None = None,
+    nodes: int = 1,
 ):
     """A Recipe for `plan --model ... --gpu ...` (validated like a file): the same plan as a recipe file with
     these fields. `gpus` None = unset (1, or with gpu auto every local GPU of that model); `workload` None = no
@@ -157,7 +158,7 @@ def _adhoc_recipe(
     data: dict[str, Any] = {
         "name": name,
         "model": source,
-        "target": {"gpu": gpu, **({"gpus": gpus} if gpus is not None else {})},
+        "target": {"gpu": gpu, **({"gpus": gpus} if gpus is not None else {}), **({"nodes": nodes} if nodes > 1 else {})},
         "quantization": {"format": quant, "kv_cache": kv_cache},
         "engine": {"backend": backend},
     }
@@ -189,6 +190,7 @@ def plan(
         None, "--gpus", min=1, max=64, show_default=False,
         help="GPUs available on the node (default 1; with --gpu auto, every local GPU of that model).",
     ),
+    n_nodes: int = typer.Option(1, "--nodes", min=1, max=64, help="Nodes of --gpus GPUs each (multi-node plan)."),
     quant: str = typer.Option(
         "none",
         "--quant",
@@ -226,8 +228,8 @@ def plan(
     if (recipe_path is None) == (model is None):
         raise InvalidInput("give a RECIPE file, or --model SOURCE --gpu NAME")
     quick = (n_gpus, isl, osl, concurrency, max_seq_len, trtllm_version)
-    if recipe_path is not None and (gpu or any(v is not None for v in quick)):
-        raise InvalidInput("--gpu/--gpus/--isl/--osl/--concurrency/--max-seq-len/--trtllm-version go with --model; "
+    if recipe_path is not None and (gpu or n_nodes > 1 or any(v is not None for v in quick)):
+        raise InvalidInput("--gpu/--gpus/--nodes/--isl/--osl/--concurrency/--max-seq-len/--trtllm-version go with --model; "
                            "a recipe sets them in its file")
     if recipe_path is not None:
         from trtforge.recipe.loader import load_recipe
@@ -239,7 +241,7 @@ def plan(
         workload = {k: v for k, v in (("input_len", isl), ("output_len", osl), ("concurrency", concurrency))
                     if v is not None}
         recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend,  # type: ignore[arg-type]
-                               trtllm_version, workload or None)
+                               trtllm_version, workload or None, n_nodes)
     plans = make_plans(recipe)
     if as_json:
         docs = [p.model_dump(mode="json") for p in plans]
@@ -314,6 +316,10 @@ def _show_plan(plan: Any) -> None:
     ]
     if plan.reference_config:
         rows.append(("tuned config", plan.reference_config))
+    if plan.topology is not None:
+        t = plan.topology
+        rows.insert(5, ("nodes", f"{t.nodes} of {t.nodes_available} x {t.gpus_per_node} GPUs, {t.ranks_per_node} "
+                                 f"ranks per node: {t.placement}"))
     for k, v in rows:
         table.add_row(k, v)
     for d in plan.decisions:

@@ -30,6 +30,7 @@ class GPU:
     nvml_names: tuple[str, ...] = ()
     nvlink: bool = False
     memory_from_spec: bool = False
+    nvlink_domain: int | None = None  # GPUs in one NVLink domain when it spans nodes (GB200 NVL72: 72)
 
     @property
     def is_cpu(self) -> bool:
@@ -69,6 +70,7 @@ class GPU:
             "memory_mib": self.memory_mib,
             "bandwidth_tbs": self.bandwidth_tbs,
             "nvlink": self.nvlink,
+            "nvlink_domain": self.nvlink_domain,
             "precisions": list(self.precisions),
         }
 
@@ -93,6 +95,7 @@ def load_catalog() -> tuple[GPU, ...]:
             nvml_names=tuple(e.get("nvml_names") or ()),
             nvlink=bool(e.get("nvlink")),
             memory_from_spec=bool(e.get("memory_from_spec")),
+            nvlink_domain=int(e["nvlink_domain"]) if e.get("nvlink_domain") else None,
         )
         for e in data["gpus"]
     )

@@ -3,6 +3,7 @@
     download -> quantize (plan.quantization.source == "modelopt")
              -> compile_engine (backend tensorrt) | llmapi_config (backend pytorch) | nothing (reference, CPU)
              -> triton_repo (outputs.triton_repo)
+             -> deploy (PyTorch backend on a GPU: trtforge deploy's files, published as deploy/)
     plugin steps (recipe `steps:` sections) attach after their anchor (default: the checkpoint).
 
 Step names equal their kinds. Inputs a step receives (ctx.inputs, keyed by step name; `needs` in this order):
@@ -101,6 +102,8 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
         needs = (ckpt,) if compile_kind is None else (ckpt, compile_kind)
         steps.append(_make(registry, "triton_repo", loaded, plan, needs))
         anchors["triton_repo"] = "triton_repo"
+    if compile_kind == "llmapi_config" and registry.get("deploy") is not None and plan.gpu.sm is not None:
+        steps.append(_make(registry, "deploy", loaded, plan, (compile_kind,)))  # trtforge deploy's files
     for kind in recipe.steps:
         spec = registry.get(kind)
         if spec is None or spec.origin == "builtin":
@@ -132,6 +135,8 @@ def publish_layout(steps: list[Step], loaded: Any,
             layout[sub] = (kind, inner)
     if "triton_repo" in names:
         layout["model_repository"] = ("triton_repo", "model_repository")
+    if "deploy" in names:
+        layout["deploy"] = ("deploy", "")
     for s in steps:
         spec = registry.get(s.kind)
         if spec is not None and spec.origin != "builtin" and spec.publish:

@@ -47,6 +47,18 @@ class Memory(PlanSection):
     free_gpu_memory_fraction: float = 0.9  # what the runtime config will say for the KV cache
 
 
+class Topology(PlanSection):
+    """Where the ranks run, for a multi-node target (absent from single-node plans)."""
+
+    nodes: int  # nodes the layout uses
+    nodes_available: int  # target.nodes
+    gpus_per_node: int  # target.gpus
+    ranks_per_node: int  # MPI ranks (one per GPU) on each used node
+    world_size: int  # tp x pp
+    nvlink_domain_gpus: int  # GPUs one TP group may span (the node, or e.g. 72 on GB200 NVL72)
+    placement: str  # why TP and PP sit where they do
+
+
 class Limits(PlanSection):
     max_batch_size: int
     max_num_tokens: int
@@ -100,3 +112,12 @@ class Plan(PlanSection):
     decisions: list[str] = Field(default_factory=list)  # one line per decision, saying why
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)  # non-empty => infeasible (exit 3)
+    topology: Topology | None = None  # multi-node targets only
+
+    @model_serializer(mode="wrap")
+    def _single_node_unchanged(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Single-node plans serialize exactly as before multi-node support (no `topology` key)."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("topology") is None:
+            data.pop("topology", None)
+        return data

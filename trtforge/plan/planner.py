@@ -33,9 +33,10 @@ from trtforge.plan.model import (
     QuantPlan,
     ToolchainPlan,
 )
-from trtforge.plan.parallel import Layout, candidate_layouts
+from trtforge.plan.parallel import Layout
 from trtforge.plan.quantization import QuantChoice, resolve_quantization, supported_formats
 from trtforge.plan.reference import ReferenceConfig, find_reference
+from trtforge.plan.topology import more_gpus_hint, placed_layouts, topology, total_gpus, where_label, with_gpus
 from trtforge.recipe.schema import Recipe, Target, target_label
 from trtforge.toolchain.versions import engine_backend_available, triton_image_for
 
@@ -281,13 +282,13 @@ def _suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
     if gpu.is_cpu:
         return out
     moe = ctx.moe_backend
-    for n in (2, 4, 8, 16, 32, 64):
-        if n <= target.gpus:
+    for n in (2, 4, 8, 16, 32, 64) if target.nodes == 1 else [target.gpus * k for k in range(2, 65)]:
+        if n <= total_gpus(target):
             continue
-        layouts, _ = candidate_layouts(spec, n, None, None, None, moe)
+        layouts, _ = placed_layouts(spec, with_gpus(target, n), gpu, None, None, None, moe)
         ev = _first_fit(ctx, layouts)
         if ev is not None:
-            out.append(f"needs {ev.layout.world_size}×{gpu.name}: use target.gpus: {ev.layout.world_size}")
+            out.append(more_gpus_hint(target, gpu, ev.layout.world_size))
             break
     gpus_tp = _explicit(target.tp)
     if ctx.quant.plan.source != "native":
@@ -297,8 +298,8 @@ def _suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
             q = resolve_quantization(fmt, ctx.recipe.quantization.kv_cache, [], spec, gpu, ctx.backend)
             if q.errors or q.plan.bytes_per_weight >= ctx.quant.plan.bytes_per_weight:
                 continue
-            layouts, _ = candidate_layouts(
-                spec, target.gpus, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe
+            layouts, _ = placed_layouts(
+                spec, target, gpu, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe
             )
             if _first_fit(replace(ctx, quant=q), layouts) is not None:
                 out.append(f"quantization.format: {fmt}")
@@ -367,8 +368,8 @@ def plan_target(
         if any(_explicit(v) not in (None, 1) for v in (target.tp, target.pp, target.ep)):
             rejected = ["the cpu target runs one process: tp, pp and ep must be 1 (or auto)"]
     else:
-        layouts, rejected = candidate_layouts(
-            spec, target.gpus, _explicit(target.tp), _explicit(target.pp), _explicit(target.ep), moe_backend
+        layouts, rejected = placed_layouts(
+            spec, target, gpu, _explicit(target.tp), _explicit(target.pp), _explicit(target.ep), moe_backend
         )
     errors.extend(rejected)
     chosen = _choose_layout(ctx, layouts)
@@ -376,7 +377,7 @@ def plan_target(
         tried = [evaluate(ctx, lay) for lay in layouts] or [evaluate(ctx, Layout(1, 1, 1))]
         best = min(tried, key=lambda ev: ev.weights + ev.reserve)  # the layout closest to fitting
         if not errors or best.reasons:
-            where = f"{target.gpus}×{gpu.name}" if not gpu.is_cpu else "the cpu target"
+            where = where_label(target, gpu) if not gpu.is_cpu else "the cpu target"
             fmt = quant.weight_format if quant.weight_format != "none" else spec.dtype
             reason = best.reasons[0] if best.reasons else "no valid parallel layout"
             hints = _suggestions(ctx, target, best)
@@ -389,11 +390,11 @@ def plan_target(
             how = "as the recipe pins"
         elif ctx.workload_explicit and best.kv_max_requests >= _min_requests(ctx):
             how = (
-                f"the smallest layout within {target.gpus}×{gpu.name} whose KV cache holds "
+                f"the smallest layout within {where_label(target, gpu)} whose KV cache holds "
                 f"{_min_requests(ctx)}+ concurrent requests of the workload"
             )
         else:
-            how = f"the smallest layout that fits {target.gpus}×{gpu.name}"
+            how = f"the smallest layout that fits {where_label(target, gpu)}"
         if not gpu.is_cpu:
             decisions.append(f"parallel tp={lay.tp} pp={lay.pp} ep={lay.ep}: {how}")
     warnings.extend(best.warnings)
@@ -471,6 +472,7 @@ def plan_target(
         decisions=decisions,
         warnings=list(dict.fromkeys(warnings)),
         errors=all_errors,
+        topology=topology(target, gpu, lay),
     )
 
 

@@ -96,13 +96,17 @@ def settings_from_plan(
                 f"engine world size {facts['world_size']} != planned {plan.parallel.world_size}"
             )
     llm_args: dict[str, Any] = {}
+    llm_text = ""
     if runtime == "llmapi":
         if llm_api_config is None or not llm_api_config.is_file():
             raise InvalidInput("the llmapi layout needs the llmapi_config step's llm_api_config.yaml")
-        loaded = yaml.safe_load(llm_api_config.read_text()) or {}
+        llm_text = llm_api_config.read_text()
+        loaded = yaml.safe_load(llm_text) or {}
         if not isinstance(loaded, dict):
             raise InvalidInput(f"{llm_api_config} is not a mapping of LLM-API arguments")
         llm_args = {k: v for k, v in loaded.items() if k not in ("model", "triton_config")}
+        if {"model", "triton_config", "backend"} & set(loaded):
+            llm_text = ""  # not the compile step's options alone: model.yaml is re-rendered from the mapping
     fraction = (
         serving.kv_cache_free_gpu_mem_fraction
         if serving.kv_cache_free_gpu_mem_fraction != "auto"
@@ -145,4 +149,5 @@ def settings_from_plan(
         triton_image=plan.toolchain.triton_image,
         checkpoint_format=plan.quantization.format,
         llm_api_args=llm_args,
+        llm_api_text=llm_text,
     )
