@@ -59,7 +59,8 @@ def test_dry_run_shows_steps_cache_state_and_runs_nothing(workdir: Path, build_c
 
 
 def test_dry_run_prints_external_commands_of_a_compile(workdir: Path, build_cli) -> None:
-    write_recipe(workdir, target={"gpu": "H100-80GB"}, engine={"backend": "tensorrt"}, toolchain={"trtllm_version": "1.0.0"})
+    write_recipe(workdir, target={"gpu": "H100-80GB"}, engine={"backend": "tensorrt"}, toolchain={"trtllm_version": "1.0.0"},
+                 quantization={"format": "fp8"})
     doc = json.loads(build_cli("build", "t.yaml", "--dry-run", "--json").stdout)
     compile_row = {s["name"]: s for s in doc["targets"][0]["steps"]}["compile_engine"]
     assert any(cmd[0].endswith("trtllm-build") or "trtllm-build" in cmd for cmd in compile_row["commands"])

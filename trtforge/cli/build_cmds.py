@@ -182,6 +182,9 @@ def build(
         req, res = failed[0]
         err = res.error
         step = next((s for s in res.steps if s.error is err), None)
+        if only is not None and step is not None:
+            why = f"step '{step.name}' could not run here" if step.name != only else "it could not run here"
+            raise type(err)(f"--only {only}: {why}: {err.message}", hint=err.hint)
         if res.status == "blocked" and step is not None:
             _show_handoffs(req.output_dir, as_json)
             hints = [err.hint] if err.hint else []

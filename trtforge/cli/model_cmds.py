@@ -223,7 +223,7 @@ def plan(
     ),
 ) -> None:
     """Will it fit, and how should it be built? TP/PP/EP, memory, limits; exit 3 if not."""
-    from trtforge.plan import make_plans
+    from trtforge import api
 
     if (recipe_path is None) == (model is None):
         raise InvalidInput("give a RECIPE file, or --model SOURCE --gpu NAME")
@@ -242,9 +242,10 @@ def plan(
                     if v is not None}
         recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend,  # type: ignore[arg-type]
                                trtllm_version, workload or None, n_nodes)
-    plans = make_plans(recipe)
-    if as_json:
-        docs = [p.model_dump(mode="json") for p in plans]
+    planned = api.plan(recipe)
+    plans = [t.plan for t in planned]
+    if as_json:  # each plan with its BuildSpec: every setting of every artifact the build would write
+        docs = [t.to_json() for t in planned]
         emit_json(docs[0] if not recipe.is_matrix else docs)
     else:
         for p in plans:
@@ -285,7 +286,9 @@ def _show_plan(plan: Any) -> None:
     from trtforge.cli.render import console
 
     out = console()
-    status = "[green]fits[/green]" if plan.fits else "[red]does not fit[/red]"
+    # a plan can fit in memory and still be refused by a build rule (exit 3 either way)
+    misfit = any("does not fit" in e for e in plan.errors)
+    status = "[green]fits[/green]" if plan.fits else f"[red]{'does not fit' if misfit else 'refused'}[/red]"
     table = Table(title=f"plan {plan.recipe} / {plan.target}: {status}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")

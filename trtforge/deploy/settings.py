@@ -1,9 +1,8 @@
 """The one source of the runtime settings every deploy target carries: the LLM-API options YAML.
 
 trtllm-serve (`--extra_llm_api_options`), the Triton llmapi model.yaml, Slurm and the Dynamo worker's
-engine-args ConfigMap all receive exactly the bytes `llm_api_yaml` returns. Today they come from the compile
-step's generator (trtforge/steps/llmapi_config.py); when the resolver's BuildSpec exposes them, only
-`llm_api_options` changes.
+engine-args ConfigMap all receive exactly the bytes `llm_api_yaml` returns. They come from the resolver's
+BuildSpec (`trtforge.plan.resolve.resolve(recipe, plan).llm_api`), the same mapping the compile step writes.
 """
 
 from __future__ import annotations
@@ -19,14 +18,14 @@ CONFIG_FILE = "llm_api_options.yaml"
 
 def llm_api_options(recipe: Recipe, plan: Plan) -> dict[str, Any]:
     """The LLM-API options for (recipe, plan): the mapping the PyTorch backend loads."""
-    from trtforge.steps.llmapi_config import generate_llm_api_config
+    from trtforge.plan.resolve import resolve
 
     if plan.backend != "pytorch":
         raise InvalidInput(
             f"deploy renders the PyTorch (LLM-API) backend; this plan uses the {plan.backend} backend",
             hint="set engine.backend: pytorch (or auto) in the recipe",
         )
-    return generate_llm_api_config(recipe, plan).config
+    return dict(resolve(recipe, plan).llm_api or {})
 
 
 def llm_api_yaml(recipe: Recipe, plan: Plan) -> str:

@@ -66,6 +66,7 @@ class Limits(PlanSection):
     max_input_len: int
     max_kv_tokens: int
     max_beam_width: int = 1
+    chunked_prefill: bool = True  # prompts longer than max_num_tokens are split (decided once, in the planner)
 
 
 class QuantPlan(PlanSection):

@@ -1,6 +1,6 @@
 """RepoSettings: every value the model-repository writer needs, decided once, as plain data.
 
-Config builders (trtforge/triton/kinds/) are pure functions of RepoSettings; `settings_from_plan` is where the
+Config builders (trtforge/triton/kinds/) are pure functions of RepoSettings; `settings_from_spec` (triton/from_plan.py) is where the BuildSpec section,
 recipe, the plan, the engine's own config.json and the tokenizer's special tokens are reconciled (the engine's
 build_config wins over the plan for batch size and world size, because that is what the runtime enforces).
 """
