@@ -22,6 +22,9 @@ from trtforge.triton.settings import REFERENCE_NOTE, RepoSettings
 
 RUNTIMES = ("auto", "reference", "local", "container")
 DEFAULT_READY_TIMEOUT_S = 300.0
+# tritonserver starts its endpoints gRPC, HTTP, then metrics, and logs "Started HTTPService" before it knows the
+# bind failed: the metrics line is the first that proves its HTTP endpoint is its own (2.51, seen 2026-12-07).
+TRITON_LAST_STARTED = "Started Metrics Service at "
 
 
 def cache_root() -> Path:
@@ -191,7 +194,10 @@ def _local_server(
         install.binary, served_repo, install.backend_dir, install.cache_dir, ep, shm_prefix
     )
     env = {**install.env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **opts.extra_env}
-    server = ServerProcess(argv=argv, env=env, endpoints=ep, shm_prefix=shm_prefix, log_path=opts.log_file)
+    server = ServerProcess(
+        argv=argv, env=env, endpoints=ep, shm_prefix=shm_prefix, log_path=opts.log_file,
+        ready_marker=TRITON_LAST_STARTED if install.bundled else None,
+    )
     return server, install.source
 
 
@@ -306,18 +312,23 @@ def _state_dir(cache: Path) -> Path:
     return cache / "serve"
 
 
+def _state_file(served: Served, cache: Path) -> Path:
+    """One record per server: a process may run several (the tests do), so the port is in the name."""
+    return _state_dir(cache) / f"{os.getpid()}-{served.server.endpoints.http_port}.json"
+
+
 def _remember(served: Served, cache: Path) -> None:
     try:
         d = _state_dir(cache)
         d.mkdir(parents=True, exist_ok=True)
-        (d / f"{os.getpid()}.json").write_text(json.dumps({**served.info(), "owner_pid": os.getpid()}))
+        _state_file(served, cache).write_text(json.dumps({**served.info(), "owner_pid": os.getpid()}))
     except OSError:
         pass
 
 
 def _forget(served: Served, cache: Path) -> None:
     try:
-        (_state_dir(cache) / f"{os.getpid()}.json").unlink(missing_ok=True)
+        _state_file(served, cache).unlink(missing_ok=True)
     except OSError:
         pass
 
