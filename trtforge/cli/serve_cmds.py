@@ -173,15 +173,16 @@ def _print_ready(info: dict, hint: bool = True) -> None:
 
 def _print_command(target: Path, opts, as_json: bool) -> None:
     from trtforge.serve import launch
-    from trtforge.serve.container import shell_command
+    from trtforge.triton.launch_command import shell_command
 
     repo = launch.resolve_repository(target)
-    settings = launch._preflight(repo)
+    settings = launch.check_repository(repo)
     runtime = launch.choose_runtime(settings, opts.runtime)
     if runtime == "container":
-        from trtforge.serve.container import ContainerLaunch, container_argv
+        from trtforge.toolchain.versions import check_image_matches
+        from trtforge.triton.launch_command import ContainerLaunch, container_argv
 
-        launch.check_image_matches(opts.image or settings.triton_image, settings.trtllm_version)
+        check_image_matches(opts.image or settings.triton_image, settings.trtllm_version)
         argv = container_argv(
             ContainerLaunch(
                 image=opts.image or settings.triton_image,

@@ -2,7 +2,7 @@
 
 The repository itself (python models, tokenizer, checkpoint) is what `trtforge build` publishes under
 `model_repository/`; this target carries its LLM-API options (model.yaml) and the launch line, the same
-`docker run` that `trtforge serve` uses (trtforge/serve/container.py).
+`docker run` that `trtforge serve` uses (trtforge/triton/launch_command.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _shell_word(arg: str) -> str:
 
 
 def serve_script(ctx: DeployContext) -> str:
-    from trtforge.serve.container import ContainerLaunch, container_argv
+    from trtforge.triton.launch_command import ContainerLaunch, container_argv
 
     launch = ContainerLaunch(
         image=ctx.triton_image,

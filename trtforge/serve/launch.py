@@ -159,7 +159,7 @@ def tritonserver_argv(
     return argv
 
 
-def _preflight(repo: Path) -> RepoSettings:
+def check_repository(repo: Path) -> RepoSettings:
     from trtforge.serve.reference import repo_settings
     from trtforge.triton.validate import raise_if_invalid
 
@@ -202,7 +202,9 @@ def _local_server(
 
 
 def _container_server(repo: Path, settings: RepoSettings, opts: ServeOptions) -> tuple[ServerProcess, str]:
-    from trtforge.serve.container import ContainerLaunch, check_container_engine, container_argv
+    from trtforge.serve.container import check_container_engine
+    from trtforge.toolchain.versions import check_image_matches
+    from trtforge.triton.launch_command import ContainerLaunch, container_argv
 
     image = opts.image or settings.triton_image
     if not image:
@@ -242,30 +244,12 @@ def _container_server(repo: Path, settings: RepoSettings, opts: ServeOptions) ->
     return server, image
 
 
-def check_image_matches(image: str, trtllm_version: str) -> None:
-    """Refuse an image whose TensorRT-LLM differs from the one the repository was built for (P3)."""
-    if not trtllm_version:
-        return
-    from trtforge.toolchain.versions import known_versions, release
-
-    tag = image.rsplit("/", 1)[-1]
-    shipped_by = [
-        v for v in known_versions() if any(i.rsplit("/", 1)[-1] == tag for i in release(v).triton_images)
-    ]
-    if shipped_by and trtllm_version not in shipped_by:
-        raise InvalidInput(
-            f"image {image} ships TensorRT-LLM {shipped_by[0]}, but the repository was built for "
-            f"{trtllm_version}",
-            hint="use the image recorded in the repository's README/trtforge.json",
-        )
-
-
 @contextmanager
 def running_server(target: Path, opts: ServeOptions | None = None) -> Iterator[Served]:
     """Start a server for TARGET and yield it once ready; always stops it (and its process group) on exit."""
     opts = opts or ServeOptions()
     repo = resolve_repository(target)
-    settings = _preflight(repo)
+    settings = check_repository(repo)
     runtime = choose_runtime(settings, opts.runtime)
     cache = cache_root()
     with tempfile.TemporaryDirectory(prefix="trtforge-serve-") as work:

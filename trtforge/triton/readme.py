@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trtforge.serve.container import ContainerLaunch, container_argv, shell_command
+from trtforge.triton.launch_command import ContainerLaunch, container_argv, shell_command
 from trtforge.triton.settings import LOCK_FILE, MANIFEST, REFERENCE_NOTE, RepoSettings
 
 

@@ -382,7 +382,7 @@ class _Checker:
                 "trtforge.lock.json", f"TensorRT-LLM {lock} in the lock file, {version} in trtforge.json"
             )
         if image and (lock or version) and settings.get("runtime") != "reference":
-            from trtforge.serve.launch import check_image_matches
+            from trtforge.toolchain.versions import check_image_matches
 
             try:
                 check_image_matches(image, lock or version)
