@@ -35,7 +35,7 @@ CASES = [
     ("unknown-nested", GOOD + "engine:\n  max_batch: 8\n",
      "7:3: engine.max_batch: unknown key 'max_batch' in engine (did you mean 'max_batch_size'?)"),
     ("unknown-no-hint", GOOD.replace("gpu: H100-80GB", "gpu: H100-80GB\n  zzz: 1"),
-     "6:3: target.zzz: unknown key 'zzz' in target (known keys: gpu, gpus, tp, pp, ep)"),
+     "6:3: target.zzz: unknown key 'zzz' in target (known keys: gpu, gpus, nodes, tp, pp, ep)"),
     ("bad-name", GOOD.replace("name: ok", "name: My Model"),
      "1:1: name: must be lowercase letters, digits, '.', '_' or '-' (max 64), starting with a letter or digit"),
     ("name-traversal", GOOD.replace("name: ok", "name: ../etc"),

@@ -24,6 +24,7 @@ from trtforge.errors import Infeasible, StepFailed, ToolMissing
 from trtforge.pipeline.step import StepContext
 from trtforge.plan import make_plans
 from trtforge.recipe.loader import LoadedRecipe, load_recipe
+from trtforge.plan.resolve import resolve
 from trtforge.steps import compile_engine as ce
 from trtforge.steps.executors import ContainerExecutor
 from trtforge.steps.llmapi_config import LlmApiConfigStep
@@ -422,7 +423,7 @@ def test_tool_absent_writes_handoff_and_exits_4(
     inputs = json.loads((tmp_path / "handoff" / "compile-inputs.json").read_text())
     assert inputs["argv"][0] == "trtllm-build" and inputs["checkpoint_dir"] == str(checkpoint)
     assert inputs["release_image"] == "nvcr.io/nvidia/tensorrt-llm/release:1.2.1"
-    assert inputs["expected_outputs"] == ["config.json", "rank0.engine"]
+    assert inputs["expected_outputs"] == ["engine/config.json", "engine/rank0.engine"]
     assert shlex.join(inputs["argv"]) in script
     assert "docker run --rm --gpus all" in script and '"$PWD":/trtforge/out' in script
     assert spec.validate_build_command(inputs["argv"], "1.2.1") == []
@@ -475,7 +476,8 @@ def test_params_and_versions_identify_the_build(engine_plan) -> None:
     loaded, plan = engine_plan
     step = ce.CompileEngineStep("compile", loaded, plan)
     params = step.params()
-    assert params["backend"] == "tensorrt" and params["argv"][0] == "trtllm-build"
+    assert params["backend"] == "tensorrt" and params["engine"]["argv"][0] == "trtllm-build"
+    assert params["engine"] == resolve(loaded.recipe, plan).engine.canonical()  # the section, nothing else
     assert json.loads(json.dumps(params)) == params
     assert step.tool_versions() == {"tensorrt_llm": "1.2.1"}
     cmd = step.external_commands()[0]
@@ -539,3 +541,24 @@ def test_timing_cache_publish_is_atomic(engine_plan, tmp_path: Path) -> None:
     ce.CompileEngineStep("compile", loaded, plan)._publish_timing_cache(produced, shared)
     assert shared.read_bytes() == b"new tactics" and not produced.exists()
     assert list(shared.parent.iterdir()) == [shared]
+
+
+def test_handoff_names_the_published_checkpoint_relative_to_the_output(
+    engine_plan, checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the runner's `published_as` (quantize -> checkpoint/), the script and its inputs use paths inside the
+    output directory, never this machine's cache (tests/pipeline/test_handoff.py runs such a script)."""
+    loaded, plan = engine_plan
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    ctx, _ = make_ctx(loaded, plan, tmp_path, checkpoint, executor="local", published_as={"quantize": "checkpoint"})
+    with pytest.raises(ToolMissing):
+        ce.CompileEngineStep("compile", loaded, plan, needs=("quantize",)).run(ctx)
+    inputs = json.loads((tmp_path / "handoff" / "compile-inputs.json").read_text())
+    assert inputs["checkpoint_dir"] == "checkpoint/trtllm_checkpoint" and inputs["checkpoint_published"] is True
+    argv = inputs["argv"]
+    assert argv[argv.index("--checkpoint_dir") + 1] == "checkpoint/trtllm_checkpoint"
+    assert argv[argv.index("--output_dir") + 1] == "engine"
+    script = (tmp_path / "handoff" / "trtllm-build.sh").read_text()
+    assert str(tmp_path) not in script and "  " + shlex.join(argv) in script.splitlines()
+    assert '-v "$PWD"/checkpoint/trtllm_checkpoint:/trtforge/checkpoint:ro' in script
+    assert spec.validate_build_command(argv, "1.2.1") == []

@@ -18,6 +18,7 @@ import yaml
 from trtforge.errors import Infeasible
 from trtforge.pipeline.step import StepContext
 from trtforge.plan import make_plans
+from trtforge.plan.resolve import resolve
 from trtforge.recipe.loader import LoadedRecipe, load_recipe
 from trtforge.recipe.schema import Recipe
 from trtforge.steps import llmapi_config as lc
@@ -255,7 +256,10 @@ def test_serving_overrides_and_scheduler() -> None:
             )
         }
     )
-    cfg = lc.generate_llm_api_config(recipe, plans[0]).config
+    # The KV fraction is decided once, by the planner: re-plan the changed recipe (the plan says 0.7 too).
+    (plan,) = make_plans(recipe)
+    assert plan.memory.free_gpu_memory_fraction == 0.7
+    cfg = lc.generate_llm_api_config(recipe, plan).config
     assert cfg["kv_cache_config"]["free_gpu_memory_fraction"] == 0.7
     assert cfg["kv_cache_config"]["enable_block_reuse"] is False
     assert cfg["scheduler_config"] == {"capacity_scheduler_policy": "MAX_UTILIZATION"}
@@ -277,8 +281,8 @@ def test_speculative_eagle_on_pytorch_is_eagle3() -> None:
     assert spec.validate_llm_api_config(cfg) == []
     medusa = sp.model_copy(update={"mode": "medusa"})
     recipe_m, _ = _variant("llama3.1-70b-b200-nvfp4.yaml", speculative=medusa)
-    problems = rules.check_llm_api_options(lc.llm_api_options_from(recipe_m, plans[0]))
-    assert any("TensorRT engine backend" in p for p in problems)
+    problems = resolve(recipe_m, plans[0]).errors  # the version's LLM-API spec refuses Medusa on pytorch
+    assert any("decoding_type 'Medusa' is not supported by the pytorch backend" in p for p in problems)
 
 
 def test_compare_resolves_defaults() -> None:

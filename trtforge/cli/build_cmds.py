@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from trtforge.cli.render import emit_json, say, warn
+from trtforge.cli.render import emit_event, emit_json, say, warn
 from trtforge.errors import Infeasible, InvalidInput
 
 CACHE_HELP = "Cache directory (default: $TRTFORGE_CACHE or the platform user cache dir)."
@@ -59,6 +59,29 @@ def _print_dry_run(doc: dict[str, Any]) -> None:
                 say("      $ " + " ".join(_quote(c) for c in cmd))
 
 
+def _show_handoffs(output_dir: Path, as_json: bool) -> None:
+    """The exact command a blocked compile left in build-instructions/, shown on the terminal (stderr)."""
+    import json
+    import shlex
+
+    from trtforge.pipeline.runner import INSTRUCTIONS_DIR
+
+    for inputs in sorted((output_dir / INSTRUCTIONS_DIR).rglob("compile-inputs.json")):
+        try:
+            doc = json.loads(inputs.read_text(encoding="utf-8"))
+            argv, script = list(doc["argv"]), inputs.parent / doc.get("script", "")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if as_json:
+            emit_event({"event": "handoff", "run_in": str(output_dir), "command": argv,
+                        "script": str(script.relative_to(output_dir))})
+            continue
+        warn(f"to finish on a machine with the GPU and TensorRT-LLM {doc.get('trtllm_version', '')}, copy "
+             f"{output_dir} there and run inside it:")
+        warn("  " + shlex.join(argv))
+        warn(f"  (or: bash {script.relative_to(output_dir)}, which falls back to NVIDIA's release container)")
+
+
 def _quote(arg: str) -> str:
     import shlex
 
@@ -91,8 +114,8 @@ def build(
 
     Exit: 0 built, 1 step failed, 2 invalid input, 3 infeasible plan, 4 tool missing (rest published), 130 stopped.
     """
-    from trtforge.pipeline.events import make_sink
-    from trtforge.pipeline.graph import publish_layout, steps_for
+    from trtforge.cli.progress import make_sink
+    from trtforge.steps.graph import publish_layout, steps_for
     from trtforge.pipeline.lockfile import read_lock
     from trtforge.pipeline.runner import BuildRequest, run_build
     from trtforge.plan import make_plan
@@ -159,7 +182,11 @@ def build(
         req, res = failed[0]
         err = res.error
         step = next((s for s in res.steps if s.error is err), None)
+        if only is not None and step is not None:
+            why = f"step '{step.name}' could not run here" if step.name != only else "it could not run here"
+            raise type(err)(f"--only {only}: {why}: {err.message}", hint=err.hint)
         if res.status == "blocked" and step is not None:
+            _show_handoffs(req.output_dir, as_json)
             hints = [err.hint] if err.hint else []
             instructions = req.output_dir / "build-instructions"
             if step.instructions is not None and str(instructions) not in (err.hint or ""):
@@ -178,7 +205,7 @@ def cache_ls(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """List cached step outputs with their sizes, and the hub download cache."""
-    from trtforge.pipeline.events import human_bytes
+    from trtforge.cli.progress import human_bytes
 
     cache = _cache(cache_dir)
     refs = cache.referenced()
@@ -211,7 +238,7 @@ def cache_verify(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """Re-hash every cache entry and report the corrupt ones (exit 1 if any remain)."""
-    from trtforge.pipeline.events import human_bytes
+    from trtforge.cli.progress import human_bytes
 
     cache = _cache(cache_dir)
     t0 = time.monotonic()
@@ -252,7 +279,7 @@ def cache_gc(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """Remove entries no output directory references (and old ones), and leftovers of killed builds."""
-    from trtforge.pipeline.events import human_bytes
+    from trtforge.cli.progress import human_bytes
 
     cache = _cache(cache_dir)
     report = cache.gc(older_than_s=older_than * 86400 if older_than is not None else None,

@@ -130,14 +130,18 @@ def gpus(
 def _adhoc_recipe(
     model: str,
     gpu: str,
-    gpus: int,
+    gpus: int | None,
     quant: str,
     kv_cache: str,
     max_seq_len: int | None,
     backend: str,
     trtllm_version: str | None,
+    workload: dict[str, int] | None = None,
+    nodes: int = 1,
 ):
-    """A Recipe for `plan --model ... --gpu ...` (validated like a file)."""
+    """A Recipe for `plan --model ... --gpu ...` (validated like a file): the same plan as a recipe file with
+    these fields. `gpus` None = unset (1, or with gpu auto every local GPU of that model); `workload` None = no
+    engine.workload section, its given keys otherwise (the rest take the recipe's Workload defaults)."""
     from pydantic import ValidationError
 
     from trtforge.recipe.schema import Recipe
@@ -154,12 +158,14 @@ def _adhoc_recipe(
     data: dict[str, Any] = {
         "name": name,
         "model": source,
-        "target": {"gpu": gpu, "gpus": gpus},
+        "target": {"gpu": gpu, **({"gpus": gpus} if gpus is not None else {}), **({"nodes": nodes} if nodes > 1 else {})},
         "quantization": {"format": quant, "kv_cache": kv_cache},
         "engine": {"backend": backend},
     }
     if max_seq_len:
         data["engine"]["max_seq_len"] = max_seq_len
+    if workload:
+        data["engine"]["workload"] = workload
     if trtllm_version:
         data["toolchain"] = {"trtllm_version": trtllm_version}
     try:
@@ -177,8 +183,14 @@ def plan(
     model: str | None = typer.Option(
         None, "--model", help="Model directory, config.json or hub id (instead of a recipe)."
     ),
-    gpu: str | None = typer.Option(None, "--gpu", help="GPU name or alias (see `trtforge gpus`), or cpu."),
-    n_gpus: int = typer.Option(1, "--gpus", min=1, max=64, help="GPUs available."),
+    gpu: str | None = typer.Option(
+        None, "--gpu", help="GPU name or alias (see `trtforge gpus`), cpu, or auto (the GPUs NVML finds here)."
+    ),
+    n_gpus: int | None = typer.Option(
+        None, "--gpus", min=1, max=64, show_default=False,
+        help="GPUs available on the node (default 1; with --gpu auto, every local GPU of that model).",
+    ),
+    n_nodes: int = typer.Option(1, "--nodes", min=1, max=64, help="Nodes of --gpus GPUs each (multi-node plan)."),
     quant: str = typer.Option(
         "none",
         "--quant",
@@ -189,6 +201,20 @@ def plan(
         None, "--max-seq-len", min=1, help="Longest sequence to serve (default: auto)."
     ),
     backend: str = typer.Option("auto", "--backend", help="auto | pytorch | tensorrt"),
+    isl: int | None = typer.Option(
+        None, "--isl", min=1, show_default=False,
+        help="Typical prompt length to size limits for, engine.workload.input_len (default 1024 once any of "
+        "--isl/--osl/--concurrency is given; none given: limits from the model's context, as a recipe without "
+        "engine.workload).",
+    ),
+    osl: int | None = typer.Option(
+        None, "--osl", min=1, show_default=False,
+        help="Typical output length, engine.workload.output_len (default 1024, as for --isl).",
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, show_default=False,
+        help="Concurrent requests, engine.workload.concurrency (default 64, as for --isl).",
+    ),
     trtllm_version: str | None = typer.Option(
         None, "--trtllm-version", help="TensorRT-LLM release (default: the recipe default)."
     ),
@@ -197,10 +223,14 @@ def plan(
     ),
 ) -> None:
     """Will it fit, and how should it be built? TP/PP/EP, memory, limits; exit 3 if not."""
-    from trtforge.plan import make_plans
+    from trtforge import api
 
     if (recipe_path is None) == (model is None):
         raise InvalidInput("give a RECIPE file, or --model SOURCE --gpu NAME")
+    quick = (n_gpus, isl, osl, concurrency, max_seq_len, trtllm_version)
+    if recipe_path is not None and (gpu or n_nodes > 1 or any(v is not None for v in quick)):
+        raise InvalidInput("--gpu/--gpus/--nodes/--isl/--osl/--concurrency/--max-seq-len/--trtllm-version go with --model; "
+                           "a recipe sets them in its file")
     if recipe_path is not None:
         from trtforge.recipe.loader import load_recipe
 
@@ -208,10 +238,14 @@ def plan(
     else:
         if not gpu:
             raise InvalidInput("--model needs --gpu NAME (see `trtforge gpus`)")
-        recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend, trtllm_version)  # type: ignore[arg-type]
-    plans = make_plans(recipe)
-    if as_json:
-        docs = [p.model_dump(mode="json") for p in plans]
+        workload = {k: v for k, v in (("input_len", isl), ("output_len", osl), ("concurrency", concurrency))
+                    if v is not None}
+        recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend,  # type: ignore[arg-type]
+                               trtllm_version, workload or None, n_nodes)
+    planned = api.plan(recipe)
+    plans = [t.plan for t in planned]
+    if as_json:  # each plan with its BuildSpec: every setting of every artifact the build would write
+        docs = [t.to_json() for t in planned]
         emit_json(docs[0] if not recipe.is_matrix else docs)
     else:
         for p in plans:
@@ -252,7 +286,9 @@ def _show_plan(plan: Any) -> None:
     from trtforge.cli.render import console
 
     out = console()
-    status = "[green]fits[/green]" if plan.fits else "[red]does not fit[/red]"
+    # a plan can fit in memory and still be refused by a build rule (exit 3 either way)
+    misfit = any("does not fit" in e for e in plan.errors)
+    status = "[green]fits[/green]" if plan.fits else f"[red]{'does not fit' if misfit else 'refused'}[/red]"
     table = Table(title=f"plan {plan.recipe} / {plan.target}: {status}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -283,6 +319,10 @@ def _show_plan(plan: Any) -> None:
     ]
     if plan.reference_config:
         rows.append(("tuned config", plan.reference_config))
+    if plan.topology is not None:
+        t = plan.topology
+        rows.insert(5, ("nodes", f"{t.nodes} of {t.nodes_available} x {t.gpus_per_node} GPUs, {t.ranks_per_node} "
+                                 f"ranks per node: {t.placement}"))
     for k, v in rows:
         table.add_row(k, v)
     for d in plan.decisions:

@@ -30,6 +30,8 @@ class GPU:
     nvml_names: tuple[str, ...] = ()
     nvlink: bool = False
     memory_from_spec: bool = False
+    node_gpus: int = 8  # most GPUs of this kind one node (server / compute tray) holds
+    nvlink_domain: int | None = None  # GPUs in one NVLink domain when it spans nodes (GB200 NVL72: 72)
 
     @property
     def is_cpu(self) -> bool:
@@ -69,8 +71,13 @@ class GPU:
             "memory_mib": self.memory_mib,
             "bandwidth_tbs": self.bandwidth_tbs,
             "nvlink": self.nvlink,
+            "nvlink_domain": self.nvlink_domain,
             "precisions": list(self.precisions),
+            "node_gpus": self.node_gpus,
         }
+
+
+DEFAULT_NODE_GPUS = 8  # HGX/DGX baseboards and 8-GPU PCIe servers (see gpus.yaml)
 
 
 def _key(name: str) -> str:
@@ -93,6 +100,8 @@ def load_catalog() -> tuple[GPU, ...]:
             nvml_names=tuple(e.get("nvml_names") or ()),
             nvlink=bool(e.get("nvlink")),
             memory_from_spec=bool(e.get("memory_from_spec")),
+            node_gpus=int(e.get("node_gpus", DEFAULT_NODE_GPUS)),
+            nvlink_domain=int(e["nvlink_domain"]) if e.get("nvlink_domain") else None,
         )
         for e in data["gpus"]
     )

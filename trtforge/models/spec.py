@@ -70,7 +70,7 @@ class NativeQuant:
     """Quantization the published checkpoint already carries (config.json `quantization_config`)."""
 
     method: str  # as written in config.json: mxfp4, fp8, awq, gptq, modelopt, compressed-tensors
-    format: str | None  # trtforge's format name (see plan/quant_formats.yaml), None if unknown
+    format: str | None  # trtforge's format name (see trtforge/data/quant_formats.yaml), None if unknown
     groups: tuple[str, ...]  # parameter groups stored in that format
     modules_not_converted: tuple[str, ...] = ()
     detail: dict[str, Any] = field(default_factory=dict)

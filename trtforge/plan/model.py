@@ -5,9 +5,9 @@ Steps read only the plan (and the recipe) to know what to do; `trtforge plan --j
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 Backend = Literal["tensorrt", "pytorch", "reference"]
 
@@ -21,6 +21,15 @@ class GpuInfo(PlanSection):
     sm: int | None = None  # compute capability x10 (90 = Hopper, 100 = Blackwell); None for cpu
     memory_gib: float  # per GPU (host RAM budget for cpu)
     count: int = 1
+    detected: str | None = None  # target.gpu auto: what NVML found here, e.g. "2 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB)"
+
+    @model_serializer(mode="wrap")
+    def _without_unset_detected(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Named GPUs serialise as before (golden plans, lock files): `detected` appears only for gpu auto."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("detected") is None:
+            data.pop("detected", None)
+        return data
 
 
 class Parallel(PlanSection):
@@ -38,6 +47,18 @@ class Memory(PlanSection):
     free_gpu_memory_fraction: float = 0.9  # what the runtime config will say for the KV cache
 
 
+class Topology(PlanSection):
+    """Where the ranks run, for a multi-node target (absent from single-node plans)."""
+
+    nodes: int  # nodes the layout uses
+    nodes_available: int  # target.nodes
+    gpus_per_node: int  # target.gpus
+    ranks_per_node: int  # MPI ranks (one per GPU) on each used node
+    world_size: int  # tp x pp
+    nvlink_domain_gpus: int  # GPUs one TP group may span (the node, or e.g. 72 on GB200 NVL72)
+    placement: str  # why TP and PP sit where they do
+
+
 class Limits(PlanSection):
     max_batch_size: int
     max_num_tokens: int
@@ -45,6 +66,7 @@ class Limits(PlanSection):
     max_input_len: int
     max_kv_tokens: int
     max_beam_width: int = 1
+    chunked_prefill: bool = True  # prompts longer than max_num_tokens are split (decided once, in the planner)
 
 
 class QuantPlan(PlanSection):
@@ -91,3 +113,12 @@ class Plan(PlanSection):
     decisions: list[str] = Field(default_factory=list)  # one line per decision, saying why
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)  # non-empty => infeasible (exit 3)
+    topology: Topology | None = None  # multi-node targets only
+
+    @model_serializer(mode="wrap")
+    def _single_node_unchanged(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Single-node plans serialize exactly as before multi-node support (no `topology` key)."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("topology") is None:
+            data.pop("topology", None)
+        return data

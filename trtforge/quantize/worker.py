@@ -26,7 +26,8 @@ from typing import Any
 
 from trtforge.errors import Infeasible, InvalidInput, StepFailed, ToolMissing, TrtforgeError
 from trtforge.quantize import calibration as calib
-from trtforge.quantize import formats, memory, validate
+from trtforge.quantize import memory, validate
+from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import QuantJob, read_jobs
 from trtforge.quantize.versions import check_versions, installed_versions
 

@@ -14,8 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 HF_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
+# TensorRT-LLM holds batch sizes, token counts and sequence lengths as SizeType32 = std::int32_t
+# (cpp/include/tensorrt_llm/runtime/common.h @ 201135e58aa525af7e523d091d4c9584229524bc). The schema is the one
+# place that bound is enforced: the planner and the steps rely on a validated recipe.
+INT32_MAX = 2**31 - 1
+SEED_MAX = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1 (calibration sampling seeds numpy too)
+
 Auto = Literal["auto"]
-AutoInt = Union[Auto, Annotated[int, Field(ge=1)]]
+AutoInt = Union[Auto, Annotated[int, Field(ge=1, le=INT32_MAX)]]
 
 QuantFormat = Literal["none", "native", "fp8", "nvfp4", "nvfp4_awq", "mxfp4", "int4_awq", "w4a8_awq", "int8_sq"]
 KvCacheDtype = Literal["auto", "fp16", "bf16", "fp8", "nvfp4"]
@@ -24,7 +30,9 @@ KV_CACHE_DTYPES: tuple[str, ...] = KvCacheDtype.__args__  # type: ignore[attr-de
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # strict: YAML `true` is not 1, `2.0` or `3.0e+9` is not an integer, "8" is not a number. Values from
+    # `${ENV}` interpolation are strings, so numbers and booleans are written in the recipe itself.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
 class GgufFile(Section):
@@ -100,8 +108,16 @@ class ModelSource(Section):
 class Target(Section):
     """The hardware one deployment is for. `gpu: cpu` builds for the CPU reference runtime (tests, CI)."""
 
-    gpu: str = Field(..., description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), or 'cpu'.")
-    gpus: int = Field(1, ge=1, le=64, description="GPUs available on one node for this deployment.")
+    gpu: str = Field(
+        ...,
+        description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), 'cpu', or 'auto' "
+        "(the GPU NVML finds on this machine; exit 4 where there is none).",
+    )
+    gpus: int = Field(
+        1, ge=1, le=64, description="GPUs available on one node for this deployment; with gpu: auto, unset = every "
+        "local GPU of that model.",
+    )
+    nodes: int = Field(1, ge=1, le=64, description="Nodes of `gpus` GPUs each; TP stays in a node, PP spans nodes.")
     tp: AutoInt = Field("auto", description="Tensor parallel size; auto = smallest that fits.")
     pp: AutoInt = Field("auto", description="Pipeline parallel size; auto = 1 unless TP alone cannot fit.")
     ep: AutoInt = Field("auto", description="Expert parallel size for MoE models; auto = planner's choice.")
@@ -115,17 +131,26 @@ class Target(Section):
 
     @model_validator(mode="after")
     def _parallel_fits(self) -> "Target":
+        if self.is_auto and "gpus" not in self.model_fields_set:
+            return self  # the GPU count is what NVML finds: checked once it is known (hardware/auto.py)
         sizes = [s for s in (self.tp, self.pp) if isinstance(s, int)]
         product = 1
         for s in sizes:
             product *= s
-        if product > self.gpus:
-            raise ValueError(f"tp x pp = {product} needs more GPUs than target.gpus = {self.gpus}")
+        if product > self.gpus * self.nodes:
+            where = f"target.gpus = {self.gpus}" if self.nodes == 1 else f"{self.nodes} nodes x {self.gpus} GPUs"
+            raise ValueError(f"tp x pp = {product} needs more GPUs than {where}")
+        if self.is_cpu and self.nodes > 1:
+            raise ValueError("the cpu target runs on one machine: nodes must be 1")
         return self
 
     @property
     def is_cpu(self) -> bool:
         return self.gpu.lower() == "cpu"
+
+    @property
+    def is_auto(self) -> bool:
+        return self.gpu.lower() == "auto"
 
 
 class Calibration(Section):
@@ -140,7 +165,7 @@ class Calibration(Section):
     samples: int = Field(512, ge=1, le=100_000, description="Calibration samples (ModelOpt's calib_size).")
     seq_len: int = Field(512, ge=8, le=131_072, description="Tokens per calibration sample (longer ones are cut).")
     batch_size: int = Field(1, ge=1, le=1024, description="Samples per calibration forward pass.")
-    seed: int = Field(1234, ge=0, description="Seed for sampling and synthetic data: same seed, same checkpoint.")
+    seed: int = Field(1234, ge=0, le=SEED_MAX, description="Seed for sampling and synthetic data: same seed, same checkpoint.")
 
 
 class AccuracyGate(Section):
@@ -183,7 +208,7 @@ class Speculative(Section):
     mode: SpecMode = Field("none", description="none | eagle | medusa | lookahead | draft_tokens_external")
     max_draft_len: int = Field(0, ge=0, le=512, description="Draft tokens proposed per step (trtllm-build --max_draft_len).")
     draft_model: str | None = Field(None, description="Draft/EAGLE/Medusa checkpoint (repo id or path).")
-    lookahead: dict[str, int] | None = Field(
+    lookahead: dict[str, Annotated[int, Field(ge=1, le=INT32_MAX)]] | None = Field(
         None, description="{window_size, ngram_size, verification_set_size} for lookahead decoding."
     )
 
@@ -294,6 +319,99 @@ class Outputs(Section):
     keep_checkpoint: bool = Field(True, description="Link the (quantized) checkpoint into the output directory.")
 
 
+K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # DNS-1123 label (namespaces, claims, secrets)
+QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+
+
+def _k8s_name(v: str | None) -> str | None:
+    if v is not None and not K8S_NAME_RE.match(v):
+        raise ValueError("must be a Kubernetes name: lowercase letters, digits and '-', at most 63, no leading/trailing '-'")
+    return v
+
+
+class DeployStorage(Section):
+    """Where serving pods find the model."""
+
+    pvc: str | None = Field(None, description="PersistentVolumeClaim holding the model (shared by all pods); default: an emptyDir per pod.")
+    pvc_size: str | None = Field(None, description="Also emit the PVC with this size (e.g. 1Ti); without it the claim must exist.")
+    storage_class: str | None = Field(None, description="StorageClass for an emitted PVC (ReadWriteMany); default: the cluster's.")
+    download: bool = Field(True, description="An init step downloads the pinned revision from the Hugging Face hub when absent.")
+    hf_token_secret: str | None = Field(
+        "hf-token", description="Secret (key HF_TOKEN) the download reads: a name, never a token; null for public models."
+    )
+    mount_path: str = Field("/models", description="Where the model volume is mounted in the containers.")
+
+    @field_validator("pvc", "hf_token_secret", "storage_class")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        return _k8s_name(v)
+
+    @field_validator("pvc_size")
+    @classmethod
+    def _size(cls, v: str | None) -> str | None:
+        if v is not None and not QUANTITY_RE.match(v):
+            raise ValueError("must be a Kubernetes quantity such as 500Gi or 1Ti")
+        return v
+
+    @field_validator("mount_path")
+    @classmethod
+    def _mount(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/") or not re.match(r"^[A-Za-z0-9/._-]+$", v):
+            raise ValueError("must be an absolute container path of letters, digits, '/', '.', '_' or '-'")
+        return v.rstrip("/") or "/"
+
+    @model_validator(mode="after")
+    def _size_needs_pvc(self) -> "DeployStorage":
+        if self.pvc_size and not self.pvc:
+            raise ValueError("pvc_size needs pvc (the claim's name)")
+        return self
+
+
+class Deploy(Section):
+    """Hand-off beyond one `docker run`: trtllm-serve, Triton, Kubernetes (LeaderWorkerSet), Dynamo, Slurm."""
+
+    image: str = Field("auto", description="Serving image; auto = NVIDIA's TensorRT-LLM release image for toolchain.trtllm_version (Triton: toolchain.triton_image).")
+    dynamo_image: str = Field(
+        "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.5.0",
+        description="Dynamo's TensorRT-LLM runtime image (Dynamo 1.5.0, whose CRD trtforge validates against; "
+        "it ships Dynamo's own TensorRT-LLM build).",
+    )
+    namespace: str = Field("default", description="Kubernetes namespace of every emitted object.")
+    replicas: int = Field(1, ge=1, le=1024, description="Serving replicas (each one a full tp x pp group).")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port of trtllm-serve / Triton / the Dynamo frontend.")
+    shm_size: str = Field("16Gi", description="Shared memory (/dev/shm) per pod; NCCL and MPI need more than the 64 MiB default.")
+    startup_seconds: int = Field(1800, ge=60, le=86_400, description="Time a pod may take to load the model before probes fail it.")
+    storage: DeployStorage = Field(default_factory=DeployStorage, description="Where the model comes from.")
+    slurm_partition: str | None = Field(None, description="Slurm partition for the sbatch script.")
+    slurm_account: str | None = Field(None, description="Slurm account for the sbatch script.")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        return _k8s_name(v) or v
+
+    @field_validator("shm_size")
+    @classmethod
+    def _shm(cls, v: str) -> str:
+        if not QUANTITY_RE.match(v):
+            raise ValueError("must be a Kubernetes quantity such as 16Gi")
+        return v
+
+    @field_validator("image", "dynamo_image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$", v):
+            raise ValueError("must be a container image reference such as nvcr.io/nvidia/tensorrt-llm/release:1.2.1")
+        return v
+
+    @field_validator("slurm_partition", "slurm_account")
+    @classmethod
+    def _slurm_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", v):
+            raise ValueError("must be a Slurm name: letters, digits, '.', '_' or '-'")
+        return v
+
+
 class Recipe(Section):
     """A declarative build: one model, one or more hardware targets."""
 
@@ -307,6 +425,7 @@ class Recipe(Section):
     toolchain: Toolchain = Field(default_factory=Toolchain, description="The pinned TensorRT-LLM release.")
     serving: Serving = Field(default_factory=Serving, description="The Triton model repository.")
     outputs: Outputs = Field(default_factory=Outputs, description="What lands in the output directory.")
+    deploy: Deploy = Field(default_factory=Deploy, description="Hand-off to trtllm-serve, Kubernetes, Dynamo and Slurm.")
     steps: dict[str, dict] = Field(
         default_factory=dict, description="Options for plugin steps, by step kind (see `trtforge plugins`)."
     )
@@ -325,6 +444,8 @@ class Recipe(Section):
         if self.targets is not None:
             if not self.targets:
                 raise ValueError("'targets' must list at least one target")
+            if any(t.is_auto for t in self.targets):
+                raise ValueError("gpu: auto (this machine's GPUs) is for 'target', not a 'targets' matrix")
             labels = [target_label(t) for t in self.targets]
             dupes = sorted({x for x in labels if labels.count(x) > 1})
             if dupes:
@@ -345,6 +466,8 @@ class Recipe(Section):
 
 
 def target_label(target: Target) -> str:
-    """A short, path-safe label for one target, e.g. 'h100-80gbx2' or 'cpu'."""
+    """A short, path-safe label for one target, e.g. 'h100-80gbx2', 'h100-80gb-2x8' (2 nodes of 8) or 'cpu'."""
     base = re.sub(r"[^a-z0-9.-]+", "-", target.gpu.lower()).strip("-")
+    if target.nodes > 1:
+        return f"{base}-{target.nodes}x{target.gpus}"
     return base if target.gpus == 1 else f"{base}x{target.gpus}"

@@ -1,11 +1,11 @@
 """Compile step, engine backend: a TensorRT-LLM checkpoint -> TensorRT engines with `trtllm-build` (<= 1.2.x).
 
-Pure part: `engine_options_from(recipe, plan)` decides the build settings (checked by
-`trtforge.toolchain.rules.check_engine_options`) and `build_argv(...)` renders the exact command (checked by
-`trtforge.toolchain.spec.validate_build_command`). The step runs it through an executor (local tool or NVIDIA's
-container), streams its log, and accepts the result only if rank<N>.engine for every rank and config.json exist.
-Where trtllm-build cannot run here it writes the command and its inputs to a hand-off directory and stops
-with exit 4. For the CPU target (backend 'reference') it builds nothing and records that.
+It carries out the BuildSpec's `engine` section (trtforge.plan.resolve decided the options, checked them with
+`trtforge.toolchain.rules.check_engine_options` and the argv with `trtforge.toolchain.spec.validate_build_command`;
+`trtforge.plan.render.build_argv` renders it with this machine's paths). The step runs it through an executor
+(local tool or NVIDIA's container), streams its log, and accepts the result only if rank<N>.engine for every rank
+and config.json exist. Where trtllm-build cannot run here it writes the command and its inputs to a hand-off
+directory and stops with exit 4. For the CPU target (backend 'reference') it builds nothing and records that.
 """
 
 from __future__ import annotations
@@ -26,19 +26,17 @@ from trtforge.errors import Infeasible, Interrupted, StepFailed, ToolMissing
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.plan.model import Plan
 from trtforge.recipe.schema import Recipe
+from trtforge.plan.render import TOOL, build_argv  # noqa: F401  (build_argv re-exported)
 from trtforge.steps.executors import ContainerExecutor, LocalExecutor, make_executor
-from trtforge.toolchain import rules
+from trtforge.plan.resolve import engine_options_from, resolve  # noqa: F401  (re-exported)
 from trtforge.toolchain.options import (  # noqa: F401  (re-exported for callers of this module)
     ENGINE_SPEC_MODE,
-    engine_options_from,
     gemm_plugin_for,
     lookahead_max_draft_len,
 )
 from trtforge.toolchain.rules import EngineBuildOptions
-from trtforge.toolchain.spec import validate_build_command
 from trtforge.toolchain.versions import release_image_for
 
-TOOL = "trtllm-build"
 ENGINE_DIR = "engine"
 RECORD = "compile.json"
 LOG_TAIL = 40
@@ -49,72 +47,6 @@ _NO_GPU_PATTERNS = re.compile(
     r"could not select device driver .* with capabilities: \[\[gpu\]\]|NVIDIA driver on your system is too old)",
     re.IGNORECASE,
 )
-
-
-def _flag(value: bool) -> str:
-    return "enable" if value else "disable"
-
-
-def build_argv(
-    o: EngineBuildOptions,
-    *,
-    checkpoint_dir: str,
-    output_dir: str,
-    timing_cache_in: str | None,
-    timing_cache_out: str | None,
-    workers: int,
-    log_level: str = "info",
-) -> list[str]:
-    """The exact trtllm-build command for the options (pure). Values whose defaults changed across
-    TensorRT-LLM versions (attention plugin dtype, tokens per block, paged context FMHA) are always explicit."""
-    argv = [
-        TOOL,
-        "--checkpoint_dir",
-        checkpoint_dir,
-        "--output_dir",
-        output_dir,
-        "--max_batch_size",
-        str(o.max_batch_size),
-        "--max_input_len",
-        str(o.max_input_len),
-        "--max_seq_len",
-        str(o.max_seq_len),
-        "--max_num_tokens",
-        str(o.max_num_tokens),
-        "--max_beam_width",
-        str(o.max_beam_width),
-        "--kv_cache_type",
-        o.kv_cache_type,
-        "--gpt_attention_plugin",
-        "auto",
-    ]
-    if o.gemm_plugin:
-        argv += ["--gemm_plugin", o.gemm_plugin]
-    argv += [
-        "--context_fmha",
-        _flag(o.context_fmha),
-        "--use_paged_context_fmha",
-        _flag(o.paged_context_fmha),
-        "--use_fp8_context_fmha",
-        _flag(o.fp8_context_fmha),
-        "--remove_input_padding",
-        _flag(o.remove_input_padding),
-        "--tokens_per_block",
-        str(o.tokens_per_block),
-        "--multiple_profiles",
-        _flag(o.multiple_profiles),
-    ]
-    if o.reduce_fusion:
-        argv += ["--reduce_fusion", "enable"]
-    if o.speculative_mode:
-        argv += ["--speculative_decoding_mode", o.speculative_mode, "--max_draft_len", str(o.max_draft_len)]
-    argv += ["--workers", str(workers)]
-    if timing_cache_in:
-        argv += ["--input_timing_cache", timing_cache_in]
-    if timing_cache_out:
-        argv += ["--output_timing_cache", timing_cache_out]
-    argv += ["--log_level", log_level]
-    return argv
 
 
 def timing_cache_name(plan: Plan) -> str:
@@ -181,19 +113,17 @@ class CompileEngineStep(Step):
         if plan.backend not in ("tensorrt", "reference"):
             raise ValueError(f"CompileEngineStep is for the tensorrt/reference backends, not {plan.backend}")
         self.recipe: Recipe = loaded.recipe
-        self.options = engine_options_from(self.recipe, plan) if plan.backend == "tensorrt" else None
+        self.spec = resolve(self.recipe, plan)
+        self.engine = self.spec.engine  # the BuildSpec section this step carries out
+        self.options = _options_of(self.engine.options) if self.engine is not None else None
 
     # ------------------------------------------------------------------ declared identity
 
     def params(self) -> dict[str, Any]:
         if self.options is None:
             return {"backend": "reference", "engine": None}
-        return {
-            "backend": "tensorrt",
-            "options": json.loads(json.dumps(dataclasses.asdict(self.options))),
-            "argv": self._argv("<checkpoint>", "<out>", None, None),
-            "gpu": {"name": self.plan.gpu.name, "sm": self.plan.gpu.sm},
-        }
+        assert self.engine is not None
+        return {"backend": "tensorrt", "engine": self.engine.canonical()}
 
     def tool_versions(self) -> dict[str, str]:
         if self.options is None:
@@ -230,10 +160,11 @@ class CompileEngineStep(Step):
         return [executor.wrap(argv)]
 
     def preflight(self) -> None:
-        """Refuse settings trtllm-build would reject or silently change (the planner should have caught them)."""
+        """Refuse settings trtllm-build would reject or silently change (the plan refused them already; a
+        plugin-made plan may not have)."""
         if self.options is None:
             return
-        problems = rules.check_engine_options(self.options)
+        problems = self.spec.errors
         if problems:
             raise Infeasible(
                 f"cannot build the engine: {problems[0]}",
@@ -269,9 +200,6 @@ class CompileEngineStep(Step):
                 str(shared_cache) if shared_cache.exists() else None,
                 str(ctx.out_dir / "timing.cache"),
             )
-        problems = validate_build_command(argv, self.plan.toolchain.trtllm_version)
-        if problems:  # a generator bug, never a user error
-            raise StepFailed(f"generated trtllm-build command is invalid: {problems[0]}")
         command = executor.wrap(argv)
         try:
             self._check_tool(executor)
@@ -425,6 +353,20 @@ class CompileEngineStep(Step):
         os.replace(tmp, shared)
         produced.unlink()
 
+    def _published_checkpoint(self, ctx: StepContext, checkpoint: Path) -> Path | None:
+        """Where the checkpoint lands relative to the output directory (the runner says which upstream step is
+        published as which subdirectory, `published_as`); None where it is not published there."""
+        published = ctx.options.get("published_as") or {}
+        for name, root in ctx.inputs.items():
+            sub = published.get(name)
+            if sub is None:
+                continue
+            try:
+                return Path(sub) / checkpoint.resolve().relative_to(Path(root).resolve())
+            except ValueError:
+                continue
+        return None
+
     def _write_handoff(
         self,
         ctx: StepContext,
@@ -433,30 +375,56 @@ class CompileEngineStep(Step):
         argv: list[str],
         executor: LocalExecutor | ContainerExecutor,
     ) -> Path:
-        """Write what another machine needs to run the same build; returns the directory."""
+        """Write what a GPU machine needs to run the same build; returns the directory.
+
+        The script runs from a copy of the output directory alone: it finds that directory (the one holding
+        trtforge.lock.json) above itself, builds from the published checkpoint there into `engine/`, with
+        trtllm-build where it is installed, else in NVIDIA's release container. `compile-inputs.json` holds the
+        same command (`argv`, run in the output directory) for `trtforge build` to print."""
         where = Path(
             ctx.options.get("handoff_dir")
             or ctx.cache_root / "handoff" / f"{self.plan.recipe}-{self.plan.target}"
         )
         where.mkdir(parents=True, exist_ok=True)
-        local_argv = self._argv(str(checkpoint), "./engine", None, "./timing.cache")
+        published = self._published_checkpoint(ctx, checkpoint)
+        ck_path = published.as_posix() if published is not None else str(checkpoint)
+        local_argv = self._argv(ck_path, ENGINE_DIR, None, "timing.cache")
         image = release_image_for(self.plan.toolchain.trtllm_version)
-        container = ContainerExecutor(image=image)
-        ck = container.mount(checkpoint, "checkpoint", read_only=True)
+        container = ContainerExecutor(image=image, user="__UID__")
+        ck_host = Path("/__PWD__") / published if published is not None else checkpoint
+        ck = container.mount(ck_host, "checkpoint", read_only=True)
         out = container.mount(Path("/__PWD__"), "out")
-        container_argv = container.wrap(self._argv(ck, f"{out}/{ENGINE_DIR}", None, f"{out}/timing.cache"))
+        container_line = (
+            shlex.join(container.wrap(self._argv(ck, f"{out}/{ENGINE_DIR}", None, f"{out}/timing.cache")))
+            .replace("/__PWD__", '"$PWD"')
+            .replace("__UID__", '"$(id -u):$(id -g)"')
+        )
+        missing_hint = (
+            "copy the whole output directory" if published is not None
+            else "it is not in the output directory: build with outputs.keep_checkpoint: true"
+        )
         script = [
             "#!/usr/bin/env bash",
-            f"# trtforge hand-off: build the {self.plan.target} engine for recipe {self.plan.recipe} where trtllm-build runs.",
+            f"# trtforge hand-off: build the {self.plan.target} engine for recipe {self.plan.recipe} on a GPU machine.",
             (
                 f"# TensorRT-LLM {self.plan.toolchain.trtllm_version}; GPU {self.plan.gpu.name} (SM {self.plan.gpu.sm}); "
                 f"world size {self.plan.parallel.world_size}."
             ),
+            "# Copy the output directory (the folder holding trtforge.lock.json) to that machine and run this",
+            "# script from anywhere: the engine is written to engine/ in that directory.",
             "set -euo pipefail",
-            "# Either with TensorRT-LLM installed locally:",
-            "#   " + shlex.join(local_argv),
-            "# or in NVIDIA's release container (docker + NVIDIA container toolkit):",
-            shlex.join(container_argv).replace("/__PWD__", '"$PWD"'),
+            'out="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"',
+            'while [ ! -f "$out/trtforge.lock.json" ] && [ "$out" != / ]; do out="$(dirname "$out")"; done',
+            'cd "$out"',
+            f"if [ ! -f {shlex.quote(ck_path + '/config.json')} ]; then",
+            f"  echo {shlex.quote(f'no TensorRT-LLM checkpoint at {ck_path} ({missing_hint})')} >&2",
+            "  exit 1",
+            "fi",
+            "if command -v trtllm-build >/dev/null 2>&1; then",
+            "  " + shlex.join(local_argv),
+            "else  # NVIDIA's release container (docker + NVIDIA container toolkit)",
+            "  " + container_line,
+            "fi",
             "",
         ]
         (where / "trtllm-build.sh").write_text("\n".join(script), encoding="utf-8")
@@ -468,12 +436,15 @@ class CompileEngineStep(Step):
                     "trtllm_version": self.plan.toolchain.trtllm_version,
                     "release_image": image,
                     "gpu": {"name": self.plan.gpu.name, "sm": self.plan.gpu.sm},
-                    "checkpoint_dir": str(checkpoint),
+                    "checkpoint_dir": ck_path,
+                    "checkpoint_published": published is not None,
+                    "run_in": "the output directory (the folder holding trtforge.lock.json)",
+                    "script": "trtllm-build.sh",
                     "argv": local_argv,
                     "as_run_here": command,
                     "options": dataclasses.asdict(self.options) if self.options else None,
-                    "expected_outputs": ["config.json"]
-                    + [f"rank{r}.engine" for r in range(self.plan.parallel.world_size)],
+                    "expected_outputs": [f"{ENGINE_DIR}/config.json"]
+                    + [f"{ENGINE_DIR}/rank{r}.engine" for r in range(self.plan.parallel.world_size)],
                 },
                 indent=2,
             )
@@ -481,6 +452,13 @@ class CompileEngineStep(Step):
             encoding="utf-8",
         )
         return where
+
+
+def _options_of(data: dict[str, Any]) -> EngineBuildOptions:
+    """EngineBuildOptions back from the section's JSON (tuples were written as lists)."""
+    known = {k: v for k, v in data.items() if k in EngineBuildOptions.__dataclass_fields__}
+    known["extra_plugins"] = tuple(known.get("extra_plugins") or ())
+    return EngineBuildOptions(**known)
 
 
 def compile_step_for(name: str, loaded, plan: Plan, needs: tuple[str, ...] = ()) -> Step:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trtforge.errors import InvalidInput
-from trtforge.toolchain.data import VERSIONS, load
+from trtforge.toolchain.data import SPEC_INDEX, VERSIONS, extracted_versions, load
 
 _VERSION_RE = re.compile(r"^(\d+(?:\.\d+)*?)(?:\.?(dev|a|b|rc|post)(\d*))?([+-].*)?$")
 _PRE_RANK = {"dev": 0, "a": 1, "b": 2, "rc": 3, None: 4, "post": 5}
@@ -41,6 +41,16 @@ def last_engine_version() -> str:
 def default_version() -> str:
     """The version a recipe gets when it pins none: the newest known release."""
     return str(load(VERSIONS)["default_version"])
+
+
+def spec_versions() -> list[str]:
+    """Versions whose option specs were extracted from TensorRT-LLM's source at their tag, newest first."""
+    return sorted(extracted_versions(), key=version_key, reverse=True)
+
+
+def spec_manifest_versions() -> list[str]:
+    """Versions a recipe may pin that the spec manifest (trtforge/data/trtllm/specs.json) lists, newest first."""
+    return sorted(load(SPEC_INDEX)["versions"], key=version_key, reverse=True)
 
 
 def engine_backend_available(version: str) -> bool:
@@ -132,3 +142,19 @@ def resolve_triton_image(version: str, requested: str = "auto") -> str:
             hint=f"set toolchain.triton_image, or pin one of: {shipped}",
         )
     return image
+
+
+def check_image_matches(image: str, trtllm_version: str) -> None:
+    """Refuse an image whose TensorRT-LLM differs from the one the repository was built for (P3)."""
+    if not trtllm_version:
+        return
+    tag = image.rsplit("/", 1)[-1]
+    shipped_by = [
+        v for v in known_versions() if any(i.rsplit("/", 1)[-1] == tag for i in release(v).triton_images)
+    ]
+    if shipped_by and trtllm_version not in shipped_by:
+        raise InvalidInput(
+            f"image {image} ships TensorRT-LLM {shipped_by[0]}, but the repository was built for "
+            f"{trtllm_version}",
+            hint="use the image recorded in the repository's README/trtforge.json",
+        )
