@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trtforge.quantize import formats  # noqa: E402
+from trtforge.toolchain import quant_formats as formats  # noqa: E402
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob  # noqa: E402
 from trtforge.quantize.runner import run_jobs  # noqa: E402
 
