@@ -32,6 +32,7 @@ p1)
   ;;
 run)
   cp .devwork/p2/gguf.b $R/ && rm -rf $R/tf && cp -r .devwork/p2/tf $R/tf
+  cd $R  # not the checkout's root: its own trtforge/ (main's) would shadow $R/tf for `python -m trtforge...`
   cat $R/gguf.a $R/gguf.b > $R/smol.gguf
   echo "$SHA  $R/smol.gguf" | sha256sum -c - || exit 2
   export PYTHONPATH=$R/site:$R/tf
