@@ -1,6 +1,6 @@
-"""trtforge.api gives what the CLI gives: `plan --json`, `build --dry-run --json`, `build --json` (events, lock,
-errors and their exit codes) and `serve --print-command --json`, each compared with the CLI run in this process on
-the same recipe. The builds are real (a tiny Llama checkpoint, the built-in steps, a private cache)."""
+"""trtforge.api gives what the CLI gives: `plan --json`, `build --dry-run --json`, `build --json` (events,
+lock, errors and their exit codes) and `serve --print-command --json`, each compared with the CLI run in this
+process on the same recipe. The builds are real (a tiny Llama checkpoint, built-in steps, a private cache)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ def test_errors_are_the_cli_errors_with_its_exit_codes(here: Path, capsys: pytes
     with pytest.raises(InvalidInput) as unknown:
         api.build("t.yaml", target="h200")
     assert unknown.value.exit_code == 2
-    assert invoke(capsys, "build", "t.yaml", "--target", "h200")[::2] == (2, f"error: {unknown.value.one_line()}\n")
+    code, _, err = invoke(capsys, "build", "t.yaml", "--target", "h200")
+    assert (code, err) == (2, f"error: {unknown.value.one_line()}\n")
 
 
 @pytest.mark.slow
@@ -115,3 +116,10 @@ def test_tiny_llama_cpu_recipe_builds_and_launches_as_the_cli_does(here: Path,
     runtime, argv = api.launch_command(here / "built", api.ServeOptions())
     assert {"runtime": runtime, "argv": argv} == cli_json(capsys, "serve", "built", "--print-command")
     assert runtime == "reference"
+    # Served through the API: ready, answers on every route, and the server gone on leaving the block.
+    with api.serve(here / "built", api.ServeOptions(runtime="reference")) as served:
+        info = served.info()
+        check = api.smoke_check(served, "Hello, world")
+    assert check.error is None and {(a.model, a.route) for a in check.answers} >= {
+        ("ensemble", "generate"), ("tensorrt_llm_bls", "generate")}
+    assert info["runtime"] == "reference" and not served.server.running()

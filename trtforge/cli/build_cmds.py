@@ -6,7 +6,7 @@ import importlib.util
 import shlex
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -14,10 +14,13 @@ from trtforge.cli.progress import human_bytes, make_sink
 from trtforge.cli.render import emit_event, emit_json, say, warn
 from trtforge.steps import default_registry
 
+if TYPE_CHECKING:
+    from trtforge.pipeline.cache import CacheStore
+
 CACHE_HELP = "Cache directory (default: $TRTFORGE_CACHE or the platform user cache dir)."
 
 
-def _cache(cache_dir: Optional[Path]):  # type: ignore[no-untyped-def]
+def _cache(cache_dir: Optional[Path]) -> CacheStore:
     # the cache's hashing and file helpers (blake3, importlib.metadata): ~30 ms of start-up
     from trtforge.pipeline.cache import CacheStore, default_root
 
@@ -110,7 +113,7 @@ def cache_ls(
     """List cached step outputs with their sizes, and the hub download cache."""
     cache = _cache(cache_dir)
     refs = cache.referenced()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in cache.entries():
         used = e.path.stat().st_mtime
         rows.append({"fingerprint": e.fingerprint, "kind": e.meta.get("kind"), "name": e.meta.get("name"),
@@ -119,7 +122,8 @@ def cache_ls(
                      "last_used": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(used)),
                      "referenced_by": refs.get(e.fingerprint, [])})
     hub_bytes, hub_files = cache.hub_size()
-    doc = {"cache": str(cache.root), "entries": rows, "total_bytes": sum(r["bytes"] for r in rows),
+    total_bytes = sum(r["bytes"] for r in rows)
+    doc = {"cache": str(cache.root), "entries": rows, "total_bytes": total_bytes,
            "hub": {"path": str(cache.hub), "bytes": hub_bytes, "files": hub_files}}
     if as_json:
         emit_json(doc)
@@ -129,7 +133,7 @@ def cache_ls(
         ref = "in use" if r["referenced_by"] else "unreferenced"
         say(f"  {r['fingerprint'][:12]}  {r['kind']:<14} {r['recipe'] or '':<20} {human_bytes(r['bytes']):>10} "
             f"{r['files']:>5} files  used {r['last_used']}  {ref}")
-    say(f"{len(rows)} entries, {human_bytes(doc['total_bytes'])}; hub downloads {human_bytes(hub_bytes)}")
+    say(f"{len(rows)} entries, {human_bytes(total_bytes)}; hub downloads {human_bytes(hub_bytes)}")
 
 
 @cache_app.command("verify")
@@ -208,10 +212,10 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")
         emit_json(doc)
         return
     say("step kinds:")
-    for k in kinds:
-        where = "built-in" if k["origin"] == "builtin" else f"plugin {k['origin']}"
-        state = "" if k["available"] else " (not installed)"
-        say(f"  {k['kind']:<16} {where}{state}: {k['summary']}")
+    for row in kinds:
+        where = "built-in" if row["origin"] == "builtin" else f"plugin {row['origin']}"
+        state = "" if row["available"] else " (not installed)"
+        say(f"  {row['kind']:<16} {where}{state}: {row['summary']}")
     say("plugins:" if reports else "plugins: none installed")
     for r in reports:
         label = f"{r.name} ({r.dist} {r.version})" if r.dist else r.name
