@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
 from trtforge.errors import InvalidInput
+from trtforge.toolchain.data import QUANT_FORMATS, load
 
 EXPORT_KINDS = (
     "hf",
@@ -22,11 +19,9 @@ EXPORT_KINDS = (
 )  # unified HF checkpoint (PyTorch backend) | TRT-LLM checkpoint (engine backend)
 
 
-@lru_cache(maxsize=1)
 def load_table() -> dict[str, Any]:
-    """The parsed data file (cached)."""
-    text = resources.files("trtforge").joinpath("data/quant_formats.yaml").read_text()
-    return yaml.safe_load(text)
+    """The parsed data file (cached by the one data loader)."""
+    return load(QUANT_FORMATS)
 
 
 @dataclass(frozen=True)
