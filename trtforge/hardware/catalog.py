@@ -6,6 +6,7 @@ import difflib
 import functools
 import re
 from dataclasses import dataclass
+
 from trtforge.errors import InvalidInput
 from trtforge.toolchain.data import GPUS, load
 

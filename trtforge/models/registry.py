@@ -24,7 +24,7 @@ class UnknownArchitecture(Infeasible):
 
 @functools.cache
 def architectures() -> dict[str, dict[str, Any]]:
-    """The architecture table (trtforge/data/architectures.yaml): family module and backend support by name."""
+    """The architecture table (trtforge/data/architectures.yaml): family module and support, by name."""
     return load(ARCHITECTURES)
 
 

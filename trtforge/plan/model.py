@@ -84,7 +84,7 @@ class QuantPlan(PlanSection):
 
 class ToolchainPlan(PlanSection):
     trtllm_version: str
-    triton_image: str  # full image reference
+    triton_image: str  # full image name with registry and tag
     engine_backend_available: bool
 
 

@@ -35,12 +35,12 @@ from trtforge.plan.model import (
 )
 from trtforge.plan.parallel import Layout
 from trtforge.plan.quantization import QuantChoice, resolve_quantization
-from trtforge.plan.tuned import TunedConfig, find_tuned
 from trtforge.plan.topology import (
     placed_layouts,
     topology,
     where_label,
 )
+from trtforge.plan.tuned import TunedConfig, find_tuned
 from trtforge.recipe.schema import Recipe, Target, target_label
 from trtforge.toolchain.options import lookahead_max_draft_len
 from trtforge.toolchain.rules import chunked_prefill_supported

@@ -43,7 +43,7 @@ def generate_llm_api_config(recipe: Recipe, plan: Plan) -> LlmApiConfig:
     return LlmApiConfig(dict(spec.llm_api or {}), list(spec.decisions))
 
 
-# ----------------------------------------------------------------------------------------- NVIDIA tuned configs
+# ------------------------------------------------------------------------------------- NVIDIA tuned configs
 
 
 @dataclass(frozen=True)
