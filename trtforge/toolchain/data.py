@@ -27,7 +27,7 @@ SPEC_KINDS = ("llm_api_args", "trtllm_build_options", "quant_algos", "model_map"
 
 GPUS = "gpus.yaml"
 ARCHITECTURES = "architectures.yaml"
-QUANT_FORMATS = "quant_formats.yaml"
+QUANT_FORMAT_TABLE = "quant_formats.yaml"
 TUNED_CONFIGS = "tuned_configs.yaml"
 MODEL_CONFIGS = "model_configs"  # a folder: one published config.json per well-known model
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trtforge.errors import InvalidInput
-from trtforge.toolchain.data import QUANT_FORMATS, load
+from trtforge.toolchain.data import QUANT_FORMAT_TABLE, load
 
 EXPORT_KINDS = (
     "hf",
@@ -21,7 +21,7 @@ EXPORT_KINDS = (
 
 def load_table() -> dict[str, Any]:
     """The parsed data file (cached by the one data loader)."""
-    return load(QUANT_FORMATS)
+    return load(QUANT_FORMAT_TABLE)
 
 
 @dataclass(frozen=True)
