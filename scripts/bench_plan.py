@@ -27,12 +27,12 @@ def time_in_process(path: Path, repeat: int) -> tuple[float, float, float]:
     from trtforge.models.registry import architectures
     from trtforge.plan import make_plans
     from trtforge.plan.formats import clear_caches
-    from trtforge.plan.reference import reference_configs
+    from trtforge.plan.tuned import tuned_configs
     from trtforge.recipe import load_recipe
 
     times = []
     for _ in range(repeat):
-        for cached in (load_catalog, _index, architectures, reference_configs):
+        for cached in (load_catalog, _index, architectures, tuned_configs):
             cached.cache_clear()
         clear_caches()
         t0 = time.perf_counter()

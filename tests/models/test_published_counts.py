@@ -189,7 +189,7 @@ def test_backends_per_architecture() -> None:
 
 def test_spec_from_inline_config_is_pure() -> None:
     cfg = json.loads(
-        (Path(__file__).resolve().parents[2] / "trtforge/models/configs/Qwen--Qwen3-8B.json").read_text()
+        (Path(__file__).resolve().parents[2] / "trtforge/data/model_configs/Qwen--Qwen3-8B.json").read_text()
     )
     a, b = spec_from_config(cfg), spec_from_config(dict(cfg))
     assert a == b and a.total_params == 8_190_735_360

@@ -42,7 +42,7 @@ def test_hf_cache_is_read_before_the_bundled_snapshot(
 
     snap = tmp_path / "models--openai--gpt-oss-120b" / "snapshots" / "deadbeef"
     snap.mkdir(parents=True)
-    cfg = json.loads((ROOT / "trtforge/models/configs/openai--gpt-oss-20b.json").read_text())
+    cfg = json.loads((ROOT / "trtforge/data/model_configs/openai--gpt-oss-20b.json").read_text())
     (snap / "config.json").write_text(json.dumps(cfg))
     (tmp_path / "models--openai--gpt-oss-120b" / "refs").mkdir()
     (tmp_path / "models--openai--gpt-oss-120b" / "refs" / "main").write_text("deadbeef")

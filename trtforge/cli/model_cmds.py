@@ -99,7 +99,7 @@ def gpus(
         return
     from rich.table import Table  # rich's table machinery: only for a terminal report
 
-    table = Table(title="GPU catalog (trtforge/hardware/gpus.yaml)")
+    table = Table(title="GPU catalog (trtforge/data/gpus.yaml)")
     for col in ("name", "SM", "memory GiB", "TB/s", "NVLink", "precisions", "aliases"):
         table.add_column(col)
     for g in catalog:
@@ -312,8 +312,8 @@ def _show_plan(plan: Any) -> None:
         ("KV fraction", f"free_gpu_memory_fraction {plan.memory.free_gpu_memory_fraction}"),
         ("toolchain", f"TensorRT-LLM {plan.toolchain.trtllm_version}, {plan.toolchain.triton_image}"),
     ]
-    if plan.reference_config:
-        rows.append(("tuned config", plan.reference_config))
+    if plan.tuned_config:
+        rows.append(("tuned config", plan.tuned_config))
     if plan.topology is not None:
         t = plan.topology
         rows.insert(5, ("nodes", f"{t.nodes} of {t.nodes_available} x {t.gpus_per_node} GPUs, {t.ranks_per_node} "

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from trtforge.errors import InvalidInput, ToolMissing
+from trtforge.toolchain import data
 
 HUB_ID_RE = re.compile(
     r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*)(?:@(?P<rev>[^\s@]+))?$"
 )
-BUNDLED_DIR = Path(__file__).parent / "configs"
+BUNDLED_DIR = data.path(data.MODEL_CONFIGS)
 MAX_CONFIG_BYTES = 4 << 20
 HUB_ATTEMPTS = 3  # a dropped connection while fetching config.json is tried again, like the download step's
 
