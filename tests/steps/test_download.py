@@ -239,7 +239,7 @@ def test_cli_build_killed_mid_download_resumes(fake_hub, tiny_model, tmp_path) -
     try:
         assert fake_hub.stalled.wait(60), "the transfer never started"
         time.sleep(0.3)  # let the client write what it received
-        partial = list((tmp_path / "cache" / "hub").rglob("*.incomplete"))
+        partial = list((tmp_path / "hf-home" / "hub").rglob("*.incomplete"))
         assert partial and partial[0].stat().st_size > 0
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
