@@ -123,8 +123,15 @@ def test_local_calibration_file_is_fingerprinted_by_content(tmp_path):
     assert s.params()["calibration"]["dataset"] != first
 
 
-def test_preflight_passes_for_a_cpu_format(tmp_path):
-    step(tmp_path, MODEL, plan("fp8", kv="fp8")).preflight()
+@pytest.mark.parametrize("fmt,kv", [("fp8", "fp8"), ("int4_awq", "bf16"), ("nvfp4", "bf16")])
+def test_preflight_passes_for_a_cpu_format(tmp_path, fmt, kv):
+    """Combinations the real worker quantizes and exports on CPU (tests/quantize/test_worker.py: fp8 + fp8 KV,
+    int4_awq, nvfp4 without its accuracy check) pass preflight, and the job it prepares runs them on the CPU."""
+    s = step(tmp_path, MODEL, plan(fmt, kv=kv))
+    assert s.preflight() is None
+    p = s.params()
+    assert (p["device"], p["format"], p["modelopt_config"]) == ("cpu", fmt, formats.get_format(fmt).modelopt_config)
+    assert p["kv_cache"] == (None if kv == "bf16" else kv)
 
 
 def test_nvfp4_awq_on_cpu_says_it_needs_a_gpu(tmp_path):
