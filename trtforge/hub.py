@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
+from trtforge import secrets
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing, TrtforgeError
 
 ATTEMPTS = 3  # a transient failure is tried again up to ATTEMPTS - 1 times
@@ -194,8 +195,6 @@ def hub_error(exc: BaseException, repo: str, revision: str, *, token_given: bool
         return ToolMissing(f"the hub at {where()} answered HTTP {status} for {repo}", hint="try again later")
     if is_transient(exc) or isinstance(exc, OSError) and not isinstance(exc, PermissionError):
         return unreachable_error(repo, f" ({type(exc).__name__})")
-    from trtforge import secrets
-
     return StepFailed(f"hub access for {repo} failed: {type(exc).__name__}: {secrets.redact(str(exc))[:300]}")
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from trtforge import hub, secrets
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing
 from trtforge.pipeline import fsutil
+from trtforge.pipeline.cache import active_root
 from trtforge.pipeline.step import Step, StepContext
 
 SELECTION_VERSION = 1  # bump when select_files' rules change (changes the download fingerprint)
@@ -80,8 +81,6 @@ def _refuse_link_out(root: Path, name: str) -> None:
 
 
 def _listings_dir() -> Path:
-    from trtforge.pipeline.cache import active_root
-
     return active_root() / "hub-listings"
 
 
