@@ -77,8 +77,8 @@ def test_planning_and_download_say_the_same_line(local_hub: FakeHub, clean_env: 
         "revision missing": ("acme/open", "v9", "revision 'v9' does not exist in acme/open"),
     }
     for what, (repo, rev, message) in cases.items():
-        planning = _line(lambda: resolve_config(f"{repo}@{rev}"))
-        download = _line(lambda: hub.list_repo(repo, rev, None))
+        planning = _line(lambda repo=repo, rev=rev: resolve_config(f"{repo}@{rev}"))
+        download = _line(lambda repo=repo, rev=rev: hub.list_repo(repo, rev, None))
         assert planning == download and planning[0].startswith(message) and planning[1] == EXIT_INVALID, what
     gated_plan = _line(lambda: resolve_config("acme/gated"))
     gated_download = _line(lambda: hub.download_snapshot("acme/gated", hub.list_repo("acme/gated", "main", None).sha,

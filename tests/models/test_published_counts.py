@@ -10,7 +10,6 @@ import pytest
 from trtforge.models import load_model_spec, spec_from_config
 from trtforge.models.source import BUNDLED_DIR
 
-
 # (hub id, published total, published active, active convention, source of the figures)
 # convention "without_embedding": the author counts active parameters without the input embedding table.
 PUBLISHED = [

@@ -21,9 +21,10 @@ import itertools
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from trtforge import hub
 from trtforge.pipeline import fsutil, hashing
@@ -116,7 +117,7 @@ class CacheStore:
         self.hub = hub.cache_dir()  # the Hugging Face cache, shared; not under root
         self._index = None
 
-    def ensure(self) -> "CacheStore":
+    def ensure(self) -> CacheStore:
         for d in (self.steps, self.tmp, self.locks, self.refs):
             d.mkdir(parents=True, exist_ok=True)
         return self

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from trtforge import hub, secrets
-from trtforge.errors import InvalidInput, StepFailed, ToolMissing
+from trtforge.errors import InvalidInput, StepFailed
 from trtforge.pipeline import fsutil
 from trtforge.pipeline.cache import active_root
 from trtforge.pipeline.step import Step, StepContext
