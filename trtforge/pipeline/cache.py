@@ -24,11 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trtforge import hub
 from trtforge.pipeline import fsutil, hashing
 from trtforge.pipeline.hashing import FileInfo
+
+if TYPE_CHECKING:  # statindex (sqlite3) is imported when a build first needs it
+    from trtforge.pipeline.statindex import StatIndex
 
 ENTRY_FORMAT = 1
 META = "meta.json"
@@ -115,14 +118,14 @@ class CacheStore:
         self.locks = self.root / "locks"
         self.refs = self.root / "refs"
         self.hub = hub.cache_dir()  # the Hugging Face cache, shared; not under root
-        self._index = None
+        self._index: StatIndex | None = None
 
     def ensure(self) -> CacheStore:
         for d in (self.steps, self.tmp, self.locks, self.refs):
             d.mkdir(parents=True, exist_ok=True)
         return self
 
-    def index(self):
+    def index(self) -> StatIndex:
         from trtforge.pipeline.statindex import StatIndex
 
         if self._index is None:
