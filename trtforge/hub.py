@@ -1,18 +1,18 @@
-"""The one Hugging Face client of trtforge: planning's config.json look-ups and the download step both go here.
+"""The one Hugging Face client of trtforge: planning's config.json look-ups and the download step use it.
 
 - One cache: huggingface_hub's own layout (`models--org--name/{blobs,snapshots,refs}`) in the directory every
   Hugging Face tool uses: $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
   ~/.cache/huggingface/hub. A checkpoint another tool already fetched is not fetched again, and a revision's
-  commit is recorded in the hub's own `refs/<revision>` (so an offline run resolves `main` like huggingface_hub).
-- One retry policy (`with_retries`, `is_transient`): what huggingface_hub does not retry itself (a transfer cut
-  mid-body, an API call's connection error) is tried ATTEMPTS times in all; a download resumes from its
+  commit is recorded in the hub's own `refs/<revision>` (an offline run resolves `main` like huggingface_hub).
+- One retry policy (`with_retries`, `is_transient`): what huggingface_hub does not retry itself (a transfer
+  cut mid-body, an API call's connection error) is tried ATTEMPTS times in all; a download resumes from its
   `.incomplete` file.
 - One error table (`hub_error`): gated, not found, revision missing, offline, unreachable: one line each, with
   the fix. Tokens are passed to huggingface_hub only and never formatted into a message.
 
-huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE once, at its import; this module reads them at call
-time and passes them explicitly, so the environment of the running command is what counts. huggingface_hub itself
-is imported inside the functions that call it (start-up time of `trtforge --help`).
+huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE once, at its import; this module reads them at
+call time and passes them explicitly, so the environment of the running command is what counts.
+huggingface_hub itself is imported inside the functions that call it (start-up time of `trtforge --help`).
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def snapshot_dir(repo: str, sha: str) -> Path:
 
 def offline() -> bool:
     """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set: answer from the cache, never the network."""
-    return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(os.environ.get(v, "").strip().lower() in _TRUE
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def endpoint() -> str | None:
@@ -84,7 +85,7 @@ def _ref_path(repo: str, revision: str) -> Path | None:
 
 
 def record_ref(repo: str, revision: str, sha: str) -> None:
-    """Remember revision -> commit where huggingface_hub keeps it (refs/<revision>, the commit as its text)."""
+    """Remember revision -> commit where huggingface_hub keeps it (refs/<revision> holds the commit)."""
     path = _ref_path(repo, revision)
     if path is None or revision == sha:
         return
@@ -113,13 +114,14 @@ def read_ref(repo: str, revision: str) -> str | None:
 def is_transient(exc: BaseException) -> bool:
     """A failure worth trying again that huggingface_hub did not already retry.
 
-    huggingface_hub retries each file request itself (5 tries, backoff up to 8 s; a refused connection surfaces
-    after ~23 s as LocalEntryNotFoundError, which is final). It does not retry a transfer cut mid-body, nor
-    a connection error of an API call (model_info): those are ours.
+    huggingface_hub retries each file request itself (5 tries, backoff up to 8 s; a refused connection
+    surfaces after ~23 s as LocalEntryNotFoundError, which is final). It does not retry a transfer cut
+    mid-body, nor a connection error of an API call (model_info): those are ours.
     """
     import requests
 
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
+    dropped = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+    if isinstance(exc, dropped):
         return True
     return "Consistency check failed" in str(exc)  # huggingface_hub: the transfer ended short
 
@@ -140,7 +142,7 @@ def with_retries(call: Callable[[], T], *, on_retry: Callable[[BaseException, in
 
 @contextmanager
 def quiet_hub_logs(handler: logging.Handler | None = None) -> Iterator[None]:
-    """huggingface_hub's warnings would break the one-line error contract: send them to `handler`, or drop them."""
+    """huggingface_hub's warnings would break the one-line error contract: to `handler`, or dropped."""
     logger = logging.getLogger("huggingface_hub")
     level, propagate = logger.level, logger.propagate
     if handler is not None:
@@ -177,8 +179,8 @@ def hub_error(exc: BaseException, repo: str, revision: str, *, token_given: bool
         return InvalidInput(f"revision '{revision}' does not exist in {repo}",
                             hint="use a branch, tag or commit of the repo")
     if isinstance(exc, hf.RepositoryNotFoundError):
-        return InvalidInput(f"model repo {repo} was not found at {where()}",
-                            hint="check the name" if token_given else "check the name; if it is private, set HF_TOKEN")
+        private = "" if token_given else "; if it is private, set HF_TOKEN"
+        return InvalidInput(f"model repo {repo} was not found at {where()}", hint=f"check the name{private}")
     if isinstance(exc, (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled)):  # before EntryNotFoundError
         return offline_error(repo, revision) if offline() else unreachable_error(repo)
     if isinstance(exc, hf.EntryNotFoundError):
@@ -199,8 +201,9 @@ def hub_error(exc: BaseException, repo: str, revision: str, *, token_given: bool
 
 
 def offline_error(repo: str, revision: str, what: str = "") -> ToolMissing:
-    return ToolMissing(f"offline (HF_HUB_OFFLINE=1) and {repo}@{revision}{what} is not in the Hugging Face cache "
-                       f"at {cache_dir()}", hint="run once with network access, or unset HF_HUB_OFFLINE")
+    return ToolMissing(f"offline (HF_HUB_OFFLINE=1) and {repo}@{revision}{what} is not in the Hugging Face "
+                       f"cache at {cache_dir()}",
+                       hint="run once with network access, or unset HF_HUB_OFFLINE")
 
 
 def unreachable_error(repo: str, detail: str = "") -> ToolMissing:
@@ -248,11 +251,11 @@ def fetch_file(repo: str, filename: str, revision: str, token: str | None) -> Pa
 @dataclass(frozen=True)
 class RepoListing:
     sha: str  # the commit the revision resolved to
-    sizes: dict[str, int | None]  # every file of the repo at that commit -> size (None if the hub does not say)
+    sizes: dict[str, int | None]  # every file of the repo at that commit -> size (None: the hub did not say)
 
 
 def list_repo(repo: str, revision: str, token: str | None) -> RepoListing:
-    """Resolve revision to a commit and list the repo's files (one API call, retried); records refs/<revision>."""
+    """Revision -> commit and the repo's files (one API call, retried); records refs/<revision>."""
     from huggingface_hub import HfApi
 
     def call() -> RepoListing:
