@@ -2,9 +2,9 @@
 """Record transformers' parameter count of every bundled model config (tests/models/data/param_oracle.json).
 
 tests/models/test_oracle.py compares trtforge's analytic counts with this recording, and fails when a bundled
-config's SHA-256 no longer matches the one recorded (a config was added or changed): run this script again then.
-Building every model on the meta device takes minutes (DeepSeek-V3 alone ~2.5 min on one core), which is why the
-suite reads the recording instead. Needs the `ml` extra (torch, transformers).
+config's SHA-256 no longer matches the one recorded (a config was added or changed): run this script then.
+Building every model on the meta device takes minutes (DeepSeek-V3 alone ~2.5 min on one core), which is why
+the suite reads the recording instead. Needs the `ml` extra (torch, transformers).
 
     python scripts/record_param_oracle.py            # rewrite the recording
     python scripts/record_param_oracle.py --check    # exit 1 if the recording is stale or wrong
@@ -46,7 +46,7 @@ def record() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the recording instead of writing it")
+    parser.add_argument("--check", action="store_true", help="compare with the recording, do not write it")
     args = parser.parse_args()
     fresh = record()
     if args.check:

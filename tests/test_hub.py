@@ -1,5 +1,6 @@
 """trtforge.hub, the one Hugging Face client: its cache directory is huggingface_hub's, and planning and the
-download step give the same line for the same hub failure (real huggingface_hub against tests/pipeline/hubserver.py).
+download step give the same line for the same hub failure (real huggingface_hub against the local hub of
+tests/pipeline/hubserver.py).
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     {"HOME": "/x/user"},
 ])
 def test_cache_dir_is_the_one_huggingface_hub_itself_uses(env: dict, clean_env: pytest.MonkeyPatch) -> None:
-    """The oracle: huggingface_hub's constants, computed at its import in a fresh process with that environment."""
+    """The oracle: huggingface_hub's constants, computed at its import in a fresh process with that env."""
     import os
 
     base = {k: v for k, v in os.environ.items() if k not in HF_VARS}
-    theirs = subprocess.run([sys.executable, "-c", "import huggingface_hub.constants as c; print(c.HF_HUB_CACHE)"],
-                            env={**base, **env}, capture_output=True, text=True, check=True).stdout.strip()
+    code = "import huggingface_hub.constants as c; print(c.HF_HUB_CACHE)"
+    theirs = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+                            check=True).stdout.strip()
     for key, value in env.items():
         clean_env.setenv(key, value)
     assert str(hub.cache_dir()) == theirs
@@ -81,23 +83,25 @@ def test_planning_and_download_say_the_same_line(local_hub: FakeHub, clean_env: 
         download = _line(lambda repo=repo, rev=rev: hub.list_repo(repo, rev, None))
         assert planning == download and planning[0].startswith(message) and planning[1] == EXIT_INVALID, what
     gated_plan = _line(lambda: resolve_config("acme/gated"))
-    gated_download = _line(lambda: hub.download_snapshot("acme/gated", hub.list_repo("acme/gated", "main", None).sha,
-                                                         ["config.json"], None))
+    gated_sha = hub.list_repo("acme/gated", "main", None).sha
+    gated_download = _line(lambda: hub.download_snapshot("acme/gated", gated_sha, ["config.json"], None))
     assert gated_plan == gated_download == (
-        "acme/gated is gated and needs a token: set HF_TOKEN (and accept the model's licence on its hub page)",
+        "acme/gated is gated and needs a token: set HF_TOKEN "
+        "(and accept the model's licence on its hub page)",
         EXIT_INVALID)
     assert hub.read_ref("acme/open", "main") is None
     assert hub.list_repo("acme/open", "main", None).sha == sha == hub.read_ref("acme/open", "main")
     url = _closed_port_url()
     clean_env.setenv("HF_ENDPOINT", url)
-    # (resolve_config would say the same line after huggingface_hub's own ~23 s of retries: not waited for here)
+    # (resolve_config says the same line after huggingface_hub's own ~23 s of retries: not waited for here)
     unreachable = _line(lambda: hub.list_repo("acme/other", "main", None))
     assert unreachable[0].startswith(f"cannot reach the hub at {url} to fetch acme/other") and \
         unreachable[1] == EXIT_MISSING
     clean_env.setenv("HF_HUB_OFFLINE", "1")
     offline_plan = _line(lambda: resolve_config("acme/other"))
-    assert offline_plan[0].startswith("offline (HF_HUB_OFFLINE=1) and acme/other@main (config.json) is not in "
-                                      f"the Hugging Face cache at {hub.cache_dir()}") and offline_plan[1] == EXIT_MISSING
+    assert offline_plan[0].startswith("offline (HF_HUB_OFFLINE=1) and acme/other@main (config.json) is not "
+                                      f"in the Hugging Face cache at {hub.cache_dir()}")
+    assert offline_plan[1] == EXIT_MISSING
 
 
 def test_a_dropped_connection_is_tried_again(local_hub: FakeHub) -> None:

@@ -60,9 +60,9 @@ def _meminfo_total_bytes() -> int:
     return int(line.split()[1]) * 1024
 
 
-def test_real_detection_agrees_with_the_driver_device_nodes_quietly(capfd: pytest.CaptureFixture[str]) -> None:
-    """The real NVML path (no fake module): as many GPUs as the driver made device nodes (none on CI machines),
-    and nothing printed while finding out."""
+def test_real_detection_agrees_with_the_driver_device_nodes(capfd: pytest.CaptureFixture[str]) -> None:
+    """The real NVML path (no fake module): as many GPUs as the driver made device nodes (none on CI
+    machines), and nothing printed while finding out."""
     assert len(detect_gpus()) == _nvidia_device_nodes()
     assert capfd.readouterr() == ("", "")
 

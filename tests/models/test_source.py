@@ -23,7 +23,7 @@ def test_local_directory_and_file() -> None:
 
 @pytest.fixture
 def hub_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A local hub (tests/pipeline/hubserver.py, real huggingface_hub client) and an empty Hugging Face cache."""
+    """A local hub (tests/pipeline/hubserver.py; the real huggingface_hub client) and an empty HF cache."""
     for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
@@ -38,26 +38,29 @@ def test_hub_id_with_revision_skips_bundled_snapshot(hub_at: FakeHub, tmp_path: 
     sha = hub_at.add_repo("openai/gpt-oss-120b", {"config.json": json.dumps(cfg).encode()})
     found = resolve_config(f"openai/gpt-oss-120b@{sha}")
     assert found.where == f"hub:openai/gpt-oss-120b@{sha}" and found.config["num_hidden_layers"] == 24
-    assert [r["path"].split("/resolve/")[1] for r in hub_at.requests("GET", "/resolve/")] == [f"{sha}/config.json"]
+    fetched = [r["path"].split("/resolve/")[1] for r in hub_at.requests("GET", "/resolve/")]
+    assert fetched == [f"{sha}/config.json"]
     assert (tmp_path / "hf-home" / "hub" / "models--openai--gpt-oss-120b" / "snapshots" / sha).is_dir()
     assert resolve_config(f"openai/gpt-oss-120b@{sha}").where == f"hf-cache:openai/gpt-oss-120b@{sha}"
-    assert resolve_config("openai/gpt-oss-120b").where == "bundled:openai/gpt-oss-120b"  # main was never fetched
+    assert resolve_config("openai/gpt-oss-120b").where == "bundled:openai/gpt-oss-120b"  # main: not fetched
 
 
-def test_hf_cache_is_read_before_the_bundled_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hf_cache_is_read_before_the_bundled_snapshot(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     snap = tmp_path / "models--openai--gpt-oss-120b" / "snapshots" / "deadbeef"
     snap.mkdir(parents=True)
     cfg = json.loads((ROOT / "trtforge/models/configs/openai--gpt-oss-20b.json").read_text())
     (snap / "config.json").write_text(json.dumps(cfg))
     (tmp_path / "models--openai--gpt-oss-120b" / "refs").mkdir()
     (tmp_path / "models--openai--gpt-oss-120b" / "refs" / "main").write_text("deadbeef")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # read when called, not when huggingface_hub was imported
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # read when called, not at huggingface_hub's import
     found = resolve_config("openai/gpt-oss-120b")
     assert found.where == "hf-cache:openai/gpt-oss-120b@main"
     assert found.config["num_hidden_layers"] == 24  # the cached file, not the bundled one
 
 
-def test_offline_unknown_hub_model_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_unknown_hub_model_is_one_clear_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ToolMissing) as exc:

@@ -58,7 +58,7 @@ def workdir(tmp_path: Path, tiny_model: Path) -> Path:
 
 @pytest.fixture
 def build_cli(workdir: Path):
-    """Run `trtforge ARGS` in workdir (in process) with its own cache, the test step kinds loaded, and a run counter."""
+    """`trtforge ARGS` in workdir (in process): its own cache, the test step kinds loaded, a run counter."""
     runs = workdir / "runs.txt"
 
     def run(*args: str, env: dict | None = None, timeout: float = 120):

@@ -1,8 +1,8 @@
 """transformers' own parameter count of a bundled model (built on the meta device: no memory, no weights).
 
 The independent oracle for trtforge's analytic counts: `scripts/record_param_oracle.py` records it for every
-bundled config (tests/models/data/param_oracle.json, keyed by each config's SHA-256), and one test runs it live
-on a small model so this code stays tested. Needs torch and transformers (the `ml` extra).
+bundled config (tests/models/data/param_oracle.json, keyed by each config's SHA-256), and one test runs it
+live on a small model so this code stays tested. Needs torch and transformers (the `ml` extra).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def config_sha256(repo: str) -> str:
 
 
 def transformers_param_count(repo: str) -> int:
-    """The number of parameters transformers instantiates for a bundled config, as a checkpoint stores them."""
+    """How many parameters transformers instantiates for a bundled config, as a checkpoint stores them."""
     import torch
     import transformers
 
