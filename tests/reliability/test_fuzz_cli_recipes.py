@@ -174,7 +174,7 @@ def _hostile(tmp: Path) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 36 CLI process runs (start-up is the subject: hostile files through the real process)
 def test_hostile_recipe_files_through_the_cli(tmp_path: Path) -> None:
     canary = "hf_CANARYrecipeFuzz_0123456789"
     env = {**os.environ, "HF_TOKEN": canary, "TRTFORGE_CACHE": str(tmp_path / "cache")}

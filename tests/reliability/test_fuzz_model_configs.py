@@ -194,7 +194,7 @@ def test_not_a_file_or_unreadable(tmp_path: Path) -> None:
             figure("config.json fuzz cases (inspect + plan)")
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a sample of the fuzz cases as real processes
 def test_subprocess_sample(tmp_path: Path) -> None:
     """The same through `python -m trtforge`: one line on stderr, the exit code, no traceback."""
     samples = {

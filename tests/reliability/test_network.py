@@ -62,7 +62,7 @@ RECIPE = {"name": "n", "model": {"repo": REPO_ID}, "target": {"gpu": "cpu"}, "qu
           "outputs": {"triton_repo": False}}
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a 24 MB download with a dropped connection per file
 def test_drops_on_every_file_are_resumed_in_one_run(tmp_path: Path, tiny_model: Path, hub) -> None:
     h = hub()
     files = _files(tiny_model)
@@ -80,7 +80,7 @@ def test_drops_on_every_file_are_resumed_in_one_run(tmp_path: Path, tiny_model: 
     figure("network drops injected (all resumed)", len(files))
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # waits out the hub client's retries, then a second build process
 def test_outage_beyond_retries_is_exit_4_and_the_next_run_resumes(tmp_path: Path, tiny_model: Path, hub) -> None:
     first = hub()
     files = _files(tiny_model)

@@ -233,7 +233,7 @@ def run_step(tmp_path, s: QuantizeStep, model: Path):
     return s.run(ctx), out, events
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real ModelOpt job in a worker process
 def test_run_reference_backend_writes_hf_checkpoint_and_report(tmp_path, tiny_llama):
     meta, out, events = run_step(tmp_path, step(tmp_path, tiny_llama, plan("fp8", kv="fp8")), tiny_llama)
     assert sorted(p.name for p in out.iterdir()) == ["hf", "quant_report.json"]
@@ -249,7 +249,7 @@ def test_run_reference_backend_writes_hf_checkpoint_and_report(tmp_path, tiny_ll
     assert not list((tmp_path / "cache" / "logs").glob("*.log"))  # worker log removed on success
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real ModelOpt job in a worker process
 def test_run_engine_backend_writes_one_rank_file_per_gpu(tmp_path, tiny_llama):
     meta, out, _ = run_step(
         tmp_path, step(tmp_path, tiny_llama, plan("int4_awq", backend="tensorrt", tp=2)), tiny_llama
@@ -261,7 +261,7 @@ def test_run_engine_backend_writes_one_rank_file_per_gpu(tmp_path, tiny_llama):
     assert meta["exports"]["trtllm"]["tp"] == 2 and meta["quant_algo"] == "W4A16_AWQ"
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real ModelOpt job with an accuracy check
 def test_accuracy_gate_fails_the_build(tmp_path, tiny_llama):
     s = step(tmp_path, tiny_llama, plan("int8_sq"), accuracy={"samples": 4, "min_top1_agreement": 0.9999})
     with pytest.raises(AccuracyGateFailed) as e:
@@ -271,7 +271,7 @@ def test_accuracy_gate_fails_the_build(tmp_path, tiny_llama):
     assert "< min_top1_agreement 0.9999" in e.value.message
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real ModelOpt job in a worker process
 def test_the_planner_plans_the_tiny_recipe_for_this_step(tmp_path, tiny_llama):
     """Integration with the real planner: its plan passes preflight and names the same ModelOpt config."""
     from trtforge.plan import make_plan
