@@ -202,7 +202,8 @@ def test_hostile_recipe_files_through_the_cli(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("key", ["max_batch_size", "max_num_tokens", "max_seq_len", "max_input_len"])
 def test_engine_limits_past_32_bits_are_invalid_input(key: str) -> None:
-    """Found by the fuzzer: max_num_tokens 10^400 overflowed the memory arithmetic (internal error)."""
+    """Found by the fuzzer: max_num_tokens 10^400 overflowed the memory arithmetic (internal error). The recipe
+    schema bounds them (TensorRT-LLM's int32 SizeType32), so the error has the recipe's file:line:col."""
     engine = {key: 10**400}
     if key == "max_input_len":
         engine["max_seq_len"] = 10**400 + 1
@@ -212,4 +213,4 @@ def test_engine_limits_past_32_bits_are_invalid_input(key: str) -> None:
     path.write_text(yaml.safe_dump(doc))
     code, out, err, _ = run("plan", str(path), "--json")
     assert code == 2 and err.strip().splitlines() == [err.strip()], err
-    assert err.startswith("error: engine.") and "at most 2147483647" in err, err
+    assert err.startswith(f"error: {path}:") and ": engine.max_" in err and "at most 2147483647" in err, err

@@ -422,7 +422,7 @@ def test_tool_absent_writes_handoff_and_exits_4(
     inputs = json.loads((tmp_path / "handoff" / "compile-inputs.json").read_text())
     assert inputs["argv"][0] == "trtllm-build" and inputs["checkpoint_dir"] == str(checkpoint)
     assert inputs["release_image"] == "nvcr.io/nvidia/tensorrt-llm/release:1.2.1"
-    assert inputs["expected_outputs"] == ["config.json", "rank0.engine"]
+    assert inputs["expected_outputs"] == ["engine/config.json", "engine/rank0.engine"]
     assert shlex.join(inputs["argv"]) in script
     assert "docker run --rm --gpus all" in script and '"$PWD":/trtforge/out' in script
     assert spec.validate_build_command(inputs["argv"], "1.2.1") == []
@@ -539,3 +539,24 @@ def test_timing_cache_publish_is_atomic(engine_plan, tmp_path: Path) -> None:
     ce.CompileEngineStep("compile", loaded, plan)._publish_timing_cache(produced, shared)
     assert shared.read_bytes() == b"new tactics" and not produced.exists()
     assert list(shared.parent.iterdir()) == [shared]
+
+
+def test_handoff_names_the_published_checkpoint_relative_to_the_output(
+    engine_plan, checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the runner's `published_as` (quantize -> checkpoint/), the script and its inputs use paths inside the
+    output directory, never this machine's cache (tests/pipeline/test_handoff.py runs such a script)."""
+    loaded, plan = engine_plan
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    ctx, _ = make_ctx(loaded, plan, tmp_path, checkpoint, executor="local", published_as={"quantize": "checkpoint"})
+    with pytest.raises(ToolMissing):
+        ce.CompileEngineStep("compile", loaded, plan, needs=("quantize",)).run(ctx)
+    inputs = json.loads((tmp_path / "handoff" / "compile-inputs.json").read_text())
+    assert inputs["checkpoint_dir"] == "checkpoint/trtllm_checkpoint" and inputs["checkpoint_published"] is True
+    argv = inputs["argv"]
+    assert argv[argv.index("--checkpoint_dir") + 1] == "checkpoint/trtllm_checkpoint"
+    assert argv[argv.index("--output_dir") + 1] == "engine"
+    script = (tmp_path / "handoff" / "trtllm-build.sh").read_text()
+    assert str(tmp_path) not in script and "  " + shlex.join(argv) in script.splitlines()
+    assert '-v "$PWD"/checkpoint/trtllm_checkpoint:/trtforge/checkpoint:ro' in script
+    assert spec.validate_build_command(argv, "1.2.1") == []

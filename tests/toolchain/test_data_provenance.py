@@ -6,7 +6,16 @@ import re
 
 import pytest
 
-from trtforge.toolchain.data import BUILD_OPTIONS, LLM_API_ARGS, MODEL_MAP, QUANT_ALGOS, VERSIONS, load
+from trtforge.toolchain.data import (
+    BUILD_OPTIONS,
+    LLM_API_ARGS,
+    MODEL_MAP,
+    QUANT_ALGOS,
+    VERSIONS,
+    has_versioned,
+    load,
+    versioned_name,
+)
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
 ALL = [BUILD_OPTIONS, LLM_API_ARGS, MODEL_MAP, QUANT_ALGOS, VERSIONS]
@@ -120,3 +129,53 @@ def test_quant_algos() -> None:
     assert data["kv_cache_quant_algo"] == ["FP8", "INT8", "NVFP4"]
     for algo in data["engine_rejected_on_sm100_to_119"]["quant_algo"]:
         assert algo in data["quant_algo"]
+
+
+# ---------------------------------------------------------------------------- per-version extracted specs
+
+_MANIFEST = load("trtllm/specs.json")
+_EXTRACTED = [
+    (v, kind)
+    for v in sorted(_MANIFEST["versions"])
+    for kind in ("llm_api_args", "trtllm_build_options", "quant_algos", "model_map")
+    if has_versioned(kind, v)
+]
+
+
+def test_manifest_says_what_was_extracted() -> None:
+    """A version is marked extracted exactly when its folder holds the spec files; otherwise it says what is missing."""
+    for version, entry in _MANIFEST["versions"].items():
+        assert entry["tag"] == f"v{version}"
+        assert entry["commit"] is None or SHA.match(entry["commit"])
+        assert entry["commit_evidence"]
+        assert entry["extracted"] == has_versioned("llm_api_args", version), version
+        if not entry["extracted"]:
+            assert entry["missing"]
+            assert (
+                entry["commit"] is None
+                or entry["commit"][:8] in entry["missing"]
+                or "unknown" in entry["missing"]
+            )
+
+
+@pytest.mark.parametrize(
+    "version,kind",
+    _EXTRACTED
+    or [
+        pytest.param(
+            None,
+            None,
+            marks=pytest.mark.skip(
+                reason="no version has an extracted spec yet (see trtforge/data/trtllm/specs.json)"
+            ),
+        )
+    ],
+)
+def test_extracted_files_name_tag_and_commit(version: str, kind: str) -> None:
+    prov = load(versioned_name(kind, version))["provenance"]
+    assert prov["repo"] == "NVIDIA/TensorRT-LLM"
+    assert prov["tag"] == _MANIFEST["versions"][version]["tag"]
+    assert SHA.match(prov["commit"]) and prov["commit"] == _MANIFEST["versions"][version]["commit"]
+    assert prov["extracted_by"] == "scripts/extract_trtllm_spec.py"
+    assert prov["paths"] and all(p.startswith("tensorrt_llm/") for p in prov["paths"])
+    assert re.match(r"^\d{4}-\d{2}-\d{2}$", prov["extracted_on"])

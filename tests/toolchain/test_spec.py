@@ -97,7 +97,10 @@ def test_reference_configs_validate(reference_configs) -> None:
         if "curated_latency" in name:
             # NVIDIA's curated file uses the trtllm-serve CLI name, which LlmArgs 1.2 does not accept
             assert problems == [
-                "kv_cache_free_gpu_memory_fraction: unknown field (TensorRT-LLM rejects unknown keys)"
+                (
+                    "kv_cache_free_gpu_memory_fraction: unknown field: TensorRT-LLM 1.2.1 rejects it "
+                    "(interim hand-transcribed llm_args.py spec; not extracted at v1.2.1)"
+                )
             ]
         else:
             assert problems == [], (name, problems)
@@ -167,3 +170,57 @@ def test_triton_model_yaml_keys_can_be_ignored() -> None:
     model_yaml = {"model": "/models/ckpt", "tensor_parallel_size": 1, "triton_config": {"max_batch_size": 0}}
     assert spec.validate_llm_api_config(model_yaml)[0].startswith("triton_config: unknown field")
     assert spec.validate_llm_api_config(model_yaml, require_model=True, ignore_keys=("triton_config",)) == []
+
+
+# ------------------------------------------------------------------------------------------------ versions
+
+
+def test_every_pinnable_version_is_in_the_manifest_with_its_tag() -> None:
+    import re
+
+    from trtforge.toolchain import versions
+
+    assert versions.spec_manifest_versions() == ["1.3.0rc29", "1.2.1", "1.2.0", "1.1.0", "1.0.0"]
+    for v in versions.spec_manifest_versions():
+        prov = spec.spec_provenance(v)
+        assert prov["tag"] == f"v{v}" and prov["repo"] == "NVIDIA/TensorRT-LLM"
+        assert prov["commit"] is None or re.fullmatch(r"[0-9a-f]{40}", prov["commit"])
+        if not prov["extracted"]:
+            assert prov["missing"]  # says exactly what could not be read
+
+
+def test_interim_spec_is_named_as_such() -> None:
+    prov = spec.spec_provenance("1.2.1")
+    if prov["extracted"]:
+        pytest.skip("1.2.1 has an extracted spec now")
+    assert prov["commit"] == "376f7e1bd8ed543f75014309e3fd4b237e9b0e73"
+    assert "hand-transcribed" in prov["interim_source"]
+    problems = spec.validate_llm_api_config({"no_such_key": 1}, version="1.2.1")
+    assert problems == [
+        (
+            "no_such_key: unknown field: TensorRT-LLM 1.2.1 rejects it "
+            "(interim hand-transcribed llm_args.py spec; not extracted at v1.2.1)"
+        )
+    ]
+
+
+@pytest.mark.parametrize("version", ["1.3.0rc29", "1.3.0rc21", "0.21.0"])
+def test_version_without_a_spec_is_refused(version: str) -> None:
+    from trtforge.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as err:
+        spec.validate_llm_api_config({"model": "/m"}, version=version)
+    line = err.value.one_line()
+    assert f"TensorRT-LLM {version} has no option spec extracted" in line
+    assert "versions with an extracted spec" in line
+    with pytest.raises(InvalidInput):
+        spec.llm_api_default("max_batch_size", version=version)
+
+
+def test_default_version_is_used_when_none_is_given() -> None:
+    from trtforge.toolchain.versions import default_version
+
+    assert spec.spec_provenance()["version"] == default_version()
+    assert spec.build_option_default("--max_batch_size", None) == spec.build_option_default(
+        "--max_batch_size", default_version()
+    )

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from trtforge.cli.render import emit_json, say, warn
+from trtforge.cli.render import emit_event, emit_json, say, warn
 from trtforge.errors import Infeasible, InvalidInput
 
 CACHE_HELP = "Cache directory (default: $TRTFORGE_CACHE or the platform user cache dir)."
@@ -57,6 +57,29 @@ def _print_dry_run(doc: dict[str, Any]) -> None:
             say(f"  {s['name']:<16} {status:<9} {fp}" + (f"  {s['message']}" if s["message"] else ""))
             for cmd in s["commands"]:
                 say("      $ " + " ".join(_quote(c) for c in cmd))
+
+
+def _show_handoffs(output_dir: Path, as_json: bool) -> None:
+    """The exact command a blocked compile left in build-instructions/, shown on the terminal (stderr)."""
+    import json
+    import shlex
+
+    from trtforge.pipeline.runner import INSTRUCTIONS_DIR
+
+    for inputs in sorted((output_dir / INSTRUCTIONS_DIR).rglob("compile-inputs.json")):
+        try:
+            doc = json.loads(inputs.read_text(encoding="utf-8"))
+            argv, script = list(doc["argv"]), inputs.parent / doc.get("script", "")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if as_json:
+            emit_event({"event": "handoff", "run_in": str(output_dir), "command": argv,
+                        "script": str(script.relative_to(output_dir))})
+            continue
+        warn(f"to finish on a machine with the GPU and TensorRT-LLM {doc.get('trtllm_version', '')}, copy "
+             f"{output_dir} there and run inside it:")
+        warn("  " + shlex.join(argv))
+        warn(f"  (or: bash {script.relative_to(output_dir)}, which falls back to NVIDIA's release container)")
 
 
 def _quote(arg: str) -> str:
@@ -160,6 +183,7 @@ def build(
         err = res.error
         step = next((s for s in res.steps if s.error is err), None)
         if res.status == "blocked" and step is not None:
+            _show_handoffs(req.output_dir, as_json)
             hints = [err.hint] if err.hint else []
             instructions = req.output_dir / "build-instructions"
             if step.instructions is not None and str(instructions) not in (err.hint or ""):

@@ -130,14 +130,17 @@ def gpus(
 def _adhoc_recipe(
     model: str,
     gpu: str,
-    gpus: int,
+    gpus: int | None,
     quant: str,
     kv_cache: str,
     max_seq_len: int | None,
     backend: str,
     trtllm_version: str | None,
+    workload: dict[str, int] | None = None,
 ):
-    """A Recipe for `plan --model ... --gpu ...` (validated like a file)."""
+    """A Recipe for `plan --model ... --gpu ...` (validated like a file): the same plan as a recipe file with
+    these fields. `gpus` None = unset (1, or with gpu auto every local GPU of that model); `workload` None = no
+    engine.workload section, its given keys otherwise (the rest take the recipe's Workload defaults)."""
     from pydantic import ValidationError
 
     from trtforge.recipe.schema import Recipe
@@ -154,12 +157,14 @@ def _adhoc_recipe(
     data: dict[str, Any] = {
         "name": name,
         "model": source,
-        "target": {"gpu": gpu, "gpus": gpus},
+        "target": {"gpu": gpu, **({"gpus": gpus} if gpus is not None else {})},
         "quantization": {"format": quant, "kv_cache": kv_cache},
         "engine": {"backend": backend},
     }
     if max_seq_len:
         data["engine"]["max_seq_len"] = max_seq_len
+    if workload:
+        data["engine"]["workload"] = workload
     if trtllm_version:
         data["toolchain"] = {"trtllm_version": trtllm_version}
     try:
@@ -177,8 +182,13 @@ def plan(
     model: str | None = typer.Option(
         None, "--model", help="Model directory, config.json or hub id (instead of a recipe)."
     ),
-    gpu: str | None = typer.Option(None, "--gpu", help="GPU name or alias (see `trtforge gpus`), or cpu."),
-    n_gpus: int = typer.Option(1, "--gpus", min=1, max=64, help="GPUs available."),
+    gpu: str | None = typer.Option(
+        None, "--gpu", help="GPU name or alias (see `trtforge gpus`), cpu, or auto (the GPUs NVML finds here)."
+    ),
+    n_gpus: int | None = typer.Option(
+        None, "--gpus", min=1, max=64, show_default=False,
+        help="GPUs available on the node (default 1; with --gpu auto, every local GPU of that model).",
+    ),
     quant: str = typer.Option(
         "none",
         "--quant",
@@ -189,6 +199,20 @@ def plan(
         None, "--max-seq-len", min=1, help="Longest sequence to serve (default: auto)."
     ),
     backend: str = typer.Option("auto", "--backend", help="auto | pytorch | tensorrt"),
+    isl: int | None = typer.Option(
+        None, "--isl", min=1, show_default=False,
+        help="Typical prompt length to size limits for, engine.workload.input_len (default 1024 once any of "
+        "--isl/--osl/--concurrency is given; none given: limits from the model's context, as a recipe without "
+        "engine.workload).",
+    ),
+    osl: int | None = typer.Option(
+        None, "--osl", min=1, show_default=False,
+        help="Typical output length, engine.workload.output_len (default 1024, as for --isl).",
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, show_default=False,
+        help="Concurrent requests, engine.workload.concurrency (default 64, as for --isl).",
+    ),
     trtllm_version: str | None = typer.Option(
         None, "--trtllm-version", help="TensorRT-LLM release (default: the recipe default)."
     ),
@@ -201,6 +225,10 @@ def plan(
 
     if (recipe_path is None) == (model is None):
         raise InvalidInput("give a RECIPE file, or --model SOURCE --gpu NAME")
+    quick = (n_gpus, isl, osl, concurrency, max_seq_len, trtllm_version)
+    if recipe_path is not None and (gpu or any(v is not None for v in quick)):
+        raise InvalidInput("--gpu/--gpus/--isl/--osl/--concurrency/--max-seq-len/--trtllm-version go with --model; "
+                           "a recipe sets them in its file")
     if recipe_path is not None:
         from trtforge.recipe.loader import load_recipe
 
@@ -208,7 +236,10 @@ def plan(
     else:
         if not gpu:
             raise InvalidInput("--model needs --gpu NAME (see `trtforge gpus`)")
-        recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend, trtllm_version)  # type: ignore[arg-type]
+        workload = {k: v for k, v in (("input_len", isl), ("output_len", osl), ("concurrency", concurrency))
+                    if v is not None}
+        recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend,  # type: ignore[arg-type]
+                               trtllm_version, workload or None)
     plans = make_plans(recipe)
     if as_json:
         docs = [p.model_dump(mode="json") for p in plans]

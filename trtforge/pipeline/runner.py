@@ -269,7 +269,11 @@ class Runner:
         t = time.monotonic()
         # A step that cannot run here (ToolMissing) may leave hand-off instructions in handoff_dir:
         # they are published as <output>/build-instructions/.
-        options = {"handoff_dir": str(staging / "out" / INSTRUCTIONS_DIR), **self.req.options}
+        # published_as: which upstream step is published as which output subdirectory (a hand-off names the
+        # published copy, so it runs where only the output directory was copied).
+        published_as = {name: sub for sub, (name, inner) in self.req.layout.items() if not inner}
+        options = {"handoff_dir": str(staging / "out" / INSTRUCTIONS_DIR), "published_as": published_as,
+                   **self.req.options}
         ctx = StepContext(loaded=step.loaded, plan=step.plan, out_dir=staging / "out",
                           inputs={n: e.out for n, e in upstream.items()}, cache_root=self.cache.root,
                           emit=emit, options=options)

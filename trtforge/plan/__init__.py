@@ -1,11 +1,17 @@
-"""Planning: (Recipe, Target) -> Plan. `plan_target` is the pure core; `make_plan` adds the two look-ups
-(the model's config.json and the GPU catalog) in front of it."""
+"""Planning: (Recipe, Target) -> Plan. `plan_target` is the pure core; `make_plan` adds the look-ups in front of
+it: `target.gpu: auto` (NVML, hardware/auto.py), the model's config.json and the GPU catalog."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from trtforge.plan.model import Plan
 from trtforge.plan.planner import plan_target
 from trtforge.recipe.schema import Recipe, Target
+
+if TYPE_CHECKING:
+    from trtforge.hardware.detect import LocalGPU
+    from trtforge.models.spec import ModelSpec
 
 
 def model_source(recipe: Recipe) -> tuple[str, str | None]:
@@ -15,35 +21,42 @@ def model_source(recipe: Recipe) -> tuple[str, str | None]:
     return str(recipe.model.repo), recipe.model.revision
 
 
+def _plan_with_lookups(recipe: Recipe, target: Target, found: list[LocalGPU], spec: ModelSpec) -> Plan:
+    """Look the GPU up in the catalog and plan; a target resolved from `auto` records what NVML found."""
+    from trtforge.hardware import find_gpu, host_memory_bytes
+    from trtforge.hardware.auto import describe_found
+
+    gpu = find_gpu(target.gpu)
+    plan = plan_target(recipe, target, spec, gpu, host_memory_bytes=host_memory_bytes() if gpu.is_cpu else None)
+    if not found:
+        return plan
+    seen = describe_found(found)
+    return plan.model_copy(update={
+        "gpu": plan.gpu.model_copy(update={"detected": seen}),
+        "decisions": [f"target.gpu auto: NVML found {seen} on this machine", *plan.decisions],
+    })
+
+
 def make_plan(recipe: Recipe, target: Target) -> Plan:
     """Introspect the recipe's model (config.json only), look the GPU up, and plan this target."""
-    from trtforge.hardware import find_gpu, host_memory_bytes
+    from trtforge.hardware.auto import resolve_auto_target
     from trtforge.models import load_model_spec
 
+    target, found = resolve_auto_target(target)  # before anything is fetched: no GPU here is exit 4 at once
     source, revision = model_source(recipe)
     spec = load_model_spec(source, revision=revision, token=recipe.model.token)
-    gpu = find_gpu(target.gpu)
-    return plan_target(
-        recipe, target, spec, gpu, host_memory_bytes=host_memory_bytes() if gpu.is_cpu else None
-    )
+    return _plan_with_lookups(recipe, target, found, spec)
 
 
 def make_plans(recipe: Recipe) -> list[Plan]:
     """One plan per target of the recipe (the model is introspected once)."""
-    from trtforge.hardware import find_gpu, host_memory_bytes
+    from trtforge.hardware.auto import resolve_auto_target
     from trtforge.models import load_model_spec
 
+    resolved = [resolve_auto_target(t) for t in recipe.all_targets]
     source, revision = model_source(recipe)
     spec = load_model_spec(source, revision=revision, token=recipe.model.token)
-    plans = []
-    for target in recipe.all_targets:
-        gpu = find_gpu(target.gpu)
-        plans.append(
-            plan_target(
-                recipe, target, spec, gpu, host_memory_bytes=host_memory_bytes() if gpu.is_cpu else None
-            )
-        )
-    return plans
+    return [_plan_with_lookups(recipe, target, found, spec) for target, found in resolved]
 
 
 __all__ = ["Plan", "make_plan", "make_plans", "model_source", "plan_target"]

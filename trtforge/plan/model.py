@@ -5,9 +5,9 @@ Steps read only the plan (and the recipe) to know what to do; `trtforge plan --j
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 Backend = Literal["tensorrt", "pytorch", "reference"]
 
@@ -21,6 +21,15 @@ class GpuInfo(PlanSection):
     sm: int | None = None  # compute capability x10 (90 = Hopper, 100 = Blackwell); None for cpu
     memory_gib: float  # per GPU (host RAM budget for cpu)
     count: int = 1
+    detected: str | None = None  # target.gpu auto: what NVML found here, e.g. "2 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB)"
+
+    @model_serializer(mode="wrap")
+    def _without_unset_detected(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Named GPUs serialise as before (golden plans, lock files): `detected` appears only for gpu auto."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("detected") is None:
+            data.pop("detected", None)
+        return data
 
 
 class Parallel(PlanSection):

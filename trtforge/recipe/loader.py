@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from trtforge import secrets
 from trtforge.errors import InvalidInput
-from trtforge.recipe.schema import Recipe
+from trtforge.recipe.schema import INT32_MAX, Recipe
 
 MAX_BYTES = 1 << 20  # recipes are small; a 50 MB "recipe" is a mistake or an attack
 MAX_NODES = 20_000  # after alias expansion (billion-laughs guard)
@@ -346,6 +346,7 @@ def _clean_loc(loc: tuple) -> tuple[Path_, type[BaseModel] | None]:
 def _tidy(msg: str) -> str:
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     msg = msg.replace("Input should be ", "")
+    msg = msg.replace(f"less than or equal to {INT32_MAX}", f"at most {INT32_MAX} (TensorRT-LLM's int32 SizeType32)")
     msg = re.sub(r"a valid dictionary or instance of \w+", "a mapping (section)", msg)
     # pydantic explains its parse failures after a comma; the expected type is what the user needs
     if msg.startswith("a valid "):

@@ -14,8 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 HF_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
+# TensorRT-LLM holds batch sizes, token counts and sequence lengths as SizeType32 = std::int32_t
+# (cpp/include/tensorrt_llm/runtime/common.h @ 201135e58aa525af7e523d091d4c9584229524bc). The schema is the one
+# place that bound is enforced: the planner and the steps rely on a validated recipe.
+INT32_MAX = 2**31 - 1
+SEED_MAX = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1 (calibration sampling seeds numpy too)
+
 Auto = Literal["auto"]
-AutoInt = Union[Auto, Annotated[int, Field(ge=1)]]
+AutoInt = Union[Auto, Annotated[int, Field(ge=1, le=INT32_MAX)]]
 
 QuantFormat = Literal["none", "native", "fp8", "nvfp4", "nvfp4_awq", "mxfp4", "int4_awq", "w4a8_awq", "int8_sq"]
 KvCacheDtype = Literal["auto", "fp16", "bf16", "fp8", "nvfp4"]
@@ -24,7 +30,9 @@ KV_CACHE_DTYPES: tuple[str, ...] = KvCacheDtype.__args__  # type: ignore[attr-de
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # strict: YAML `true` is not 1, `2.0` or `3.0e+9` is not an integer, "8" is not a number. Values from
+    # `${ENV}` interpolation are strings, so numbers and booleans are written in the recipe itself.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
 class ModelSource(Section):
@@ -63,8 +71,15 @@ class ModelSource(Section):
 class Target(Section):
     """The hardware one deployment is for. `gpu: cpu` builds for the CPU reference runtime (tests, CI)."""
 
-    gpu: str = Field(..., description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), or 'cpu'.")
-    gpus: int = Field(1, ge=1, le=64, description="GPUs available on one node for this deployment.")
+    gpu: str = Field(
+        ...,
+        description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), 'cpu', or 'auto' "
+        "(the GPU NVML finds on this machine; exit 4 where there is none).",
+    )
+    gpus: int = Field(
+        1, ge=1, le=64, description="GPUs available on one node for this deployment; with gpu: auto, unset = every "
+        "local GPU of that model.",
+    )
     tp: AutoInt = Field("auto", description="Tensor parallel size; auto = smallest that fits.")
     pp: AutoInt = Field("auto", description="Pipeline parallel size; auto = 1 unless TP alone cannot fit.")
     ep: AutoInt = Field("auto", description="Expert parallel size for MoE models; auto = planner's choice.")
@@ -78,6 +93,8 @@ class Target(Section):
 
     @model_validator(mode="after")
     def _parallel_fits(self) -> "Target":
+        if self.is_auto and "gpus" not in self.model_fields_set:
+            return self  # the GPU count is what NVML finds: checked once it is known (hardware/auto.py)
         sizes = [s for s in (self.tp, self.pp) if isinstance(s, int)]
         product = 1
         for s in sizes:
@@ -89,6 +106,10 @@ class Target(Section):
     @property
     def is_cpu(self) -> bool:
         return self.gpu.lower() == "cpu"
+
+    @property
+    def is_auto(self) -> bool:
+        return self.gpu.lower() == "auto"
 
 
 class Calibration(Section):
@@ -102,7 +123,7 @@ class Calibration(Section):
     samples: int = Field(512, ge=1, le=100_000, description="Calibration samples (ModelOpt's calib_size).")
     seq_len: int = Field(512, ge=8, le=131_072, description="Tokens per calibration sample (longer ones are cut).")
     batch_size: int = Field(1, ge=1, le=1024, description="Samples per calibration forward pass.")
-    seed: int = Field(1234, ge=0, description="Seed for sampling and synthetic data: same seed, same checkpoint.")
+    seed: int = Field(1234, ge=0, le=SEED_MAX, description="Seed for sampling and synthetic data: same seed, same checkpoint.")
 
 
 class AccuracyGate(Section):
@@ -141,7 +162,7 @@ class Speculative(Section):
     mode: SpecMode = Field("none", description="none | eagle | medusa | lookahead | draft_tokens_external")
     max_draft_len: int = Field(0, ge=0, le=512, description="Draft tokens proposed per step (trtllm-build --max_draft_len).")
     draft_model: str | None = Field(None, description="Draft/EAGLE/Medusa checkpoint (repo id or path).")
-    lookahead: dict[str, int] | None = Field(
+    lookahead: dict[str, Annotated[int, Field(ge=1, le=INT32_MAX)]] | None = Field(
         None, description="{window_size, ngram_size, verification_set_size} for lookahead decoding."
     )
 
@@ -283,6 +304,8 @@ class Recipe(Section):
         if self.targets is not None:
             if not self.targets:
                 raise ValueError("'targets' must list at least one target")
+            if any(t.is_auto for t in self.targets):
+                raise ValueError("gpu: auto (this machine's GPUs) is for 'target', not a 'targets' matrix")
             labels = [target_label(t) for t in self.targets]
             dupes = sorted({x for x in labels if labels.count(x) > 1})
             if dupes:

@@ -425,6 +425,20 @@ class CompileEngineStep(Step):
         os.replace(tmp, shared)
         produced.unlink()
 
+    def _published_checkpoint(self, ctx: StepContext, checkpoint: Path) -> Path | None:
+        """Where the checkpoint lands relative to the output directory (the runner says which upstream step is
+        published as which subdirectory, `published_as`); None where it is not published there."""
+        published = ctx.options.get("published_as") or {}
+        for name, root in ctx.inputs.items():
+            sub = published.get(name)
+            if sub is None:
+                continue
+            try:
+                return Path(sub) / checkpoint.resolve().relative_to(Path(root).resolve())
+            except ValueError:
+                continue
+        return None
+
     def _write_handoff(
         self,
         ctx: StepContext,
@@ -433,30 +447,56 @@ class CompileEngineStep(Step):
         argv: list[str],
         executor: LocalExecutor | ContainerExecutor,
     ) -> Path:
-        """Write what another machine needs to run the same build; returns the directory."""
+        """Write what a GPU machine needs to run the same build; returns the directory.
+
+        The script runs from a copy of the output directory alone: it finds that directory (the one holding
+        trtforge.lock.json) above itself, builds from the published checkpoint there into `engine/`, with
+        trtllm-build where it is installed, else in NVIDIA's release container. `compile-inputs.json` holds the
+        same command (`argv`, run in the output directory) for `trtforge build` to print."""
         where = Path(
             ctx.options.get("handoff_dir")
             or ctx.cache_root / "handoff" / f"{self.plan.recipe}-{self.plan.target}"
         )
         where.mkdir(parents=True, exist_ok=True)
-        local_argv = self._argv(str(checkpoint), "./engine", None, "./timing.cache")
+        published = self._published_checkpoint(ctx, checkpoint)
+        ck_path = published.as_posix() if published is not None else str(checkpoint)
+        local_argv = self._argv(ck_path, ENGINE_DIR, None, "timing.cache")
         image = release_image_for(self.plan.toolchain.trtllm_version)
-        container = ContainerExecutor(image=image)
-        ck = container.mount(checkpoint, "checkpoint", read_only=True)
+        container = ContainerExecutor(image=image, user="__UID__")
+        ck_host = Path("/__PWD__") / published if published is not None else checkpoint
+        ck = container.mount(ck_host, "checkpoint", read_only=True)
         out = container.mount(Path("/__PWD__"), "out")
-        container_argv = container.wrap(self._argv(ck, f"{out}/{ENGINE_DIR}", None, f"{out}/timing.cache"))
+        container_line = (
+            shlex.join(container.wrap(self._argv(ck, f"{out}/{ENGINE_DIR}", None, f"{out}/timing.cache")))
+            .replace("/__PWD__", '"$PWD"')
+            .replace("__UID__", '"$(id -u):$(id -g)"')
+        )
+        missing_hint = (
+            "copy the whole output directory" if published is not None
+            else "it is not in the output directory: build with outputs.keep_checkpoint: true"
+        )
         script = [
             "#!/usr/bin/env bash",
-            f"# trtforge hand-off: build the {self.plan.target} engine for recipe {self.plan.recipe} where trtllm-build runs.",
+            f"# trtforge hand-off: build the {self.plan.target} engine for recipe {self.plan.recipe} on a GPU machine.",
             (
                 f"# TensorRT-LLM {self.plan.toolchain.trtllm_version}; GPU {self.plan.gpu.name} (SM {self.plan.gpu.sm}); "
                 f"world size {self.plan.parallel.world_size}."
             ),
+            "# Copy the output directory (the folder holding trtforge.lock.json) to that machine and run this",
+            "# script from anywhere: the engine is written to engine/ in that directory.",
             "set -euo pipefail",
-            "# Either with TensorRT-LLM installed locally:",
-            "#   " + shlex.join(local_argv),
-            "# or in NVIDIA's release container (docker + NVIDIA container toolkit):",
-            shlex.join(container_argv).replace("/__PWD__", '"$PWD"'),
+            'out="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"',
+            'while [ ! -f "$out/trtforge.lock.json" ] && [ "$out" != / ]; do out="$(dirname "$out")"; done',
+            'cd "$out"',
+            f"if [ ! -f {shlex.quote(ck_path + '/config.json')} ]; then",
+            f"  echo {shlex.quote(f'no TensorRT-LLM checkpoint at {ck_path} ({missing_hint})')} >&2",
+            "  exit 1",
+            "fi",
+            "if command -v trtllm-build >/dev/null 2>&1; then",
+            "  " + shlex.join(local_argv),
+            "else  # NVIDIA's release container (docker + NVIDIA container toolkit)",
+            "  " + container_line,
+            "fi",
             "",
         ]
         (where / "trtllm-build.sh").write_text("\n".join(script), encoding="utf-8")
@@ -468,12 +508,15 @@ class CompileEngineStep(Step):
                     "trtllm_version": self.plan.toolchain.trtllm_version,
                     "release_image": image,
                     "gpu": {"name": self.plan.gpu.name, "sm": self.plan.gpu.sm},
-                    "checkpoint_dir": str(checkpoint),
+                    "checkpoint_dir": ck_path,
+                    "checkpoint_published": published is not None,
+                    "run_in": "the output directory (the folder holding trtforge.lock.json)",
+                    "script": "trtllm-build.sh",
                     "argv": local_argv,
                     "as_run_here": command,
                     "options": dataclasses.asdict(self.options) if self.options else None,
-                    "expected_outputs": ["config.json"]
-                    + [f"rank{r}.engine" for r in range(self.plan.parallel.world_size)],
+                    "expected_outputs": [f"{ENGINE_DIR}/config.json"]
+                    + [f"{ENGINE_DIR}/rank{r}.engine" for r in range(self.plan.parallel.world_size)],
                 },
                 indent=2,
             )

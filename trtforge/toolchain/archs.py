@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from trtforge.toolchain.data import MODEL_MAP, load
+from trtforge.toolchain.data import MODEL_MAP, has_versioned, load, versioned_name
 
 
-def engine_architectures() -> frozenset[str]:
-    """Keys of the engine backend's MODEL_MAP (tensorrt_llm/models/__init__.py): what trtllm-build accepts."""
+def engine_architectures(version: str | None = None) -> frozenset[str]:
+    """Keys of the engine backend's MODEL_MAP (tensorrt_llm/models/__init__.py): what trtllm-build accepts.
+
+    With a `version` that has an extracted spec, its own MODEL_MAP; otherwise the hand-made table.
+    """
+    if version is not None and has_versioned("model_map", version):
+        return frozenset(load(versioned_name("model_map", version))["architectures"])
     return frozenset(load(MODEL_MAP)["engine_model_map"]["architectures"])
 
 
@@ -22,8 +27,8 @@ def pytorch_architectures() -> frozenset[str]:
     )
 
 
-def engine_supports(architecture: str) -> bool:
-    return architecture in engine_architectures()
+def engine_supports(architecture: str, version: str | None = None) -> bool:
+    return architecture in engine_architectures(version)
 
 
 def pytorch_supports(architecture: str) -> bool:

@@ -1,11 +1,16 @@
-"""Validate generated commands and configs against the option specs extracted from TensorRT-LLM's source.
+"""Validate generated commands and configs against the option spec of the TensorRT-LLM version they target.
+
+The spec of a version is trtforge/data/trtllm/<version>/{trtllm_build_options,llm_api_args}.json, written by
+scripts/extract_trtllm_spec.py from NVIDIA's source at the release tag (tag + commit in its provenance).
+trtforge/data/trtllm/specs.json lists the versions a recipe may pin; one without an extracted spec is either
+refused (InvalidInput naming the versions that have one) or, where the manifest marks it `interim`, checked
+against the hand-transcribed 1.2-era files, and every problem line names that source.
 
 - `parse_build_command(argv, version)` / `validate_build_command(argv, version)`: a `trtllm-build` argv
-  against trtforge/data/trtllm_build_options.json (names, aliases, types, choices, era markers).
-- `validate_llm_api_config(config, backend)`: an LLM-API YAML (trtllm-serve --extra_llm_api_options, Triton
-  llmapi model.yaml) against trtforge/data/llm_api_args.json: unknown keys at any level are errors, exactly
-  as TensorRT-LLM's StrictBaseModel (extra="forbid") makes them.
-Both return a list of problems (empty = valid); neither raises on bad input.
+  (names, aliases, types, choices, options other versions have).
+- `validate_llm_api_config(config, backend, version=...)`: an LLM-API YAML (trtllm-serve --config, Triton
+  llmapi model.yaml): unknown keys at any level are errors, as TensorRT-LLM's StrictBaseModel makes them.
+Both return a list of problems (empty = valid); only a version with no spec raises (InvalidInput).
 """
 
 from __future__ import annotations
@@ -15,17 +20,122 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trtforge.errors import InvalidInput
-from trtforge.toolchain.data import BUILD_OPTIONS, LLM_API_ARGS, load
-from trtforge.toolchain.versions import engine_backend_available, last_engine_version, version_key
+from trtforge.toolchain.data import (
+    SPEC_INDEX,
+    has_versioned,
+    load,
+    versioned_name,
+)
+from trtforge.toolchain.versions import (
+    default_version,
+    engine_backend_available,
+    last_engine_version,
+    spec_versions,
+    version_key,
+)
+
+# --------------------------------------------------------------------------------------------- versions
+
+_KIND_FILES = {
+    "llm_api_args": "tensorrt_llm/llmapi/llm_args.py",
+    "trtllm_build_options": "tensorrt_llm/commands/build.py",
+    "quant_algos": "tensorrt_llm/quantization/mode.py",
+    "model_map": "tensorrt_llm/models/__init__.py",
+}
+
+
+def _pick(version: str | None) -> str:
+    chosen = version or default_version()
+    version_key(chosen)  # a malformed version is InvalidInput
+    return chosen
+
+
+def _spec(kind: str, version: str | None) -> dict[str, Any]:
+    """The `kind` spec of a version: extracted, or the interim hand-made file the manifest allows; else refused."""
+    chosen = _pick(version)
+    if has_versioned(kind, chosen):
+        return load(versioned_name(kind, chosen))
+    index = load(SPEC_INDEX)
+    entry = index["versions"].get(chosen)
+    if entry and entry.get("interim"):
+        return load(index["interim"][kind])
+    have = ", ".join(spec_versions()) or "none"
+    why = f": {entry['missing']}" if entry else ""
+    raise InvalidInput(
+        f"TensorRT-LLM {chosen} has no option spec extracted from its source ({_KIND_FILES[kind]} at its release tag){why}",
+        hint=f"versions with an extracted spec: {have}; regenerate with scripts/extract_trtllm_spec.py (docs/compile.md)",
+    )
+
+
+def spec_provenance(version: str | None = None) -> dict[str, Any]:
+    """Where the spec of `version` comes from: tag, commit, extracted (bool), paths / interim source; for docs and plans."""
+    chosen = _pick(version)
+    if has_versioned("llm_api_args", chosen):
+        prov = load(versioned_name("llm_api_args", chosen))["provenance"]
+        out = {"version": chosen, "extracted": True, **prov}
+        if has_versioned("trtllm_build_options", chosen):
+            out["build_paths"] = load(versioned_name("trtllm_build_options", chosen))["provenance"]["paths"]
+        return out
+    index = load(SPEC_INDEX)
+    entry = index["versions"].get(chosen)
+    if entry is None:
+        _spec("llm_api_args", chosen)  # raises the refusal
+    out = {
+        "version": chosen,
+        "repo": index["repo"],
+        "tag": entry["tag"],
+        "commit": entry["commit"],
+        "extracted": False,
+        "missing": entry["missing"],
+    }
+    if entry.get("interim"):
+        out["interim_source"] = index["interim"]["label"]
+    return out
+
+
+def _source_label(version: str | None, path: str = "llm_args.py") -> str:
+    """Short 'where this rule comes from' for problem lines: 'llm_args.py @ v1.2.1 376f7e1b8ed5'."""
+    prov = spec_provenance(version)
+    if prov["extracted"]:
+        return f"{path} @ {prov['tag']} {prov['commit'][:12]}"
+    return f"interim hand-transcribed {path} spec; not extracted at {prov['tag']}"
+
+
+def quant_algos(version: str | None = None) -> dict[str, list[str]]:
+    """QuantAlgo members and the KV-cache quant algos TensorRT-LLM `version` defines (quantization/mode.py)."""
+    data = _spec("quant_algos", version)
+    return {
+        "quant_algo": list(data["quant_algo"]),
+        "kv_cache_quant_algo": list(data["kv_cache_quant_algo"] or []),
+    }
+
+
+def model_map_architectures(version: str | None = None) -> frozenset[str]:
+    """Keys of MODEL_MAP (the architectures trtllm-build accepts) at TensorRT-LLM `version`."""
+    data = _spec("model_map", version)
+    if "architectures" in data:  # extracted
+        return frozenset(data["architectures"])
+    engine = data["engine_model_map"]  # interim hand-made table
+    return frozenset(engine["architectures"]) | frozenset(
+        engine.get("later_additions", {}).get("architectures", [])
+    )
+
 
 # --------------------------------------------------------------------------------------------- trtllm-build
+
+
+def _has_trtllm_build(version: str) -> bool:
+    """An extracted spec knows (build.py exists at the tag or not); otherwise the release table decides."""
+    if has_versioned("trtllm_build_options", version):
+        return bool(load(versioned_name("trtllm_build_options", version)).get("engine_backend", True))
+    return engine_backend_available(version)
 
 
 def build_options(version: str) -> dict[str, dict[str, Any]]:
     """Options `trtllm-build` accepts at `version`, by every spelling (name and aliases)."""
     key = version_key(version)
     table: dict[str, dict[str, Any]] = {}
-    for option in load(BUILD_OPTIONS)["options"]:
+    for option in _spec("trtllm_build_options", version)["options"]:
         removed = option.get("removed_in")
         if removed and key >= version_key(removed):
             continue
@@ -35,14 +145,24 @@ def build_options(version: str) -> dict[str, dict[str, Any]]:
 
 
 def _removed_options(version: str) -> dict[str, str]:
+    """Options this version lacks that another known version has, with why (era markers or other extracted specs)."""
     key = version_key(version)
+    data = _spec("trtllm_build_options", version)
     gone = {
         o["name"]: f"removed in TensorRT-LLM {o['removed_in']}"
-        for o in load(BUILD_OPTIONS)["options"]
+        for o in data["options"]
         if o.get("removed_in") and key >= version_key(o["removed_in"])
     }
-    for legacy in load(BUILD_OPTIONS)["legacy_options"]:
+    for legacy in data.get("legacy_options", []):
         gone[legacy["name"]] = legacy["note"]
+    mine = {o["name"] for o in data["options"]}
+    for other in spec_versions():
+        if other == version or not has_versioned("trtllm_build_options", other):
+            continue
+        for o in load(versioned_name("trtllm_build_options", other))["options"]:
+            if o["name"] not in mine and o["name"] not in gone:
+                side = "only in" if version_key(other) < key else "added in"
+                gone[o["name"]] = f"{side} TensorRT-LLM {other}"
     return gone
 
 
@@ -71,6 +191,8 @@ def _convert(option: dict[str, Any], raw: str) -> tuple[Any, str | None]:
         except ValueError:
             return None, f"{name} expects a number, got '{raw}'"
     choices = option.get("choices")
+    if choices is None and option.get("choices_case_insensitive"):
+        value = raw.lower()  # an enum whose members are not in the Python source (C++ bindings)
     if choices is not None:
         probe = raw.lower() if option.get("choices_case_insensitive") else raw
         if probe not in choices:
@@ -82,21 +204,23 @@ def _convert(option: dict[str, Any], raw: str) -> tuple[Any, str | None]:
 def parse_build_command(argv: list[str], version: str) -> ParsedBuild:
     """Parse a trtllm-build argv against the spec for `version` (unknown, removed, mistyped, repeated options)."""
     parsed = ParsedBuild()
-    try:
-        table = build_options(version)
-    except InvalidInput as exc:
-        parsed.problems.append(exc.message)
-        return parsed
     if not argv or os.path.basename(argv[0]) != "trtllm-build":
         parsed.problems.append(
             f"the command must start with trtllm-build (got {argv[0] if argv else 'nothing'})"
         )
         return parsed
-    if not engine_backend_available(version):
-        parsed.problems.append(
-            f"TensorRT-LLM {version} has no trtllm-build (the engine backend was removed in 1.3; "
-            f"last release with it: {last_engine_version()})"
-        )
+    try:
+        if not _has_trtllm_build(version):
+            parsed.problems.append(
+                f"TensorRT-LLM {version} has no trtllm-build (the engine backend was removed in 1.3; "
+                f"last release with it: {last_engine_version()})"
+            )
+            return parsed
+        table = build_options(version)
+        label = _source_label(version, "build.py")
+    except InvalidInput as exc:
+        parsed.problems.append(exc.one_line())
+        return parsed
     removed = _removed_options(version)
     seen: set[str] = set()
     i, args = 0, argv[1:]
@@ -113,7 +237,7 @@ def parse_build_command(argv: list[str], version: str) -> ParsedBuild:
         if option is None:
             why = removed.get(name)
             parsed.problems.append(
-                f"trtllm-build {version} has no option {name}" + (f" ({why})" if why else "")
+                f"trtllm-build {version} has no option {name} ({why + '; ' if why else ''}{label})"
             )
             continue
         dest = option["dest"]
@@ -164,9 +288,9 @@ def validate_build_command(argv: list[str], version: str) -> list[str]:
     return parse_build_command(argv, version).problems
 
 
-def build_option_default(name: str) -> Any:
+def build_option_default(name: str, version: str | None = None) -> Any:
     """The default trtllm-build uses for an option it is not given (e.g. '--tokens_per_block' -> 32)."""
-    for option in load(BUILD_OPTIONS)["options"]:
+    for option in _spec("trtllm_build_options", version)["options"]:
         if name in (option["name"], *option["aliases"], option["dest"]):
             return option["default"]
     raise KeyError(name)
@@ -175,29 +299,54 @@ def build_option_default(name: str) -> Any:
 # --------------------------------------------------------------------------------------------- LLM API
 
 
-def _class_fields(classes: list[str]) -> dict[str, dict[str, Any]]:
-    spec = load(LLM_API_ARGS)
+@dataclass
+class _Ctx:
+    """What a validation pass needs besides the config: the spec, backend and the words for problem lines."""
+
+    spec: dict[str, Any]
+    backend: str
+    version: str
+    label: str
+
+
+def _extra_of(spec: dict[str, Any], cls: str) -> str:
+    """pydantic's `extra` for a class: extracted ('forbid' for StrictBaseModel; pydantic's own default is
+    'ignore'); the interim hand-made spec records none and every class there is strict."""
+    if "extra" not in spec:
+        return "forbid"
+    return spec["extra"].get(cls) or "ignore"
+
+
+def _class_fields(spec: dict[str, Any], classes: list[str]) -> dict[str, dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for cls in classes:
-        for f in spec["classes"][cls]:
-            merged[f["name"]] = f  # later classes (TorchLlmArgs) redefine base fields
+        # an extracted spec lists each class's own fields and its chain of bases separately
+        for base in spec.get("class_bases", {}).get(cls, [cls]):
+            for f in spec["classes"].get(base, []):
+                merged[f["name"]] = f  # later classes (TorchLlmArgs) redefine base fields
     return merged
 
 
 def llm_api_fields(backend: str = "pytorch", version: str | None = None) -> dict[str, dict[str, Any]]:
     """Top-level LLM-API fields for 'pytorch' (TorchLlmArgs) or 'tensorrt' (TrtLlmArgs) at TensorRT-LLM `version`.
 
-    `version=None` means the default pinned version. (Per-version selection: see trtforge/data provenance.)
+    `version=None` means the default pinned version (toolchain.versions.default_version()).
     """
-    spec = load(LLM_API_ARGS)
-    if backend not in spec["top_level"]:
+    spec = _spec("llm_api_args", version)
+    if backend not in ("pytorch", "tensorrt"):
         raise InvalidInput(f"unknown LLM-API backend {backend}; expected pytorch or tensorrt")
-    return _class_fields(spec["top_level"][backend])
+    if backend not in spec["top_level"]:
+        raise InvalidInput(
+            f"TensorRT-LLM {_pick(version)} has no {backend} LLM-API backend "
+            f"({_source_label(version)} defines no {'TrtLlmArgs' if backend == 'tensorrt' else 'TorchLlmArgs'})"
+        )
+    return _class_fields(spec, spec["top_level"][backend])
 
 
 def llm_api_default(path: str, backend: str = "pytorch", version: str | None = None) -> Any:
     """The default of a (possibly nested, dotted) LLM-API field, e.g. 'kv_cache_config.enable_block_reuse'."""
-    fields = llm_api_fields(backend)
+    spec = _spec("llm_api_args", version)
+    fields = llm_api_fields(backend, version)
     parts = path.split(".")
     for depth, part in enumerate(parts):
         f = fields[part]
@@ -205,7 +354,7 @@ def llm_api_default(path: str, backend: str = "pytorch", version: str | None = N
             return f["default"]
         if f["kind"] != "model":
             raise KeyError(path)
-        fields = _class_fields([f["model"]])
+        fields = _class_fields(spec, [f["model"]])
     raise KeyError(path)
 
 
@@ -225,7 +374,7 @@ def _type_ok(kind: str, value: Any) -> bool:
     return True  # any
 
 
-def _check_value(f: dict[str, Any], value: Any, where: str, backend: str) -> list[str]:
+def _check_value(f: dict[str, Any], value: Any, where: str, ctx: _Ctx) -> list[str]:
     problems: list[str] = []
     if value is None:
         if not f.get("nullable") and f["default"] is not None:
@@ -233,7 +382,7 @@ def _check_value(f: dict[str, Any], value: Any, where: str, backend: str) -> lis
         return problems
     if f.get("internal"):
         return [f"{where}: holds a Python object at runtime and cannot be set from YAML"]
-    if f.get("backend") and f["backend"] != backend:
+    if f.get("backend") and f["backend"] != ctx.backend:
         problems.append(f"{where}: only the {f['backend']} backend reads this field")
     kind = f["kind"]
     if not _type_ok(kind, value):
@@ -254,23 +403,29 @@ def _check_value(f: dict[str, Any], value: Any, where: str, backend: str) -> lis
                 problems.append(f"{where}.{k}: expected {f['items']}")
         return problems
     if kind == "model":
-        return problems + _check_mapping(value, _class_fields([f["model"]]), where, backend)
+        fields = _class_fields(ctx.spec, [f["model"]])
+        return problems + _check_mapping(value, fields, where, ctx, _extra_of(ctx.spec, f["model"]))
     if kind == "union":
-        return problems + _check_union(value, f["model"], where, backend)
+        return problems + _check_union(value, f["model"], where, ctx)
     choices = f.get("choices")
     if choices is not None:
         probe = value.upper() if f.get("choices_case_insensitive") and isinstance(value, str) else value
         upper = [c.upper() for c in choices] if f.get("choices_case_insensitive") else choices
         if probe not in upper:
-            problems.append(f"{where}: '{value}' is not one of {', '.join(map(str, choices))}")
+            problems.append(
+                f"{where}: '{value}' is not one of {', '.join(map(str, choices))} "
+                f"(TensorRT-LLM {ctx.version}, {ctx.label})"
+            )
     elif f.get("known_values") is not None and value not in f["known_values"]:
         problems.append(
-            f"{where}: '{value}' is not a value TensorRT-LLM 1.2 knows ({', '.join(f['known_values'])})"
+            f"{where}: '{value}' is not a value TensorRT-LLM {ctx.version} knows "
+            f"({', '.join(f['known_values'])}; {ctx.label})"
         )
     for bound, op, ok in (
         ("ge", ">=", lambda a, b: a >= b),
         ("le", "<=", lambda a, b: a <= b),
         ("gt", ">", lambda a, b: a > b),
+        ("lt", "<", lambda a, b: a < b),
     ):
         if bound in f and isinstance(value, (int, float)) and not ok(value, f[bound]):
             problems.append(f"{where}: must be {op} {f[bound]} (got {value})")
@@ -278,8 +433,13 @@ def _check_value(f: dict[str, Any], value: Any, where: str, backend: str) -> lis
 
 
 def _check_mapping(
-    config: dict[str, Any], fields: dict[str, dict[str, Any]], prefix: str, backend: str
+    config: dict[str, Any],
+    fields: dict[str, dict[str, Any]],
+    prefix: str,
+    ctx: _Ctx,
+    extra: str | None = "forbid",
 ) -> list[str]:
+    """Problems of one mapping; an unknown key is refused (extra='forbid') or silently dropped by TensorRT-LLM."""
     problems: list[str] = []
     aliases = {a: name for name, f in fields.items() for a in f.get("aliases", [])}
     for key, value in config.items():
@@ -288,31 +448,42 @@ def _check_mapping(
         f = fields.get(name)
         if f is None:
             hint = _suggest(str(key), fields)
+            fate = "rejects it" if extra == "forbid" else "ignores it"
             problems.append(
-                f"{where}: unknown field (TensorRT-LLM rejects unknown keys)"
+                f"{where}: unknown field: TensorRT-LLM {ctx.version} {fate} ({ctx.label})"
                 + (f"; did you mean {hint}?" if hint else "")
             )
             continue
-        problems += _check_value(f, value, where, backend)
+        problems += _check_value(f, value, where, ctx)
     return problems
 
 
-def _check_union(value: dict[str, Any], union: str, where: str, backend: str) -> list[str]:
-    spec = load(LLM_API_ARGS)["unions"][union]
+def _check_union(value: dict[str, Any], union: str, where: str, ctx: _Ctx) -> list[str]:
+    spec = ctx.spec["unions"][union]
     disc = spec["discriminator"]
     tag = value.get(disc)
-    if tag not in spec["variants"]:
-        return [f"{where}.{disc}: '{tag}' is not one of {', '.join(spec['variants'])}"]
-    variant = spec["variants"][tag]
+    variants = spec["variants"]
+    if tag not in variants or variants[tag].get("from_dict") is False:
+        accepted = ", ".join(t for t, v in variants.items() if v.get("from_dict") is not False)
+        return [
+            (
+                f"{where}.{disc}: '{tag}' is not accepted by TensorRT-LLM {ctx.version} ({ctx.label}); "
+                f"it is not one of {accepted}"
+            )
+        ]
+    variant = variants[tag]
     problems: list[str] = []
-    if backend not in variant["backends"]:
-        problems.append(f"{where}: {disc} '{tag}' is not supported by the {backend} backend")
+    backends = variant.get("backends")
+    if backends is not None and ctx.backend not in backends:
+        problems.append(
+            f"{where}: {disc} '{tag}' is not supported by the {ctx.backend} backend ({ctx.label})"
+        )
     if variant.get("yaml_usable") is False:
         problems.append(f"{where}: {disc} '{tag}' needs Python objects and cannot come from YAML")
     fields = {f["name"]: f for f in spec["base_fields"]}
     fields.update({f["name"]: f for f in variant["fields"]})
     body = {k: v for k, v in value.items() if k != disc}
-    problems += _check_mapping(body, fields, where, backend)
+    problems += _check_mapping(body, fields, where, ctx)
     for req in variant.get("requires", []):
         if req == "max_draft_len>0" and not (
             isinstance(body.get("max_draft_len"), int) and body["max_draft_len"] > 0
@@ -340,16 +511,17 @@ def validate_llm_api_config(
     ignore_keys: tuple[str, ...] = (),
     version: str | None = None,
 ) -> list[str]:
-    """Problems with an LLM-API config dict for the given backend (empty list = valid).
+    """Problems with an LLM-API config dict for the given backend at TensorRT-LLM `version` (empty = valid).
 
     `ignore_keys` skips top-level keys a consumer strips before LLM(**args), e.g. ("triton_config",) for the
-    Triton llmapi model.yaml.
+    Triton llmapi model.yaml. A version with no spec raises InvalidInput.
     """
     if not isinstance(config, dict):
         return [f"an LLM-API config must be a mapping, got {type(config).__name__}"]
-    fields = llm_api_fields(backend)
+    fields = llm_api_fields(backend, version)
+    ctx = _Ctx(_spec("llm_api_args", version), backend, _pick(version), _source_label(version))
     body = {k: v for k, v in config.items() if k not in ignore_keys}
-    problems = _check_mapping(body, fields, "", backend)
+    problems = _check_mapping(body, fields, "", ctx, _extra_of(ctx.spec, ctx.spec["top_level"][backend][-1]))
     if require_model and "model" not in config:
         problems.append("model: required")
     cg = config.get("cuda_graph_config")

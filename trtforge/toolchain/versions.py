@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trtforge.errors import InvalidInput
-from trtforge.toolchain.data import VERSIONS, load
+from trtforge.toolchain.data import SPEC_INDEX, VERSIONS, extracted_versions, load
 
 _VERSION_RE = re.compile(r"^(\d+(?:\.\d+)*?)(?:\.?(dev|a|b|rc|post)(\d*))?([+-].*)?$")
 _PRE_RANK = {"dev": 0, "a": 1, "b": 2, "rc": 3, None: 4, "post": 5}
@@ -41,6 +41,16 @@ def last_engine_version() -> str:
 def default_version() -> str:
     """The version a recipe gets when it pins none: the newest known release."""
     return str(load(VERSIONS)["default_version"])
+
+
+def spec_versions() -> list[str]:
+    """Versions whose option specs were extracted from TensorRT-LLM's source at their tag, newest first."""
+    return sorted(extracted_versions(), key=version_key, reverse=True)
+
+
+def spec_manifest_versions() -> list[str]:
+    """Versions a recipe may pin that the spec manifest (trtforge/data/trtllm/specs.json) lists, newest first."""
+    return sorted(load(SPEC_INDEX)["versions"], key=version_key, reverse=True)
 
 
 def engine_backend_available(version: str) -> bool:
