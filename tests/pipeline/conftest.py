@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import cli_in_process
+from tests.cli_inprocess import cli_in_process
 from tests.pipeline import stepkit
 from tests.pipeline.hubserver import FakeHub
 

@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
+from tests.cli_inprocess import cli_in_process as run_cli  # in process: no process behaviour under test here
 from tests.conftest import ROOT
-from tests.conftest import cli_in_process as run_cli  # in process: no process behaviour under test here
 
 
 def test_plan_recipe_json() -> None:
