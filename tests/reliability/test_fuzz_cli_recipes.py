@@ -127,6 +127,7 @@ def check(code: int, stdout: str, stderr: str, seconds: float, allowed: tuple[in
         assert lines and all(line.startswith(("error: ", "warning: ")) for line in lines), stderr
 
 
+@pytest.mark.slow  # 200 recipes through plan and build --dry-run
 @FUZZ
 @given(doc=recipes())
 def test_plan_and_dry_run_of_adversarial_recipes(doc: dict) -> None:
