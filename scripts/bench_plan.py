@@ -28,14 +28,15 @@ def time_in_process(path: Path, repeat: int) -> tuple[float, float, float]:
     from trtforge.hardware.catalog import _index, load_catalog
     from trtforge.models.registry import architectures
     from trtforge.plan import make_plans
-    from trtforge.plan.formats import _table
-    from trtforge.plan.reference import reference_configs
+    from trtforge.plan.formats import clear_caches
+    from trtforge.plan.tuned import tuned_configs
     from trtforge.recipe import load_recipe
 
     times = []
     for _ in range(repeat):
-        for cached in (load_catalog, _index, architectures, _table, reference_configs):
+        for cached in (load_catalog, _index, architectures, tuned_configs):
             cached.cache_clear()
+        clear_caches()
         t0 = time.perf_counter()
         make_plans(load_recipe(path, env={"HF_TOKEN": ""}).recipe)
         times.append(time.perf_counter() - t0)

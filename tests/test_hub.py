@@ -18,7 +18,7 @@ from trtforge import hub
 from trtforge.errors import EXIT_INVALID, EXIT_MISSING, TrtforgeError
 from trtforge.models import resolve_config
 
-CONFIG = (Path(__file__).resolve().parents[1] / "trtforge/models/configs/Qwen--Qwen3-8B.json").read_bytes()
+CONFIG = (Path(__file__).resolve().parents[1] / "trtforge/data/model_configs/Qwen--Qwen3-8B.json").read_bytes()
 HF_VARS = ("HF_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
            "HF_ENDPOINT")
 

@@ -77,7 +77,7 @@ def test_counts_match_published_figures(
 
 
 # shared/models/README.md's table of published totals, for the configs of shared/models/configs. Those five
-# files ship in this repository as bundled snapshots (trtforge/models/configs/, JSON-identical to the shared
+# files ship in this repository as bundled snapshots (trtforge/data/model_configs/, JSON-identical to the shared
 # copies), so the check runs in a clean clone too.
 SHARED_TABLE = [
     ("openai/gpt-oss-120b", 116.8e9, 5.1e9, "without_embedding"),
@@ -192,7 +192,7 @@ def test_backends_per_architecture() -> None:
 
 def test_spec_from_inline_config_is_pure() -> None:
     cfg = json.loads(
-        (Path(__file__).resolve().parents[2] / "trtforge/models/configs/Qwen--Qwen3-8B.json").read_text()
+        (Path(__file__).resolve().parents[2] / "trtforge/data/model_configs/Qwen--Qwen3-8B.json").read_text()
     )
     a, b = spec_from_config(cfg), spec_from_config(dict(cfg))
     assert a == b and a.total_params == 8_190_735_360

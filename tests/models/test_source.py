@@ -34,7 +34,7 @@ def hub_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_hub_id_with_revision_skips_bundled_snapshot(hub_at: FakeHub, tmp_path: Path) -> None:
-    cfg = json.loads((ROOT / "trtforge/models/configs/openai--gpt-oss-20b.json").read_text())
+    cfg = json.loads((ROOT / "trtforge/data/model_configs/openai--gpt-oss-20b.json").read_text())
     sha = hub_at.add_repo("openai/gpt-oss-120b", {"config.json": json.dumps(cfg).encode()})
     found = resolve_config(f"openai/gpt-oss-120b@{sha}")
     assert found.where == f"hub:openai/gpt-oss-120b@{sha}" and found.config["num_hidden_layers"] == 24
@@ -49,7 +49,7 @@ def test_hf_cache_is_read_before_the_bundled_snapshot(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     snap = tmp_path / "models--openai--gpt-oss-120b" / "snapshots" / "deadbeef"
     snap.mkdir(parents=True)
-    cfg = json.loads((ROOT / "trtforge/models/configs/openai--gpt-oss-20b.json").read_text())
+    cfg = json.loads((ROOT / "trtforge/data/model_configs/openai--gpt-oss-20b.json").read_text())
     (snap / "config.json").write_text(json.dumps(cfg))
     (tmp_path / "models--openai--gpt-oss-120b" / "refs").mkdir()
     (tmp_path / "models--openai--gpt-oss-120b" / "refs" / "main").write_text("deadbeef")

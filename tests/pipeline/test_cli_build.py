@@ -59,7 +59,8 @@ def test_dry_run_shows_steps_cache_state_and_runs_nothing(workdir: Path, build_c
 
 
 def test_dry_run_prints_external_commands_of_a_compile(workdir: Path, build_cli) -> None:
-    write_recipe(workdir, target={"gpu": "H100-80GB"}, engine={"backend": "tensorrt"}, toolchain={"trtllm_version": "1.0.0"})
+    write_recipe(workdir, target={"gpu": "H100-80GB"}, engine={"backend": "tensorrt"}, toolchain={"trtllm_version": "1.0.0"}, outputs={"triton_repo": False},
+                 quantization={"format": "fp8"})
     doc = json.loads(build_cli("build", "t.yaml", "--dry-run", "--json").stdout)
     compile_row = {s["name"]: s for s in doc["targets"][0]["steps"]}["compile_engine"]
     assert any(cmd[0].endswith("trtllm-build") or "trtllm-build" in cmd for cmd in compile_row["commands"])
@@ -171,9 +172,10 @@ def test_matrix_recipe_builds_each_target_sharing_the_cache(workdir: Path, build
     assert out.returncode == 0, out.stderr
     evs = events(out.stdout)
     assert [(e["event"], e.get("step")) for e in evs if e["event"] in ("started", "skipped")] == [
-        ("started", "download"), ("skipped", "download"), ("started", "llmapi_config")]
+        ("started", "download"), ("skipped", "download"), ("started", "llmapi_config"), ("started", "deploy")]
     assert lock_of(workdir / "out/t/cpu")["target"]["label"] == "cpu"
     assert (workdir / "out/t/h100-80gb/llmapi/llm_api_options.yaml").is_file()
+    assert (workdir / "out/t/h100-80gb/deploy/slurm/launch.sbatch").is_file()  # GPU target: deploy files too
     one = build_cli("build", "t.yaml", "--target", "cpu", "--json")
     assert one.returncode == 0 and {e.get("target") for e in events(one.stdout) if e["event"] == "build_started"} == {"cpu"}
 

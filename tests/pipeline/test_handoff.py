@@ -40,6 +40,7 @@ def test_handoff_runs_from_a_copied_output_directory(
         pytest.skip("trtllm-build is installed here: the compile step would run")
     write_recipe(
         workdir, target={"gpu": "H100"}, engine={"backend": "tensorrt"}, toolchain={"trtllm_version": "1.2.1"},
+        outputs={"triton_repo": False},
         quantization={"format": "fp8", "calibration": {"samples": 4, "seq_len": 16}, "accuracy": {"enabled": False}},
     )
     monkeypatch.chdir(workdir)

@@ -14,7 +14,7 @@ from tests.pipeline.conftest import leftovers, write_recipe
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing
 from trtforge.pipeline import hashing
 from trtforge.pipeline.cache import CacheStore
-from trtforge.pipeline.graph import UnavailableStep, publish_layout, steps_for
+from trtforge.steps.graph import UnavailableStep, publish_layout, steps_for
 from trtforge.pipeline.runner import BuildRequest, run_build, topo_order
 from trtforge.plan import make_plan
 from trtforge.recipe.loader import load_recipe
@@ -293,8 +293,8 @@ def test_graph_validation() -> None:
 def test_steps_for_follows_the_plan(workdir: Path, registry: StepRegistry, backend, source, triton, expected) -> None:
     loaded = load_recipe(write_recipe(workdir, outputs={"triton_repo": triton}))
     plan = make_plan(loaded.recipe, loaded.recipe.target)
-    plan = plan.model_copy(update={"backend": backend,
-                                   "quantization": plan.quantization.model_copy(update={"source": source})})
+    quant = {"source": source, "format": "fp8" if source == "modelopt" else "none"}  # as the planner pairs them
+    plan = plan.model_copy(update={"backend": backend, "quantization": plan.quantization.model_copy(update=quant)})
     steps = steps_for(loaded, plan, registry)
     assert [(s.name, s.needs) for s in steps] == expected
     assert not [s for s in steps if isinstance(s, UnavailableStep)]
@@ -309,8 +309,17 @@ def test_steps_for_follows_the_plan(workdir: Path, registry: StepRegistry, backe
 def test_plugin_step_attaches_after_its_anchor_and_unknown_kinds_are_errors(workdir: Path, registry) -> None:
     loaded = load_recipe(write_recipe(workdir, steps={"sleepy": {}}))
     plan = make_plan(loaded.recipe, loaded.recipe.target)
-    plan = plan.model_copy(update={"quantization": plan.quantization.model_copy(update={"source": "modelopt"})})
+    plan = plan.model_copy(update={"quantization": plan.quantization.model_copy(update={"source": "modelopt",
+                                                                                       "format": "fp8"})})
     assert [(s.name, s.needs) for s in steps_for(loaded, plan, registry)][-1] == ("sleepy", ("quantize",))
     bad = load_recipe(write_recipe(workdir, steps={"nonesuch": {}}))
     with pytest.raises(InvalidInput, match=r"t.yaml:\d+:\d+: steps.nonesuch: unknown plugin step kind"):
         steps_for(bad, plan, registry)
+
+
+def test_only_a_step_that_could_not_run_is_an_error(workdir: Path, registry: StepRegistry) -> None:
+    """`build --only STEP` used to end 'partial' with no error (exit 0) when STEP was blocked (issue 12)."""
+    b = Build(workdir, registry, steps={"needs_tool": {}})
+    result, _ = b(only="needs_tool", options={"handoff_dir": str(workdir / "handoff")})
+    assert result.status == "blocked" and result.error is not None and result.error.exit_code == 4
+    assert "frobnicate was not found" in result.error.message and not b.out.exists()

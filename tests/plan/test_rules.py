@@ -39,8 +39,19 @@ def test_auto_backend_is_pytorch() -> None:
 
 
 def test_tensorrt_backend_when_asked_and_possible() -> None:
-    p = plan_for("meta-llama/Llama-3.1-8B-Instruct", "H100", engine={"backend": "tensorrt"})
+    p = plan_for(
+        "meta-llama/Llama-3.1-8B-Instruct", "H100", engine={"backend": "tensorrt"}, quantization={"format": "fp8"},
+        outputs={"triton_repo": False},
+    )
     assert p.fits and p.backend == "tensorrt" and p.toolchain.engine_backend_available
+
+
+def test_tensorrt_backend_needs_a_trtllm_checkpoint() -> None:
+    """Only the quantize step exports a TensorRT-LLM checkpoint: an unquantized engine build would fail at
+    compile (no checkpoint), so the plan refuses it and names the recipe field."""
+    p = plan_for("meta-llama/Llama-3.1-8B-Instruct", "H100", engine={"backend": "tensorrt"})
+    assert not p.fits and p.backend == "tensorrt"
+    assert any("TensorRT-LLM checkpoint" in e and "quantization.format" in e for e in p.errors)
 
 
 def test_tensorrt_backend_after_1_2_names_1_2_1() -> None:
@@ -123,7 +134,10 @@ def test_stated_workload_prefers_a_layout_that_serves_it() -> None:
 
 def test_405b_suggests_more_gpus_or_fp8() -> None:
     p = plan_for("meta-llama/Llama-3.1-405B-Instruct", "H100", gpus=8)
-    assert not p.fits and "use target.gpus: 16" in p.errors[0] and "quantization.format: fp8" in p.errors[0]
+    # one node holds 8 H100s (gpus.yaml node_gpus): never "16×H100"; a bigger GPU or FP8 instead
+    assert not p.fits and len(p.errors) == 1
+    assert "16" not in p.errors[0].split(":")[-1] and "8×H200-141GB" in p.errors[0]
+    assert "quantization.format: fp8" in p.errors[0]
     assert plan_for("meta-llama/Llama-3.1-405B-Instruct", "H100", gpus=8, quantization={"format": "fp8"}).fits
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from trtforge.errors import InvalidInput
-from trtforge.quantize import formats
+from trtforge.toolchain import quant_formats as formats
 from trtforge.recipe.schema import KV_CACHE_DTYPES, QUANT_FORMATS
 
 GOLDEN = Path(__file__).parent / "golden" / "matrix_cpu.json"  # scripts/bench_quantize.py --matrix, CPU

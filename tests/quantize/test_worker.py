@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from trtforge.errors import Interrupted
-from trtforge.quantize import formats
+from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.quantize.runner import run_jobs
 from trtforge.testing.tiny_models import make_tiny_model

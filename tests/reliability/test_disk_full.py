@@ -89,7 +89,7 @@ def test_disk_full_in_download_on_a_small_filesystem(tmp_path: Path, model_dir: 
     assert line.startswith("error: step 'download' failed:") and ENOSPC_TEXT in line, line
     assert_nothing_partial(small_fs / "cache", small_fs / "out")
     figure("disk full on a real small file system")
-    ballast.unlink()  # space is back: the same command now builds, equal to the reference
+    ballast.unlink()  # space is back: the same command now builds, equal to an undisturbed build
     again = trtforge(tmp_path, "build", "d.yaml", "--target", "cpu", "--output", str(small_fs / "out"), env=env)
     assert again.returncode == 0, again.stderr
     assert lock_fingerprints(small_fs / "out" / "cpu") == lock_fingerprints(tmp_path / "ref" / "cpu")

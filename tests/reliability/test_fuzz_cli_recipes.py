@@ -35,7 +35,7 @@ FUZZ = settings(max_examples=int(os.environ.get("TRTFORGE_FUZZ_EXAMPLES", "400")
 CASE_SECONDS = 3.0
 WORK = Path(tempfile.mkdtemp(prefix="trtforge-recipefuzz-"))
 atexit.register(shutil.rmtree, WORK, ignore_errors=True)
-CONFIGS = REPO / "trtforge" / "models" / "configs"
+CONFIGS = REPO / "trtforge" / "data" / "model_configs"
 MODELS = {}
 for name in ("meta-llama--Llama-3.1-8B-Instruct", "mistralai--Mixtral-8x7B-Instruct-v0.1", "openai--gpt-oss-20b",
              "deepseek-ai--DeepSeek-V3", "google--gemma-2-9b-it", "Qwen--Qwen3-30B-A3B",

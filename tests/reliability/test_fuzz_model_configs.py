@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from tests.reliability.conftest import REPO, figure
 from trtforge.cli.app import main
 
-BUNDLED = sorted((REPO / "trtforge" / "models" / "configs").glob("*.json"))
+BUNDLED = sorted((REPO / "trtforge" / "data" / "model_configs").glob("*.json"))
 CONFIGS = [json.loads(p.read_text()) for p in BUNDLED]
 FUZZ = settings(max_examples=int(os.environ.get("TRTFORGE_FUZZ_EXAMPLES", "400")), deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.triton.fixtures import loaded_and_plan, run_step, tiny_recipe
-from trtforge.serve.container import ContainerLaunch, container_argv, tritonserver_argv
+from trtforge.triton.launch_command import ContainerLaunch, container_argv, tritonserver_argv
 
 IMAGE = "nvcr.io/nvidia/tritonserver:26.07-trtllm-python-py3"
 

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT, run_cli
@@ -318,7 +319,7 @@ def test_cli_serve_refuses_a_checkpoint_it_cannot_dequantize(tiny_llama, tmp_pat
     out, err = proc.communicate(timeout=280)
     assert proc.returncode == 1, (out, err)
     line = err.strip().splitlines()[-1]
-    assert line.startswith("error: Triton exited before it was ready: failed to load 'tensorrt_llm'")
+    assert line.startswith("error: Triton could not start: failed to load 'tensorrt_llm'")
     assert "NVFP4" in line and "refusing to serve different weights" in line
     assert time.monotonic() - t0 < 240
     time.sleep(0.5)
@@ -348,3 +349,175 @@ def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_p
     time.sleep(0.5)
     assert processes_mentioning(str(repo)) == []
     assert not list(repo.rglob("__pycache__"))  # serving left the repository as it was built
+
+
+# -- aiperf, a port in use, SIGKILL of `trtforge serve`, and a --check that must fail ----------------------------
+
+
+def _ensemble_successes(url: str) -> int:
+    """Triton's own count of successful ensemble requests (its statistics extension)."""
+    _, stats = client.get_json(url, "/v2/models/ensemble/stats")
+    return int(stats["model_stats"][0]["inference_stats"]["success"]["count"])
+
+
+def test_bench_aiperf_needs_no_flags_and_counts_what_triton_counts(server, tmp_path):
+    """`bench --tool aiperf` against the served tiny repository: no --tokenizer (the repository's own is used),
+    aiperf's export, trtforge's result and Triton's statistics agree on the requests; tokens are the server's."""
+    url = server.server.endpoints.http
+    before = _ensemble_successes(url)
+    artifacts = tmp_path / "aiperf"
+    r = run_cli("bench", "--url", url, "--tool", "aiperf", "--concurrency", "2", "--requests", "6",
+                "--max-tokens", "8", "--artifact-dir", str(artifacts), "--json", timeout=400)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    served = _ensemble_successes(url) - before
+    export = json.loads((artifacts / "profile_export_aiperf.json").read_text())
+    raw = [json.loads(line) for line in (artifacts / "profile_export_raw.jsonl").read_text().splitlines() if line]
+    assert result["tool"].startswith("aiperf 0.13") and result["streaming"] is True
+    assert result["succeeded"] == export["request_count"]["avg"] == len(raw) == served == 6
+    assert result["errors"] == 0
+    # min_tokens = max_tokens: the server generates exactly 8 per request and says so (one log-prob a token)
+    assert result["output_tokens"] == 6 * 8 and result["output_tokens_counted_as"].startswith("server")
+    assert result["aiperf_output_tokens"] == export["total_output_tokens"]["avg"]  # aiperf's own, kept beside
+    assert result["requests_per_s"] == round(export["request_throughput"]["avg"], 3)
+    tokenizer = str(server.source_repository / "preprocessing" / "1" / "tokenizer")
+    assert result["argv"][result["argv"].index("--tokenizer") + 1] == tokenizer
+    print("aiperf bench", json.dumps({k: v for k, v in result.items() if k != "argv"}))
+
+
+def test_serve_with_the_http_port_in_use_names_the_socket_at_once(tiny_repo, tmp_path):
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        t0 = time.monotonic()
+        r = run_cli("serve", str(tiny_repo), "--http-port", str(port), timeout=120)
+        took = time.monotonic() - t0
+    finally:
+        holder.close()
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip().splitlines()[0]
+    assert line.startswith(f"error: Socket '127.0.0.1:{port}' already in use (--http-port {port})"), r.stderr
+    assert "NVML" not in r.stderr
+    assert took < 15, took  # loosely: not the minute Triton takes to load every model and fail to bind
+
+
+def test_sigkill_of_serve_takes_triton_and_its_stubs_with_it(tiny_repo, tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"  # a copy: processes mentioning it are this test's alone
+    shutil.copytree(tiny_repo, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    proc = _serve(repo, tmp_path / "triton.log")
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert ready["event"] == "ready"
+        assert len(processes_mentioning(str(repo))) >= 2  # tritonserver and its python stubs
+        proc.kill()  # SIGKILL: no handler of ours runs
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while processes_mentioning(str(repo)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = processes_mentioning(str(repo))
+        print(f"after SIGKILL: gone in {10 - (deadline - time.monotonic()):.1f} s")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pid in left:  # never leave them behind, even when the assertion below fails
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+# Appended to a copy's tensorrt_llm/1/model.py: the slot streams another id than it generates at token 3.
+STREAM_OTHER_TOKEN = '''
+
+class TritonPythonModel(TritonPythonModel):  # noqa: F811 - a test double over trtforge's reference model
+    def _ids_request(self, request, sender):
+        self._streaming, self._sent = bool(_scalar(request, "streaming", False)), 0
+        return super()._ids_request(request, sender)
+
+    def _ids_response(self, rows, logprobs=None, pad=0):
+        if self._streaming:
+            self._sent += 1
+            if self._sent == 3:
+                rows = [[rows[0][0] + 1]]
+        return super()._ids_response(rows, logprobs, pad)
+'''
+
+
+def test_cli_serve_check_fails_when_the_stream_has_other_tokens(tiny_repo, tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    model_py = repo / "tensorrt_llm" / "1" / "model.py"
+    model_py.write_text(model_py.read_text() + STREAM_OTHER_TOKEN)
+    r = run_cli("serve", str(repo), "--check", "Hello, world", "--json", timeout=400)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ensemble: the tensorrt_llm slot streams other tokens than it generates"), line
+    assert "token 2: " in line
+    events = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [e["event"] for e in events][:1] == ["ready"]
+    assert any("mismatch" in e for e in events if e["event"] == "answer")
+    time.sleep(0.5)
+    assert processes_mentioning(str(repo)) == []
+
+
+# -- NVIDIA's client contract (gRPC stream, 1-D text_output) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
+@pytest.mark.parametrize("streaming", [False, True])
+def test_nvidia_end_to_end_grpc_client_contract(server, expected, model, streaming):
+    from tests.serve.nvidia_client import nvidia_inputs, run
+
+    url = server.server.endpoints.grpc
+    text, pieces, errors = run(url, model, nvidia_inputs(PROMPT, MAX_TOKENS, streaming), streaming)
+    assert errors == []
+    if streaming:
+        # NVIDIA's check: streamed pieces concatenate to the generated text (no prompt while streaming).
+        assert len(pieces) > 1
+        assert text == ("".join(expected["pieces"]) if model == "ensemble" else expected["text"])
+    else:
+        # NVIDIA's check: `if not streaming and not exclude_input_in_output: expected = prompt + expected`.
+        assert text == PROMPT + expected["text"]
+    exclude = nvidia_inputs(PROMPT, MAX_TOKENS, streaming, exclude_input_in_output=True)
+    text, _, errors = run(url, model, exclude, streaming)
+    streamed_by_token = model == "ensemble" and streaming  # per-token decode, as NVIDIA's ensemble does
+    assert errors == [] and text == ("".join(expected["pieces"]) if streamed_by_token else expected["text"])
+
+
+@pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
+def test_inputs_the_runtime_cannot_honour_are_refused_by_name(server, model):
+    """NVIDIA's public inputs all exist; one the CPU reference runtime or trtforge's preprocessing cannot honour
+    fails the request with its name instead of being ignored."""
+    from tests.serve.nvidia_client import nvidia_inputs, run
+
+    url = server.server.endpoints.grpc
+    cases = {
+        "lora_task_id": (np.array([[7]], dtype=np.uint64), "lora_task_id"),
+        "length_penalty": (np.array([[1.5]], dtype=np.float32), "len_penalty (request input length_penalty)"),
+        "embedding_bias_words": (np.array([["world"]]).astype(object), "EMBEDDING_BIAS_WORDS"),
+        "guided_decoding_guide_type": (np.array([["json"]]).astype(object), "guided_decoding_guide_type"),
+    }
+    for public, (value, named) in cases.items():
+        inputs = {**nvidia_inputs(PROMPT, 4, False), public: value}
+        _, _, errors = run(url, model, inputs, False)
+        assert len(errors) == 1 and named in str(errors[0]) and "not supported" in str(errors[0]), (public, errors)
+
+
+def test_required_parameters_reach_the_models_as_empty_strings(server):
+    """NVIDIA's python models index model_config['parameters'][key]['string_value'] directly: an empty value
+    must arrive as "" (not as a missing field) in the config Triton hands to the model."""
+    url = server.server.endpoints.http
+    status, config = client.get_json(url, "/v2/models/preprocessing/config")
+    assert status == 200
+    from trtforge.triton import specs
+
+    spec = json.loads((server.source_repository / "trtforge.json").read_text())["tensor_spec_source"]["name"]
+    for key in specs.required_parameters(spec, "preprocessing"):
+        assert "string_value" in config["parameters"][key], key

@@ -27,7 +27,7 @@ def _digest(repo: Path) -> str:
 @pytest.fixture
 def engine_repo(tiny_llama, tmp_path) -> Path:
     engine = tmp_path / "engine"
-    write_json(engine / "config.json", engine_config_json(max_batch_size=8))
+    write_json(engine / "config.json", engine_config_json(max_batch_size=8, version="0.19.0"))
     s = RepoSettings(
         layout="inflight_batcher_llm",
         runtime="tensorrtllm",
@@ -35,7 +35,7 @@ def engine_repo(tiny_llama, tmp_path) -> Path:
         max_batch_size=8,
         streaming=True,
         end_id=2,
-        trtllm_version="1.2.1",
+        trtllm_version="0.19.0",
     )
     write_repository(s, tmp_path / "repo", tokenizer_src=tiny_llama, engine_src=engine)
     return tmp_path / "repo"

@@ -24,6 +24,7 @@ from trtforge.errors import Infeasible, StepFailed, ToolMissing
 from trtforge.pipeline.step import StepContext
 from trtforge.plan import make_plans
 from trtforge.recipe.loader import LoadedRecipe, load_recipe
+from trtforge.plan.resolve import resolve
 from trtforge.steps import compile_engine as ce
 from trtforge.steps.executors import ContainerExecutor
 from trtforge.steps.llmapi_config import LlmApiConfigStep
@@ -475,7 +476,8 @@ def test_params_and_versions_identify_the_build(engine_plan) -> None:
     loaded, plan = engine_plan
     step = ce.CompileEngineStep("compile", loaded, plan)
     params = step.params()
-    assert params["backend"] == "tensorrt" and params["argv"][0] == "trtllm-build"
+    assert params["backend"] == "tensorrt" and params["engine"]["argv"][0] == "trtllm-build"
+    assert params["engine"] == resolve(loaded.recipe, plan).engine.canonical()  # the section, nothing else
     assert json.loads(json.dumps(params)) == params
     assert step.tool_versions() == {"tensorrt_llm": "1.2.1"}
     cmd = step.external_commands()[0]

@@ -16,7 +16,7 @@ import pytest
 from tests.pipeline.conftest import PYTHONPATH, clean_hf_env, events, fake_hub, leftovers, tiny_model, write_recipe  # noqa: F401
 from trtforge.errors import InvalidInput, ToolMissing
 from trtforge.pipeline.cache import CacheStore
-from trtforge.pipeline.graph import publish_layout, steps_for
+from trtforge.steps.graph import publish_layout, steps_for
 from trtforge.pipeline.runner import BuildRequest, run_build
 from trtforge.plan import make_plan
 from trtforge.recipe.loader import load_recipe

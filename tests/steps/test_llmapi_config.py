@@ -18,6 +18,7 @@ import yaml
 from trtforge.errors import Infeasible
 from trtforge.pipeline.step import StepContext
 from trtforge.plan import make_plans
+from trtforge.plan.resolve import resolve
 from trtforge.recipe.loader import LoadedRecipe, load_recipe
 from trtforge.recipe.schema import Recipe
 from trtforge.steps import llmapi_config as lc
@@ -26,7 +27,7 @@ from trtforge.toolchain import rules, spec
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden" / "compile"
-REFERENCE = GOLDEN / "nvidia-reference"
+TUNED = GOLDEN / "nvidia-tuned"
 UPDATE = os.environ.get("TRTFORGE_UPDATE_GOLDEN") == "1"
 
 
@@ -49,8 +50,8 @@ def check_golden(path: Path, text: str) -> None:
     )
 
 
-def reference(name: str) -> dict:
-    return yaml.safe_load((REFERENCE / name).read_text())
+def nvidia_tuned(name: str) -> dict:
+    return yaml.safe_load((TUNED / name).read_text())
 
 
 IDS = lambda x: x.stem if isinstance(x, Path) else str(x)
@@ -170,9 +171,9 @@ def test_gpt_oss_agrees_with_nvidia_tuned_configs(gpu: str, ref: str) -> None:
     else:
         loaded, plans = planned(ROOT / "recipes" / "gpt-oss-120b-b200.yaml")
         recipe, plan = loaded.recipe, plans[0]
-    theirs = reference(ref)
+    theirs = nvidia_tuned(ref)
     ours = lc.generate_llm_api_config(recipe, plan).config
-    diffs = lc.compare_with_reference(ours, theirs)
+    diffs = lc.compare_with_tuned(ours, theirs)
     unexplained = [d for d in diffs if d.why is None]
     assert unexplained == [], unexplained
     assert not {d.key for d in diffs} & set(MUST_AGREE), [d for d in diffs if d.key in MUST_AGREE]
@@ -255,7 +256,10 @@ def test_serving_overrides_and_scheduler() -> None:
             )
         }
     )
-    cfg = lc.generate_llm_api_config(recipe, plans[0]).config
+    # The KV fraction is decided once, by the planner: re-plan the changed recipe (the plan says 0.7 too).
+    (plan,) = make_plans(recipe)
+    assert plan.memory.free_gpu_memory_fraction == 0.7
+    cfg = lc.generate_llm_api_config(recipe, plan).config
     assert cfg["kv_cache_config"]["free_gpu_memory_fraction"] == 0.7
     assert cfg["kv_cache_config"]["enable_block_reuse"] is False
     assert cfg["scheduler_config"] == {"capacity_scheduler_policy": "MAX_UTILIZATION"}
@@ -277,14 +281,14 @@ def test_speculative_eagle_on_pytorch_is_eagle3() -> None:
     assert spec.validate_llm_api_config(cfg) == []
     medusa = sp.model_copy(update={"mode": "medusa"})
     recipe_m, _ = _variant("llama3.1-70b-b200-nvfp4.yaml", speculative=medusa)
-    problems = rules.check_llm_api_options(lc.llm_api_options_from(recipe_m, plans[0]))
-    assert any("TensorRT engine backend" in p for p in problems)
+    problems = resolve(recipe_m, plans[0]).errors  # the version's LLM-API spec refuses Medusa on pytorch
+    assert any("decoding_type 'Medusa' is not supported by the pytorch backend" in p for p in problems)
 
 
 def test_compare_resolves_defaults() -> None:
-    assert lc.compare_with_reference({"stream_interval": 1}, {}) == []
-    assert lc.compare_with_reference({"env_overrides": {"A": "1"}}, {"env_overrides": {"A": 1}}) == []
-    diff = lc.compare_with_reference(
+    assert lc.compare_with_tuned({"stream_interval": 1}, {}) == []
+    assert lc.compare_with_tuned({"env_overrides": {"A": "1"}}, {"env_overrides": {"A": 1}}) == []
+    diff = lc.compare_with_tuned(
         {"kv_cache_config": {"dtype": "fp8"}}, {"kv_cache_config": {"dtype": "auto"}}
     )
     assert diff == [lc.Difference("kv_cache_config.dtype", "fp8", "auto", None)]

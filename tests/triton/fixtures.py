@@ -70,7 +70,7 @@ def run_step(loaded, plan, inputs: dict[str, Path], out: Path) -> dict:
     return meta
 
 
-def engine_config_json(world_size: int = 1, max_batch_size: int = 8, version: str = "1.2.1") -> dict:
+def engine_config_json(world_size: int = 1, max_batch_size: int = 8, version: str = "0.19.0") -> dict:
     """The fields of a trtllm-build config.json the repository writer reads (no engine is built here)."""
     return {
         "version": version,

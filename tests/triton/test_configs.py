@@ -35,8 +35,9 @@ ENGINE = RepoSettings(
     world_size=2,
     tp=2,
     gpu="H100-SXM-80GB",
-    trtllm_version="1.2.1",
-    triton_image="nvcr.io/nvidia/tritonserver:26.07-trtllm-python-py3",
+    # The newest release whose backend source is extracted (trtforge/data/triton/versions.json).
+    trtllm_version="0.19.0",
+    triton_image="nvcr.io/nvidia/tritonserver:25.05-trtllm-python-py3",
     checkpoint_format="fp8",
 )
 REFERENCE = RepoSettings(
@@ -104,7 +105,7 @@ def test_streaming_switch_sets_decoupled_on_llm_and_bls_together(streaming):
 
 def test_reference_slot_has_the_engine_tensors_and_says_what_it_is():
     engine = model_configs(ENGINE)["tensorrt_llm"]
-    ref = model_configs(REFERENCE)["tensorrt_llm"]
+    ref = model_configs(ENGINE.with_runtime("reference"))["tensorrt_llm"]
     assert ref.backend == "python"
     assert [i.name for i in ref.input] == [i.name for i in engine.input]
     assert [o.name for o in ref.output] == [o.name for o in engine.output]
@@ -119,7 +120,7 @@ def test_preprocessing_carries_end_pad_and_extra_stop_ids():
 
 
 def test_ensemble_wiring_uses_upstream_names_and_is_closed():
-    steps = {kind: (inp, out) for kind, inp, out in ensemble.wiring()}
+    steps = {kind: (inp, out) for kind, inp, out in ensemble.wiring(ENGINE.tensor_spec)}
     assert steps["preprocessing"][0]["QUERY"] == "text_input"
     assert steps["tensorrt_llm"][0]["input_ids"] == "_INPUT_ID"
     assert steps["tensorrt_llm"][0]["streaming"] == "stream"

@@ -111,13 +111,15 @@ def test_pytorch_backend_writes_the_llmapi_layout(tiny_llama, tmp_path):
 
 def test_engine_backend_needs_real_engine_files(tiny_llama, tmp_path):
     """No engine can be built here: a compile output holding only config.json is refused by the step's own
-    validation (the repository would not load), and a version mismatch is refused before writing."""
+    validation (the repository would not load), and a version mismatch is refused before writing. Pinned to
+    0.19.0: the newest release whose Triton backend source is extracted (1.x is refused, see below)."""
     recipe = tiny_recipe(
         tmp_path,
         tiny_llama,
         name="tiny-trt",
         target={"gpu": "H100-80GB"},
         engine={"backend": "tensorrt", "max_batch_size": 8, "max_seq_len": 256},
+        toolchain={"trtllm_version": "0.19.0"},
     )
     loaded, plan = loaded_and_plan(recipe)
     assert plan.backend == "tensorrt"

@@ -109,7 +109,7 @@ def test_ensemble_step_names_a_missing_tensor(repo):
 def test_engine_repository_checks(tmp_path, tiny_llama):
     """An engine repository: parameter typos, engine files vs world size, batch size vs the engine, version."""
     engine = tmp_path / "engine"
-    write_json(engine / "config.json", engine_config_json(world_size=2, max_batch_size=8, version="1.2.0"))
+    write_json(engine / "config.json", engine_config_json(world_size=2, max_batch_size=8, version="0.18.2"))
     s = RepoSettings(
         layout="inflight_batcher_llm",
         runtime="tensorrtllm",
@@ -118,7 +118,7 @@ def test_engine_repository_checks(tmp_path, tiny_llama):
         streaming=False,
         end_id=2,
         world_size=1,
-        trtllm_version="1.2.1",
+        trtllm_version="0.19.0",
         triton_image="nvcr.io/nvidia/tritonserver:25.12-trtllm-python-py3",
     )
     repo = tmp_path / "repo"
@@ -133,7 +133,7 @@ def test_engine_repository_checks(tmp_path, tiny_llama):
     assert "0 rank*.engine file(s) for engine world size 2" in msgs
     assert "max_batch_size 16 exceeds the engine's build_config.max_batch_size 8" in msgs
     assert "world_size 1 but the engine mapping says 2" in msgs
-    assert "engine built with TensorRT-LLM 1.2.0, repository records 1.2.1" in msgs
+    assert "engine built with TensorRT-LLM 0.18.2, repository records 0.19.0" in msgs
     assert "image nvcr.io/nvidia/tritonserver:25.12-trtllm-python-py3 ships TensorRT-LLM 1.1.0" in msgs
 
 
@@ -158,3 +158,89 @@ def test_lock_file_next_to_the_repository_must_agree(repo):
     # `trtforge build` publishes trtforge.lock.json beside model_repository/.
     (repo.parent / "trtforge.lock.json").write_text(json.dumps({"plan": {"toolchain": {"trtllm_version": "1.1.0"}}}))
     assert "trtforge.lock.json: TensorRT-LLM 1.1.0 in the lock file, 1.2.1 in trtforge.json" in _messages(repo)
+
+
+# -- NVIDIA's required parameters, per pinned version ------------------------------------------------------------
+
+from trtforge.triton import specs
+from trtforge.triton.pb import parse_pbtxt, to_pbtxt
+
+EXTRACTED = [v for v, e in specs.versions_index()["versions"].items() if e["status"] == "extracted"]
+
+
+def _engine_repo(tmp_path: Path, tokenizer: Path, version: str) -> Path:
+    """An engine repository written by the writer from hand-made inputs: the engine's config.json only (no
+    *.engine file is faked; validate-repo reports that separately)."""
+    engine = tmp_path / "engine"
+    write_json(engine / "config.json", engine_config_json(version=version))
+    s = RepoSettings(
+        layout="inflight_batcher_llm",
+        runtime="tensorrtllm",
+        served_model_name="m",
+        max_batch_size=8,
+        streaming=True,
+        end_id=2,
+        trtllm_version=version,
+    )
+    write_repository(s, tmp_path / "repo", tokenizer_src=tokenizer, engine_src=engine)
+    return tmp_path / "repo"
+
+
+@pytest.mark.parametrize("version", EXTRACTED)
+def test_each_required_parameter_removed_fails_validation(version, tiny_llama, tmp_path):
+    repo = _engine_repo(tmp_path, tiny_llama, version)
+    # Valid but for the engine files no test may fake.
+    assert _messages(repo) == ["tensorrt_llm/1/engine: 0 rank*.engine file(s) for engine world size 1"]
+    required = {
+        name: specs.required_parameters(version, name)
+        for name in ("preprocessing", "tensorrt_llm", "postprocessing", "tensorrt_llm_bls")
+    }
+    assert required["tensorrt_llm"] and required["preprocessing"]  # every release reads some without a fallback
+    for name, keys in required.items():
+        path = repo / name / "config.pbtxt"
+        original = path.read_text()
+        for key in keys:
+            config = parse_pbtxt(original)
+            assert key in config.parameters, f"{name}: the writer did not emit {key}"
+            del config.parameters[key]
+            path.write_text(to_pbtxt(config))
+            msgs = _messages(repo)
+            assert any(
+                m.startswith(f"{name}/config.pbtxt: parameter {key!r} missing: NVIDIA's {name} at ")
+                and f"(v{version})" in m
+                for m in msgs
+            ), (version, name, key, msgs)
+        path.write_text(original)
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0", "1.2.0", "1.2.1", "1.3"])
+def test_engine_repository_of_an_unextracted_version_is_refused(version, tiny_llama, tmp_path):
+    repo = _engine_repo(tmp_path, tiny_llama, "0.19.0")
+    manifest = json.loads((repo / "trtforge.json").read_text())
+    manifest["settings"]["trtllm_version"] = version
+    (repo / "trtforge.json").write_text(json.dumps(manifest))
+    msgs = _messages(repo)
+    assert any(m.startswith("trtforge.json: ") and f"TensorRT-LLM {version} " in m for m in msgs), msgs
+    s = RepoSettings.from_json({**manifest["settings"]})
+    with pytest.raises(specs.SpecUnavailable):  # and the writer writes nothing for it
+        write_repository(s, tmp_path / "other", tokenizer_src=tiny_llama, engine_src=tmp_path / "engine")
+    assert not (tmp_path / "other").exists()
+
+
+def test_public_input_missing_from_the_ensemble_is_named(repo):
+    config = parse_pbtxt((repo / "ensemble" / "config.pbtxt").read_text())
+    kept = [i for i in config.input if i.name != "lora_task_id"]
+    del config.input[:]
+    config.input.extend(kept)
+    for step in config.ensemble_scheduling.step:
+        for key in [k for k, v in step.input_map.items() if v == "lora_task_id"]:
+            del step.input_map[key]
+    (repo / "ensemble" / "config.pbtxt").write_text(to_pbtxt(config))
+    assert any("input 'lora_task_id' of NVIDIA's ensemble at" in m for m in _messages(repo))
+
+
+def test_bls_without_its_routes_is_named(repo):
+    config = parse_pbtxt((repo / "tensorrt_llm_bls" / "config.pbtxt").read_text())
+    del config.parameters["routes"]
+    (repo / "tensorrt_llm_bls" / "config.pbtxt").write_text(to_pbtxt(config))
+    assert _messages(repo) == ["tensorrt_llm_bls/config.pbtxt: parameter 'routes' missing (trtforge's BLS routes inputs by it)"]

@@ -38,9 +38,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from trtforge.cli import build_cmds, model_cmds, recipe_cmds, serve_cmds
+    from trtforge.cli import build_cmds, deploy_cmds, model_cmds, recipe_cmds, serve_cmds
 
-    for module in (recipe_cmds, model_cmds, build_cmds, serve_cmds):
+    for module in (recipe_cmds, model_cmds, build_cmds, serve_cmds, deploy_cmds):
         module.register(app)
 
 

@@ -114,8 +114,8 @@ def build(
 
     Exit: 0 built, 1 step failed, 2 invalid input, 3 infeasible plan, 4 tool missing (rest published), 130 stopped.
     """
-    from trtforge.pipeline.events import make_sink
-    from trtforge.pipeline.graph import publish_layout, steps_for
+    from trtforge.cli.progress import make_sink
+    from trtforge.steps.graph import publish_layout, steps_for
     from trtforge.pipeline.lockfile import read_lock
     from trtforge.pipeline.runner import BuildRequest, run_build
     from trtforge.plan import make_plan
@@ -182,6 +182,9 @@ def build(
         req, res = failed[0]
         err = res.error
         step = next((s for s in res.steps if s.error is err), None)
+        if only is not None and step is not None:
+            why = f"step '{step.name}' could not run here" if step.name != only else "it could not run here"
+            raise type(err)(f"--only {only}: {why}: {err.message}", hint=err.hint)
         if res.status == "blocked" and step is not None:
             _show_handoffs(req.output_dir, as_json)
             hints = [err.hint] if err.hint else []
@@ -202,7 +205,7 @@ def cache_ls(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """List cached step outputs with their sizes, and the hub download cache."""
-    from trtforge.pipeline.events import human_bytes
+    from trtforge.cli.progress import human_bytes
 
     cache = _cache(cache_dir)
     refs = cache.referenced()
@@ -235,7 +238,7 @@ def cache_verify(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """Re-hash every cache entry and report the corrupt ones (exit 1 if any remain)."""
-    from trtforge.pipeline.events import human_bytes
+    from trtforge.cli.progress import human_bytes
 
     cache = _cache(cache_dir)
     t0 = time.monotonic()
@@ -276,7 +279,7 @@ def cache_gc(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """Remove entries no output directory references (and old ones), and leftovers of killed builds."""
-    from trtforge.pipeline.events import human_bytes
+    from trtforge.cli.progress import human_bytes
 
     cache = _cache(cache_dir)
     report = cache.gc(older_than_s=older_than * 86400 if older_than is not None else None,

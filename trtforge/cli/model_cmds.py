@@ -102,7 +102,7 @@ def gpus(
 
     from trtforge.cli.render import console
 
-    table = Table(title="GPU catalog (trtforge/hardware/gpus.yaml)")
+    table = Table(title="GPU catalog (trtforge/data/gpus.yaml)")
     for col in ("name", "SM", "memory GiB", "TB/s", "NVLink", "precisions", "aliases"):
         table.add_column(col)
     for g in catalog:
@@ -137,6 +137,7 @@ def _adhoc_recipe(
     backend: str,
     trtllm_version: str | None,
     workload: dict[str, int] | None = None,
+    nodes: int = 1,
 ):
     """A Recipe for `plan --model ... --gpu ...` (validated like a file): the same plan as a recipe file with
     these fields. `gpus` None = unset (1, or with gpu auto every local GPU of that model); `workload` None = no
@@ -157,7 +158,7 @@ def _adhoc_recipe(
     data: dict[str, Any] = {
         "name": name,
         "model": source,
-        "target": {"gpu": gpu, **({"gpus": gpus} if gpus is not None else {})},
+        "target": {"gpu": gpu, **({"gpus": gpus} if gpus is not None else {}), **({"nodes": nodes} if nodes > 1 else {})},
         "quantization": {"format": quant, "kv_cache": kv_cache},
         "engine": {"backend": backend},
     }
@@ -189,6 +190,7 @@ def plan(
         None, "--gpus", min=1, max=64, show_default=False,
         help="GPUs available on the node (default 1; with --gpu auto, every local GPU of that model).",
     ),
+    n_nodes: int = typer.Option(1, "--nodes", min=1, max=64, help="Nodes of --gpus GPUs each (multi-node plan)."),
     quant: str = typer.Option(
         "none",
         "--quant",
@@ -221,13 +223,13 @@ def plan(
     ),
 ) -> None:
     """Will it fit, and how should it be built? TP/PP/EP, memory, limits; exit 3 if not."""
-    from trtforge.plan import make_plans
+    from trtforge import api
 
     if (recipe_path is None) == (model is None):
         raise InvalidInput("give a RECIPE file, or --model SOURCE --gpu NAME")
     quick = (n_gpus, isl, osl, concurrency, max_seq_len, trtllm_version)
-    if recipe_path is not None and (gpu or any(v is not None for v in quick)):
-        raise InvalidInput("--gpu/--gpus/--isl/--osl/--concurrency/--max-seq-len/--trtllm-version go with --model; "
+    if recipe_path is not None and (gpu or n_nodes > 1 or any(v is not None for v in quick)):
+        raise InvalidInput("--gpu/--gpus/--nodes/--isl/--osl/--concurrency/--max-seq-len/--trtllm-version go with --model; "
                            "a recipe sets them in its file")
     if recipe_path is not None:
         from trtforge.recipe.loader import load_recipe
@@ -239,10 +241,11 @@ def plan(
         workload = {k: v for k, v in (("input_len", isl), ("output_len", osl), ("concurrency", concurrency))
                     if v is not None}
         recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend,  # type: ignore[arg-type]
-                               trtllm_version, workload or None)
-    plans = make_plans(recipe)
-    if as_json:
-        docs = [p.model_dump(mode="json") for p in plans]
+                               trtllm_version, workload or None, n_nodes)
+    planned = api.plan(recipe)
+    plans = [t.plan for t in planned]
+    if as_json:  # each plan with its BuildSpec: every setting of every artifact the build would write
+        docs = [t.to_json() for t in planned]
         emit_json(docs[0] if not recipe.is_matrix else docs)
     else:
         for p in plans:
@@ -283,7 +286,9 @@ def _show_plan(plan: Any) -> None:
     from trtforge.cli.render import console
 
     out = console()
-    status = "[green]fits[/green]" if plan.fits else "[red]does not fit[/red]"
+    # a plan can fit in memory and still be refused by a build rule (exit 3 either way)
+    misfit = any("does not fit" in e for e in plan.errors)
+    status = "[green]fits[/green]" if plan.fits else f"[red]{'does not fit' if misfit else 'refused'}[/red]"
     table = Table(title=f"plan {plan.recipe} / {plan.target}: {status}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -312,8 +317,12 @@ def _show_plan(plan: Any) -> None:
         ("KV fraction", f"free_gpu_memory_fraction {plan.memory.free_gpu_memory_fraction}"),
         ("toolchain", f"TensorRT-LLM {plan.toolchain.trtllm_version}, {plan.toolchain.triton_image}"),
     ]
-    if plan.reference_config:
-        rows.append(("tuned config", plan.reference_config))
+    if plan.tuned_config:
+        rows.append(("tuned config", plan.tuned_config))
+    if plan.topology is not None:
+        t = plan.topology
+        rows.insert(5, ("nodes", f"{t.nodes} of {t.nodes_available} x {t.gpus_per_node} GPUs, {t.ranks_per_node} "
+                                 f"ranks per node: {t.placement}"))
     for k, v in rows:
         table.add_row(k, v)
     for d in plan.decisions:

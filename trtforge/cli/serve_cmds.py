@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from trtforge.cli.render import emit_event, emit_json, say, warn
-from trtforge.errors import EXIT_INVALID, StepFailed
+from trtforge.errors import EXIT_INVALID, InvalidInput, StepFailed
 
 
 def _default_url(url: str | None) -> str:
@@ -91,7 +91,7 @@ def serve(
             else:
                 _print_ready(info, hint=check is None)
             if check is not None:
-                _smoke(info, check, as_json)
+                _smoke(info, check, as_json, served.settings.layout != "llmapi")
                 raise KeyboardInterrupt  # leave through the same clean stop as Ctrl-C
             while served.server.running():
                 time.sleep(0.5)
@@ -133,39 +133,27 @@ def _exit_reason(server) -> str:
     return error_line(server.log_text()) or f"exit code {server.proc.returncode}"
 
 
-def _smoke(info: dict, prompt: str, as_json: bool) -> None:
-    """Answer `prompt` through each generate model the server offers, streaming too where it is decoupled."""
-    from trtforge.serve.client import discover, generate, generate_stream, payload
+def _smoke(info: dict, prompt: str, as_json: bool, layout_has_slot: bool) -> None:
+    """Answer `prompt` through each generate model the server offers, streaming too where it is decoupled;
+    StepFailed when a stream disagrees with generate beyond per-token decoding (trtforge/serve/check.py)."""
+    from trtforge.serve.check import run_check
 
     url = info["endpoints"]["http"]
     models = [u.rsplit("/", 2)[-2] for u in info["generate"]]
-    for name in models:
-        target = discover(url, name)
-        whole = None
-        for stream in (False, True) if target.decoupled else (False,):
-            body = payload(target, prompt, 16, stream)
-            result = generate_stream(target, body) if stream else generate(target, body)
-            route = "generate_stream" if stream else "generate"
-            whole = result.text if not stream else whole
-            note = stream_note(name, whole, result.text) if stream else None
-            if as_json:
-                emit_event({"event": "answer", "model": name, "route": route, "text": result.text,
-                            "latency_s": round(result.latency_s, 4)} | ({"note": note} if note else {}))
-            else:
-                say(f"{name}/{route} ({result.latency_s * 1000:.0f} ms): {result.text!r}")
-                if note:
-                    say(f"note: {note}")
-
-
-def stream_note(model: str, whole: str | None, streamed: str) -> str | None:
-    """Why a greedy stream's text differs from the same request's generate text, or None when they agree."""
-    if whole is None or streamed == whole:
-        return None
-    if streamed.count("\ufffd") > whole.count("\ufffd"):  # bytes of one character decoded in separate chunks
-        return (f"{model} streams one token per chunk and decodes each alone (as NVIDIA's postprocessing "
-                "does), so a character split across tokens arrives as U+FFFD; tensorrt_llm_bls streams "
-                "whole characters")
-    return f"{model}: the streamed text differs from the generate text for the same greedy request"
+    answers = run_check(url, models, prompt, layout_has_slot)
+    for a in answers:
+        if as_json:
+            extra = {"note": a.message} if a.verdict == "note" else {}
+            extra |= {"mismatch": a.message} if a.verdict == "mismatch" else {}
+            emit_event({"event": "answer", "model": a.model, "route": a.route, "text": a.text,
+                        "latency_s": round(a.latency_s, 4)} | extra)
+        else:
+            say(f"{a.model}/{a.route} ({a.latency_s * 1000:.0f} ms): {a.text!r}")
+            if a.verdict == "note":
+                say(f"note: {a.message}")
+    bad = [a for a in answers if a.verdict == "mismatch"]
+    if bad:
+        raise StepFailed(bad[0].message, hint="stream and generate must produce the same tokens")
 
 
 def _print_ready(info: dict, hint: bool = True) -> None:
@@ -185,15 +173,16 @@ def _print_ready(info: dict, hint: bool = True) -> None:
 
 def _print_command(target: Path, opts, as_json: bool) -> None:
     from trtforge.serve import launch
-    from trtforge.serve.container import shell_command
+    from trtforge.triton.launch_command import shell_command
 
     repo = launch.resolve_repository(target)
-    settings = launch._preflight(repo)
+    settings = launch.check_repository(repo)
     runtime = launch.choose_runtime(settings, opts.runtime)
     if runtime == "container":
-        from trtforge.serve.container import ContainerLaunch, container_argv
+        from trtforge.toolchain.versions import check_image_matches
+        from trtforge.triton.launch_command import ContainerLaunch, container_argv
 
-        launch.check_image_matches(opts.image or settings.triton_image, settings.trtllm_version)
+        check_image_matches(opts.image or settings.triton_image, settings.trtllm_version)
         argv = container_argv(
             ContainerLaunch(
                 image=opts.image or settings.triton_image,
@@ -287,37 +276,45 @@ def bench(
     max_tokens: int = typer.Option(16, "--max-tokens", min=1, help="Output tokens per request."),
     prompt: str = typer.Option(None, "--prompt", help="Prompt text (default: a fixed sentence)."),
     tool: str = typer.Option(
-        "auto", "--tool", help="auto (aiperf/genai-perf when installed) | builtin | aiperf | genai-perf."
+        "auto", "--tool", help="auto (aiperf when installed) | builtin | aiperf."
     ),
-    tokenizer: Path = typer.Option(None, "--tokenizer", help="Tokenizer directory for aiperf/genai-perf."),
+    tokenizer: Path = typer.Option(
+        None, "--tokenizer", help="aiperf: tokenizer directory (default: the served repository's own)."
+    ),
+    artifacts: Path = typer.Option(None, "--artifact-dir", help="aiperf: where its exports go (default: a temp dir)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run a bounded load against a served model: requests/s, tokens/s, TTFT and inter-token latency."""
-    from trtforge.serve.bench import DEFAULT_PROMPT, BenchConfig, external_tool, run_builtin, run_external
+    from trtforge.serve.bench import DEFAULT_PROMPT, BenchConfig, run_builtin
     from trtforge.serve.client import discover
 
+    if tool not in ("auto", "builtin", "aiperf"):
+        raise InvalidInput(f"unknown --tool {tool!r}; choose auto, builtin or aiperf")
     target = discover(_default_url(url), model)
     cfg = BenchConfig(
         concurrency=concurrency, requests=requests, max_tokens=max_tokens, prompt=prompt or DEFAULT_PROMPT
     )
-    chosen = external_tool() if tool == "auto" else (None if tool == "builtin" else tool)
-    if chosen and tokenizer is None:
-        if tool != "auto":
-            raise StepFailed(f"{chosen} needs --tokenizer DIR (the repository's preprocessing/1/tokenizer)")
-        chosen = None  # auto without a tokenizer: the built-in client
-    if chosen:
+    found = None
+    if tool != "builtin":
+        from trtforge.serve.aiperf import aiperf_command, find_tokenizer
+
+        try:
+            found = find_tokenizer(target.url, tokenizer) if aiperf_command() or tool == "aiperf" else None
+        except InvalidInput:
+            if tool == "aiperf":
+                raise
+            found = None  # auto, a server that is not ours and no --tokenizer: the built-in client
+    if found is not None:
         import tempfile
 
-        result = run_external(
-            chosen, target, cfg, str(tokenizer), Path(tempfile.mkdtemp(prefix="trtforge-bench-"))
-        )
+        from trtforge.serve.aiperf import run_aiperf
+
+        out = artifacts or Path(tempfile.mkdtemp(prefix="trtforge-bench-"))
+        result = run_aiperf(target, cfg, found, out)
     else:
         result = run_builtin(target, cfg)
     if as_json:
         emit_json(result)
-        return
-    if result["tool"] != "trtforge built-in":
-        say("\n".join(result["stdout_tail"]))
         return
     say(f"{result['model']} @ {result['url']}  ({result['tool']}, streaming={result['streaming']})")
     say(
@@ -328,6 +325,9 @@ def bench(
     for key in ("ttft_ms", "inter_token_latency_ms", "request_latency_ms"):
         v = result[key]
         say(f"{key:24s} p50 {v['p50']}  p90 {v['p90']}  p99 {v['p99']}  mean {v['mean']}")
+    say(f"output tokens counted by {result['output_tokens_counted_as']}")
+    if result.get("artifacts"):
+        say(f"aiperf exports in {result['artifacts']}")
     if result["errors"]:
         warn(f"{result['errors']} request(s) failed; first: {result['first_error']}")
     if result.get("runtime_note"):

@@ -1,4 +1,4 @@
-"""The GPU catalog (gpus.yaml) as typed records, and name lookup with a "did you mean" hint."""
+"""The GPU catalog (trtforge/data/gpus.yaml) as typed records, and name lookup with a "did you mean" hint."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ import difflib
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from trtforge.errors import InvalidInput
+from trtforge.toolchain.data import GPUS, load
 
-CATALOG_FILE = Path(__file__).parent / "gpus.yaml"
 MIB = 1024 * 1024
 GIB = 1024**3
 
@@ -30,6 +27,8 @@ class GPU:
     nvml_names: tuple[str, ...] = ()
     nvlink: bool = False
     memory_from_spec: bool = False
+    node_gpus: int = 8  # most GPUs of this kind one node (server / compute tray) holds
+    nvlink_domain: int | None = None  # GPUs in one NVLink domain when it spans nodes (GB200 NVL72: 72)
 
     @property
     def is_cpu(self) -> bool:
@@ -69,8 +68,13 @@ class GPU:
             "memory_mib": self.memory_mib,
             "bandwidth_tbs": self.bandwidth_tbs,
             "nvlink": self.nvlink,
+            "nvlink_domain": self.nvlink_domain,
             "precisions": list(self.precisions),
+            "node_gpus": self.node_gpus,
         }
+
+
+DEFAULT_NODE_GPUS = 8  # HGX/DGX baseboards and 8-GPU PCIe servers (see gpus.yaml)
 
 
 def _key(name: str) -> str:
@@ -80,8 +84,7 @@ def _key(name: str) -> str:
 @functools.cache
 def load_catalog() -> tuple[GPU, ...]:
     """Every GPU of gpus.yaml, in file order."""
-    with CATALOG_FILE.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+    data = load(GPUS)
     return tuple(
         GPU(
             name=e["name"],
@@ -93,6 +96,8 @@ def load_catalog() -> tuple[GPU, ...]:
             nvml_names=tuple(e.get("nvml_names") or ()),
             nvlink=bool(e.get("nvlink")),
             memory_from_spec=bool(e.get("memory_from_spec")),
+            node_gpus=int(e.get("node_gpus", DEFAULT_NODE_GPUS)),
+            nvlink_domain=int(e["nvlink_domain"]) if e.get("nvlink_domain") else None,
         )
         for e in data["gpus"]
     )

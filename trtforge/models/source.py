@@ -15,11 +15,12 @@ from typing import Any
 
 from trtforge import hub
 from trtforge.errors import InvalidInput
+from trtforge.toolchain import data
 
 HUB_ID_RE = re.compile(
     r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*)(?:@(?P<rev>[^\s@]+))?$"
 )
-BUNDLED_DIR = Path(__file__).parent / "configs"
+BUNDLED_DIR = data.path(data.MODEL_CONFIGS)
 MAX_CONFIG_BYTES = 4 << 20
 
 

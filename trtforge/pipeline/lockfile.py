@@ -41,7 +41,7 @@ def _model_block(loaded: "LoadedRecipe", results: list["StepResult"]) -> dict[st
 def _plan_block(plan: "Plan") -> dict[str, Any]:
     doc = plan.model_dump(mode="json")
     keep = ("backend", "fits", "parallel", "limits", "quantization", "toolchain", "moe_backend",
-            "reference_config", "warnings")
+            "tuned_config", "warnings", "topology")  # topology: multi-node plans only
     out = {k: doc[k] for k in keep if k in doc}
     out["engine_built"] = plan.backend == "tensorrt"
     if plan.backend == "reference":

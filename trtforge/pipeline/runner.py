@@ -304,8 +304,11 @@ class Runner:
             return exc
         keep = Path(tempfile.mkdtemp(prefix="trtforge-instructions-"))
         shutil.copytree(staging / "out" / INSTRUCTIONS_DIR, keep / INSTRUCTIONS_DIR)
-        res.instructions = keep / INSTRUCTIONS_DIR
         here, there = str(staging / "out" / INSTRUCTIONS_DIR), str(self.req.output_dir / INSTRUCTIONS_DIR)
+        if self.req.only is not None:  # --only publishes nothing: the instructions stay where they were kept
+            there = str(keep / INSTRUCTIONS_DIR)
+        else:
+            res.instructions = keep / INSTRUCTIONS_DIR
         return type(exc)(exc.message.replace(here, there), hint=exc.hint.replace(here, there) if exc.hint else None)
 
     # ------------------------------------------------------------------ the DAG
@@ -376,6 +379,13 @@ class Runner:
             res.error = failure.error
         elif req.only is not None:
             res.status = "partial"
+            target = next((r for r in results if r.name == req.only), None)
+            if target is not None and target.status not in ("built", "cached"):
+                # --only STEP did not run: say why with the blocking step's error (exit 4), never exit 0
+                res.status = "blocked" if blocked is not None else "failed"
+                res.error = target.error or (blocked.error if blocked is not None else None) or StepFailed(
+                    f"--only {req.only}: the step did not run ({target.message or target.status})"
+                )
         else:
             res.status = "blocked" if blocked else "complete"
             by_name = {r.name: r for r in results}

@@ -1,14 +1,10 @@
-"""The quantization-format table (quant_formats.yaml) as typed records."""
+"""The planner's typed view of the one quantization table (trtforge/data/quant_formats.yaml, loaded by
+trtforge.toolchain.quant_formats.load_table): storage cost, where each format runs, what a shipped checkpoint runs as."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
-
-FORMATS_FILE = Path(__file__).parent / "quant_formats.yaml"
 
 
 @dataclass(frozen=True)
@@ -38,28 +34,44 @@ class KvFormat:
     pytorch_only: bool = False
 
 
-@functools.cache
 def _table() -> dict:
-    with FORMATS_FILE.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """The one quantization table (trtforge/data/quant_formats.yaml), loaded once by its one loader."""
+    from trtforge.toolchain.quant_formats import load_table
+
+    return load_table()
+
+
+def clear_caches() -> None:
+    """Forget the loaded table and the records made from it (benchmarks time a cold start)."""
+    from trtforge.toolchain.data import load
+
+    load.cache_clear()
+    weight_formats.cache_clear()
+    kv_formats.cache_clear()
+    always_excluded.cache_clear()
+
+
+def _weight_format(name: str, e: dict) -> WeightFormat:
+    plan = e.get("plan") or {}
+    return WeightFormat(
+        name=name,
+        bytes_per_weight=float(plan["bytes_per_weight"]),
+        min_sm=int(e["min_sm"]),
+        quant_algo=plan.get("native_quant_algo", e.get("quant_algo")),
+        quant_algo_sm100=plan.get("native_quant_algo_sm100"),
+        group_size=e.get("group_size"),
+        engine_max_sm=plan.get("engine_max_sm"),
+        cpu=bool((e.get("cpu") or {}).get("calibrate", True)),
+        alternatives_below=tuple(plan.get("alternatives_below") or ()),
+    )
 
 
 @functools.cache
 def weight_formats() -> dict[str, WeightFormat]:
-    out = {}
-    for name, e in _table()["formats"].items():
-        out[name] = WeightFormat(
-            name=name,
-            bytes_per_weight=float(e["bytes_per_weight"]),
-            min_sm=int(e["min_sm"]),
-            quant_algo=e.get("quant_algo"),
-            quant_algo_sm100=e.get("quant_algo_sm100"),
-            group_size=e.get("group_size"),
-            engine_max_sm=e.get("engine_max_sm"),
-            cpu=bool(e.get("cpu", True)),
-            alternatives_below=tuple(e.get("alternatives_below") or ()),
-        )
-    return out
+    """Every weight format planning knows: checkpoint-only ones (none, fp8_block) first, then ModelOpt's."""
+    table = _table()
+    rows = {**table["checkpoint_formats"], **table["formats"]}
+    return {name: _weight_format(name, e) for name, e in rows.items()}
 
 
 @functools.cache
@@ -69,7 +81,7 @@ def kv_formats() -> dict[str, KvFormat]:
             name=name,
             bytes=float(e["bytes"]),
             min_sm=int(e["min_sm"]),
-            quant_algo=e.get("quant_algo"),
+            quant_algo=e.get("kv_cache_quant_algo"),
             pytorch_only=bool(e.get("pytorch_only")),
         )
         for name, e in _table()["kv_cache"].items()

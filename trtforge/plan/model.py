@@ -47,6 +47,18 @@ class Memory(PlanSection):
     free_gpu_memory_fraction: float = 0.9  # what the runtime config will say for the KV cache
 
 
+class Topology(PlanSection):
+    """Where the ranks run, for a multi-node target (absent from single-node plans)."""
+
+    nodes: int  # nodes the layout uses
+    nodes_available: int  # target.nodes
+    gpus_per_node: int  # target.gpus
+    ranks_per_node: int  # MPI ranks (one per GPU) on each used node
+    world_size: int  # tp x pp
+    nvlink_domain_gpus: int  # GPUs one TP group may span (the node, or e.g. 72 on GB200 NVL72)
+    placement: str  # why TP and PP sit where they do
+
+
 class Limits(PlanSection):
     max_batch_size: int
     max_num_tokens: int
@@ -54,6 +66,7 @@ class Limits(PlanSection):
     max_input_len: int
     max_kv_tokens: int
     max_beam_width: int = 1
+    chunked_prefill: bool = True  # prompts longer than max_num_tokens are split (decided once, in the planner)
 
 
 class QuantPlan(PlanSection):
@@ -71,7 +84,7 @@ class QuantPlan(PlanSection):
 
 class ToolchainPlan(PlanSection):
     trtllm_version: str
-    triton_image: str  # full image reference
+    triton_image: str  # full image name with registry and tag
     engine_backend_available: bool
 
 
@@ -96,7 +109,16 @@ class Plan(PlanSection):
     quantization: QuantPlan
     toolchain: ToolchainPlan
     moe_backend: str | None = None  # PyTorch backend MoE kernels: TRITON (Hopper) | TRTLLM (Blackwell) | CUTLASS
-    reference_config: str | None = None  # NVIDIA tuned config this plan matched, if any
+    tuned_config: str | None = None  # NVIDIA tuned config this plan matched, if any
     decisions: list[str] = Field(default_factory=list)  # one line per decision, saying why
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)  # non-empty => infeasible (exit 3)
+    topology: Topology | None = None  # multi-node targets only
+
+    @model_serializer(mode="wrap")
+    def _single_node_unchanged(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Single-node plans serialize exactly as before multi-node support (no `topology` key)."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("topology") is None:
+            data.pop("topology", None)
+        return data

@@ -33,10 +33,17 @@ from trtforge.plan.model import (
     QuantPlan,
     ToolchainPlan,
 )
-from trtforge.plan.parallel import Layout, candidate_layouts
-from trtforge.plan.quantization import QuantChoice, resolve_quantization, supported_formats
-from trtforge.plan.reference import ReferenceConfig, find_reference
+from trtforge.plan.parallel import Layout
+from trtforge.plan.quantization import QuantChoice, resolve_quantization
+from trtforge.plan.topology import (
+    placed_layouts,
+    topology,
+    where_label,
+)
+from trtforge.plan.tuned import TunedConfig, find_tuned
 from trtforge.recipe.schema import Recipe, Target, target_label
+from trtforge.toolchain.options import lookahead_max_draft_len
+from trtforge.toolchain.rules import chunked_prefill_supported
 from trtforge.toolchain.versions import engine_backend_available, triton_image_for
 
 DEFAULT_FREE_GPU_MEMORY_FRACTION = 0.85  # NVIDIA's tuned gpt-oss configs; TensorRT-LLM's own default is 0.9
@@ -63,6 +70,8 @@ class Context:
     workload: tuple[int, int, int]  # input_len, output_len, concurrency
     workload_explicit: bool
     host_memory_bytes: int | None = None
+    chunked_prefill: bool = True  # effective: asked for, and the backend / model support it
+    chunked_note: str | None = None  # why chunked prefill is off when the recipe asked for it
 
 
 @dataclass
@@ -81,7 +90,7 @@ class Evaluation:
     max_input_len: int
     max_kv_tokens: int
     kv_max_requests: float
-    reference: ReferenceConfig | None
+    tuned: TunedConfig | None
     reasons: list[str] = field(default_factory=list)  # why it does not fit
     warnings: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
@@ -109,6 +118,37 @@ def choose_moe_backend(spec: ModelSpec, gpu: GPU, backend: str, weight_format: s
     return "CUTLASS"
 
 
+def engine_draft_len(recipe: Recipe) -> int:
+    """Draft tokens per step an engine-path speculative mode verifies (0 without speculative decoding)."""
+    spec = recipe.engine.speculative
+    if spec.mode == "none":
+        return 0
+    if spec.mode == "lookahead" and spec.lookahead:
+        return lookahead_max_draft_len(
+            spec.lookahead["window_size"], spec.lookahead["ngram_size"], spec.lookahead["verification_set_size"]
+        )
+    return spec.max_draft_len
+
+
+def decide_chunked_prefill(recipe: Recipe, architecture: str, backend: str) -> tuple[bool, str | None]:
+    """(chunked prefill on?, why it is off although the recipe asked). The one reader of engine.chunked_prefill.
+
+    Engine backend: needs a paged KV cache and paged context FMHA (builder.py). PyTorch backend: the model must
+    have it in NVIDIA's feature matrix (toolchain.rules.chunked_prefill_supported). The CPU reference runtime
+    takes the recipe's value as a Triton parameter.
+    """
+    engine = recipe.engine
+    if not engine.chunked_prefill:
+        return False, None
+    if backend == "tensorrt" and not (engine.paged_kv_cache and engine.paged_context_fmha):
+        return False, "chunked prefill needs engine.paged_context_fmha (trtllm-build builder.py)"
+    if backend == "pytorch" and not chunked_prefill_supported(architecture):
+        return False, (
+            f"{architecture} has no chunked prefill on TensorRT-LLM <= 1.2 (supported-models.md @aeead21a)"
+        )
+    return True, None
+
+
 def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     """Size one layout: weights, reserve, KV cache, and the auto limits that follow from them."""
     spec, gpu, recipe, backend = ctx.spec, ctx.gpu, ctx.recipe, ctx.backend
@@ -119,9 +159,9 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     by_group = group_bytes(spec, ctx.quant.groups, ctx.quant.plan.bytes_per_weight)
     weights = weights_per_gpu(spec, by_group, tp, pp)
     total = float(gpu.memory_bytes)
-    ref = None
+    tuned = None
     if backend == "pytorch":
-        ref = find_reference(
+        tuned = find_tuned(
             spec.architecture,
             spec.total_params,
             gpu.name,
@@ -129,7 +169,7 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
             tp,
             ctx.quant.plan.source,
         )
-    settings = ref.settings if ref else {}
+    settings = tuned.settings if tuned else {}
     asked_fraction = recipe.serving.kv_cache_free_gpu_mem_fraction
     fraction = (
         asked_fraction
@@ -150,7 +190,7 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     if _explicit(engine.max_seq_len):
         seq, seq_from = int(engine.max_seq_len), "recipe"  # type: ignore[arg-type]
     elif "max_seq_len" in settings:
-        seq, seq_from = int(settings["max_seq_len"]), "reference"
+        seq, seq_from = int(settings["max_seq_len"]), "tuned"
     elif ctx.workload_explicit:
         seq, seq_from = workload_seq_len(isl, osl), "workload"
     else:
@@ -198,9 +238,34 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     auto_bs, auto_tokens = auto_batch_and_tokens(kv_max_requests, isl, osl, conc, pp, backend)
     max_bs = int(asked_bs or auto_bs)
     max_tokens = int(asked_tokens or auto_tokens)
-    max_input = _explicit(engine.max_input_len) or max(1, seq - 1)
-    if backend == "tensorrt" and not engine.chunked_prefill and not asked_tokens and max_tokens < max_input:
-        max_tokens = max_input  # without chunked prefill a whole prompt is one forward
+    if not asked_tokens and max_tokens > max_bs * seq:
+        # a forward pass never holds more than max_batch_size whole sequences (trtllm-build clamps to it)
+        max_tokens = max(1, max_bs * seq)
+    asked_input = _explicit(engine.max_input_len)
+    max_input = min(asked_input or max(1, seq - 1), max(1, seq - 1))
+    limit_notes: list[str] = []
+    draft = engine_draft_len(recipe) if backend == "tensorrt" else 0
+    if draft and not asked_tokens and max_tokens < max_bs * (draft + 1) <= max_bs * seq:
+        # builder.py raises max_num_tokens to max_batch_size x (max_draft_len + 1) for speculative decoding
+        limit_notes.append(
+            f"max_num_tokens {max_bs * (draft + 1)} (raised from {max_tokens}): speculative decoding verifies "
+            f"max_draft_len {draft} + 1 tokens for each of max_batch_size {max_bs} sequences"
+        )
+        max_tokens = max_bs * (draft + 1)
+    if not ctx.chunked_prefill and max_tokens < max_input:
+        # Without chunked prefill a whole prompt is one forward pass: max_num_tokens must cover max_input_len.
+        if not asked_tokens and (asked_input or backend == "tensorrt"):
+            limit_notes.append(
+                f"max_num_tokens {max_input} (raised from {max_tokens}): without chunked prefill a whole "
+                f"prompt of max_input_len {max_input} is one forward pass"
+            )
+            max_tokens = max_input
+        elif not asked_input:
+            limit_notes.append(
+                f"max_input_len capped to max_num_tokens {max_tokens}: without chunked prefill a prompt is one "
+                f"forward pass ({ctx.chunked_note or 'engine.chunked_prefill is false'})"
+            )
+            max_input = max_tokens
     reserve = reserve_bytes(spec, backend, tp, pp, ep, max_tokens, max_bs)
     if weights + reserve1 > total:
         reserve = reserve1  # report the reserve the fit check used
@@ -238,12 +303,13 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
         max_batch_size=max_bs,
         max_num_tokens=max_tokens,
         max_seq_len=seq,
-        max_input_len=min(max_input, seq - 1) if seq > 1 else 1,
+        max_input_len=max_input,
         max_kv_tokens=max_kv_tokens,
         kv_max_requests=kv_max_requests,
-        reference=ref,
+        tuned=tuned,
         reasons=reasons,
         warnings=warnings,
+        decisions=limit_notes,
         seq_cap=seq_cap,
     )
 
@@ -272,44 +338,6 @@ def _choose_layout(ctx: Context, layouts: list[Layout]) -> Evaluation | None:
             return ev
         fitting = fitting or ev
     return fitting
-
-
-def _suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
-    """The nearest options that fit: more GPUs, a smaller format, an FP8 KV cache, a shorter max_seq_len."""
-    spec, gpu = ctx.spec, ctx.gpu
-    out: list[str] = []
-    if gpu.is_cpu:
-        return out
-    moe = ctx.moe_backend
-    for n in (2, 4, 8, 16, 32, 64):
-        if n <= target.gpus:
-            continue
-        layouts, _ = candidate_layouts(spec, n, None, None, None, moe)
-        ev = _first_fit(ctx, layouts)
-        if ev is not None:
-            out.append(f"needs {ev.layout.world_size}×{gpu.name}: use target.gpus: {ev.layout.world_size}")
-            break
-    gpus_tp = _explicit(target.tp)
-    if ctx.quant.plan.source != "native":
-        for fmt in SUGGESTED_FORMATS:
-            if fmt not in supported_formats(gpu, ctx.backend):
-                continue
-            q = resolve_quantization(fmt, ctx.recipe.quantization.kv_cache, [], spec, gpu, ctx.backend)
-            if q.errors or q.plan.bytes_per_weight >= ctx.quant.plan.bytes_per_weight:
-                continue
-            layouts, _ = candidate_layouts(
-                spec, target.gpus, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe
-            )
-            if _first_fit(replace(ctx, quant=q), layouts) is not None:
-                out.append(f"quantization.format: {fmt}")
-                break
-    if ctx.quant.kv_dtype in ("bf16", "fp16") and gpu.sm is not None and gpu.sm >= 89:
-        q = replace(ctx.quant, kv_dtype="fp8")
-        if evaluate(replace(ctx, quant=q), best.layout).fits:
-            out.append("quantization.kv_cache: fp8")
-    if best.seq_cap and best.seq_cap >= 1024 and not any("weights need" in r for r in best.reasons):
-        out.append(f"engine.max_seq_len: {round_down(best.seq_cap, 1024)}")
-    return out
 
 
 MAX_RUNTIME_INT = 2**31 - 1  # TensorRT-LLM's sizes (SizeType32) are 32-bit
@@ -343,6 +371,7 @@ def plan_target(
     )
     moe_backend = choose_moe_backend(spec, gpu, backend.backend, quant.weight_format)
     wl = recipe.engine.workload
+    chunked, chunked_note = decide_chunked_prefill(recipe, spec.architecture, backend.backend)
     ctx = Context(
         recipe=recipe,
         spec=spec,
@@ -353,8 +382,12 @@ def plan_target(
         workload=(wl.input_len, wl.output_len, wl.concurrency),
         workload_explicit="workload" in recipe.engine.model_fields_set,
         host_memory_bytes=host_memory_bytes,
+        chunked_prefill=chunked,
+        chunked_note=chunked_note,
     )
     decisions = [*backend.decisions, *quant.decisions]
+    if chunked_note:
+        decisions.append(f"chunked prefill off: {chunked_note}")
     warnings = [*quant.warnings]
     errors = [*backend.errors, *quant.errors]
     if recipe.model.trust_remote_code:
@@ -367,19 +400,27 @@ def plan_target(
         if any(_explicit(v) not in (None, 1) for v in (target.tp, target.pp, target.ep)):
             rejected = ["the cpu target runs one process: tp, pp and ep must be 1 (or auto)"]
     else:
-        layouts, rejected = candidate_layouts(
-            spec, target.gpus, _explicit(target.tp), _explicit(target.pp), _explicit(target.ep), moe_backend
+        layouts, rejected = placed_layouts(
+            spec, target, gpu, _explicit(target.tp), _explicit(target.pp), _explicit(target.ep), moe_backend
+        )
+    if not gpu.is_cpu and target.gpus > gpu.node_gpus:
+        rejected.append(
+            f"target.gpus {target.gpus}: one node holds at most {gpu.node_gpus}×{gpu.name} "
+            "(target.gpus counts the GPUs of one node; multi-node serving is not planned here)"
         )
     errors.extend(rejected)
     chosen = _choose_layout(ctx, layouts)
     if chosen is None:
         tried = [evaluate(ctx, lay) for lay in layouts] or [evaluate(ctx, Layout(1, 1, 1))]
         best = min(tried, key=lambda ev: ev.weights + ev.reserve)  # the layout closest to fitting
-        if not errors or best.reasons:
-            where = f"{target.gpus}×{gpu.name}" if not gpu.is_cpu else "the cpu target"
+        requant_refused = any("re-quantizing them is not supported" in e for e in quant.errors)
+        if (not errors or best.reasons) and not requant_refused:
+            where = where_label(target, gpu) if not gpu.is_cpu else "the cpu target"
             fmt = quant.weight_format if quant.weight_format != "none" else spec.dtype
             reason = best.reasons[0] if best.reasons else "no valid parallel layout"
-            hints = _suggestions(ctx, target, best)
+            from trtforge.plan.suggest import suggestions
+
+            hints = suggestions(ctx, target, best)
             hint = (": " + ", or ".join(hints)) if hints else ""
             errors.append(f"{spec.architecture} ({fmt}) does not fit {where}: {reason}{hint}")
     else:
@@ -389,22 +430,23 @@ def plan_target(
             how = "as the recipe pins"
         elif ctx.workload_explicit and best.kv_max_requests >= _min_requests(ctx):
             how = (
-                f"the smallest layout within {target.gpus}×{gpu.name} whose KV cache holds "
+                f"the smallest layout within {where_label(target, gpu)} whose KV cache holds "
                 f"{_min_requests(ctx)}+ concurrent requests of the workload"
             )
         else:
-            how = f"the smallest layout that fits {target.gpus}×{gpu.name}"
+            how = f"the smallest layout that fits {where_label(target, gpu)}"
         if not gpu.is_cpu:
             decisions.append(f"parallel tp={lay.tp} pp={lay.pp} ep={lay.ep}: {how}")
     warnings.extend(best.warnings)
-    ref = best.reference
-    if ref is not None:
+    decisions.extend(best.decisions)
+    tuned = best.tuned
+    if tuned is not None:
         decisions.append(
-            f"matches NVIDIA's tuned config {ref.id}: limits, KV fraction and MoE backend taken from it"
+            f"matches NVIDIA's tuned config {tuned.id}: limits, KV fraction and MoE backend taken from it"
         )
-        if ref.settings.get("kv_cache") and recipe.quantization.kv_cache == "auto":
-            quant = replace(quant, kv_dtype=ref.settings["kv_cache"])
-        moe_backend = ref.settings.get("moe_backend", moe_backend)
+        if tuned.settings.get("kv_cache") and recipe.quantization.kv_cache == "auto":
+            quant = replace(quant, kv_dtype=tuned.settings["kv_cache"])
+        moe_backend = tuned.settings.get("moe_backend", moe_backend)
     elif not gpu.is_cpu and backend.backend == "pytorch" and spec.architecture == "GptOssForCausalLM":
         decisions.append(
             f"no NVIDIA tuned config for {gpu.name} with this workload: limits derived "
@@ -432,7 +474,7 @@ def plan_target(
         }
     )
     all_errors = list(dict.fromkeys(errors))
-    return Plan(
+    plan = Plan(
         recipe=recipe.name,
         target=target_label(target),
         fits=not all_errors,
@@ -459,6 +501,7 @@ def plan_target(
             max_seq_len=best.max_seq_len,
             max_input_len=best.max_input_len,
             max_kv_tokens=best.max_kv_tokens,
+            chunked_prefill=chunked,
         ),
         quantization=quant_plan,
         toolchain=ToolchainPlan(
@@ -467,29 +510,65 @@ def plan_target(
             engine_backend_available=engine_backend_available(version),
         ),
         moe_backend=moe_backend,
-        reference_config=ref.id if ref else None,
+        tuned_config=tuned.id if tuned else None,
         decisions=decisions,
         warnings=list(dict.fromkeys(warnings)),
         errors=all_errors,
+        topology=topology(target, gpu, lay),
+    )
+    return with_build_rules(recipe, plan, backend_refused=bool(backend.errors))
+
+
+# Resolver problems that restate a planner error in the compile rules' words (GPU capability, SM 100 engines).
+_RESTATED = ("need a GPU with SM", "engines are rejected on SM")
+
+
+def with_build_rules(recipe: Recipe, plan: Plan, backend_refused: bool = False) -> Plan:
+    """The plan with every rule of its BuildSpec applied: what a step would refuse is a plan error (exit 3).
+
+    Where the backend itself is refused, its build rules are moot and are left out (one answer, not a cascade).
+    """
+    from trtforge.plan.resolve import resolve
+
+    spec = resolve(recipe, plan)
+    extra = [] if backend_refused else spec.errors
+    if plan.errors:
+        extra = [e for e in extra if not any(r in e for r in _RESTATED)]
+    errors = list(dict.fromkeys([*plan.errors, *extra]))
+    return plan.model_copy(
+        update={
+            "errors": errors,
+            "fits": not errors,
+            "warnings": list(dict.fromkeys([*plan.warnings, *spec.warnings])),
+            "decisions": list(dict.fromkeys([*plan.decisions, *spec.decisions])),
+        }
     )
 
 
 def _limits_decision(ctx: Context, ev: Evaluation) -> str:
     engine = ctx.recipe.engine
     isl, osl, conc = ctx.workload
-    if ev.reference is not None:
+    if ev.tuned is not None:
         return (
-            f"limits from {ev.reference.id}: max_batch_size {ev.max_batch_size}, max_num_tokens "
+            f"limits from {ev.tuned.id}: max_batch_size {ev.max_batch_size}, max_num_tokens "
             f"{ev.max_num_tokens}, max_seq_len {ev.max_seq_len}"
         )
     parts = []
-    if not _explicit(engine.max_batch_size) or not _explicit(engine.max_num_tokens):
-        requests = min(ev.kv_max_requests, conc)
-        parts.append(
-            f"max_batch_size {ev.max_batch_size} / max_num_tokens {ev.max_num_tokens}: trtllm-bench rounding "
-            f"of {math.floor(requests)} requests (KV cache holds {math.floor(ev.kv_max_requests)} of "
-            f"{isl}+{osl} tokens, concurrency {conc})"
-        )
+    requests = min(ev.kv_max_requests, conc)
+    rounding = (
+        f"trtllm-bench rounding of {math.floor(requests)} requests (KV cache holds "
+        f"{math.floor(ev.kv_max_requests)} of {isl}+{osl} tokens, concurrency {conc})"
+    )
+    bs_auto, tokens_auto = not _explicit(engine.max_batch_size), not _explicit(engine.max_num_tokens)
+    if bs_auto:
+        parts.append(f"max_batch_size {ev.max_batch_size}: {rounding}")
+    if tokens_auto:
+        cap = ev.max_batch_size * ev.max_seq_len
+        if ev.max_num_tokens == cap:
+            why = f"max_batch_size x max_seq_len = {ev.max_batch_size} x {ev.max_seq_len} (the most one pass holds)"
+        else:
+            why = "the same rounding" if bs_auto else rounding
+        parts.append(f"max_num_tokens {ev.max_num_tokens}: {why}")
     if not _explicit(engine.max_seq_len):
         source = "workload ISL+OSL+256" if ctx.workload_explicit else "the model's context"
         parts.append(f"max_seq_len {ev.max_seq_len} from {source}")

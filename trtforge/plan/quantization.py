@@ -13,6 +13,8 @@ from trtforge.plan.model import QuantPlan
 
 DTYPE_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp32": 2.0}  # fp32 checkpoints are served in bf16
 _FP8_FAMILY = {"fp8", "fp8_block", "nvfp4", "nvfp4_awq"}
+# A requested format that a native checkpoint format already is (fp8 asked for, FP8 block-scaled shipped).
+_SAME_FAMILY = {"fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4", "mxfp4": "mxfp4"}
 
 
 @dataclass
@@ -96,7 +98,15 @@ def resolve_quantization(
     weight_format = "none"
     groups: tuple[str, ...] = ()
     excludes: list[str] = []
-    if native is not None and fmt_requested in ("none", "native", native.format):
+    asked_same = native is not None and native.format is not None and (
+        fmt_requested == native.format or _SAME_FAMILY.get(fmt_requested) == _SAME_FAMILY.get(native.format, "-")
+    )
+    if asked_same and fmt_requested not in ("none", "native"):
+        decisions.append(
+            f"quantization.format {fmt_requested}: the checkpoint already ships {native.format} weights "  # type: ignore[union-attr]
+            "(native): they are used as shipped, not re-quantized"
+        )
+    if native is not None and (fmt_requested in ("none", "native") or asked_same):
         if native.format is None:
             errors.append(
                 f"the checkpoint is pre-quantized with '{native.method}', which trtforge cannot plan for: "
@@ -190,7 +200,7 @@ class _Produced:
 
 def _modelopt_format(name: str, architecture: str, gpu: GPU, backend: str, kv_dtype: str) -> _Produced:
     """What the quantize step will do for this format (trtforge/data/quant_formats.yaml is its table)."""
-    from trtforge.quantize import formats as qformats
+    from trtforge.toolchain import quant_formats as qformats
 
     spec = qformats.get_format(name)
     out = _Produced(spec.quant_algo, spec.group_size, spec.modelopt_config)

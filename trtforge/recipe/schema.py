@@ -80,6 +80,7 @@ class Target(Section):
         1, ge=1, le=64, description="GPUs available on one node for this deployment; with gpu: auto, unset = every "
         "local GPU of that model.",
     )
+    nodes: int = Field(1, ge=1, le=64, description="Nodes of `gpus` GPUs each; TP stays in a node, PP spans nodes.")
     tp: AutoInt = Field("auto", description="Tensor parallel size; auto = smallest that fits.")
     pp: AutoInt = Field("auto", description="Pipeline parallel size; auto = 1 unless TP alone cannot fit.")
     ep: AutoInt = Field("auto", description="Expert parallel size for MoE models; auto = planner's choice.")
@@ -99,8 +100,11 @@ class Target(Section):
         product = 1
         for s in sizes:
             product *= s
-        if product > self.gpus:
-            raise ValueError(f"tp x pp = {product} needs more GPUs than target.gpus = {self.gpus}")
+        if product > self.gpus * self.nodes:
+            where = f"target.gpus = {self.gpus}" if self.nodes == 1 else f"{self.nodes} nodes x {self.gpus} GPUs"
+            raise ValueError(f"tp x pp = {product} needs more GPUs than {where}")
+        if self.is_cpu and self.nodes > 1:
+            raise ValueError("the cpu target runs on one machine: nodes must be 1")
         return self
 
     @property
@@ -273,6 +277,99 @@ class Outputs(Section):
     keep_checkpoint: bool = Field(True, description="Link the (quantized) checkpoint into the output directory.")
 
 
+K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # DNS-1123 label (namespaces, claims, secrets)
+QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+
+
+def _k8s_name(v: str | None) -> str | None:
+    if v is not None and not K8S_NAME_RE.match(v):
+        raise ValueError("must be a Kubernetes name: lowercase letters, digits and '-', at most 63, no leading/trailing '-'")
+    return v
+
+
+class DeployStorage(Section):
+    """Where serving pods find the model."""
+
+    pvc: str | None = Field(None, description="PersistentVolumeClaim holding the model (shared by all pods); default: an emptyDir per pod.")
+    pvc_size: str | None = Field(None, description="Also emit the PVC with this size (e.g. 1Ti); without it the claim must exist.")
+    storage_class: str | None = Field(None, description="StorageClass for an emitted PVC (ReadWriteMany); default: the cluster's.")
+    download: bool = Field(True, description="An init step downloads the pinned revision from the Hugging Face hub when absent.")
+    hf_token_secret: str | None = Field(
+        "hf-token", description="Secret (key HF_TOKEN) the download reads: a name, never a token; null for public models."
+    )
+    mount_path: str = Field("/models", description="Where the model volume is mounted in the containers.")
+
+    @field_validator("pvc", "hf_token_secret", "storage_class")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        return _k8s_name(v)
+
+    @field_validator("pvc_size")
+    @classmethod
+    def _size(cls, v: str | None) -> str | None:
+        if v is not None and not QUANTITY_RE.match(v):
+            raise ValueError("must be a Kubernetes quantity such as 500Gi or 1Ti")
+        return v
+
+    @field_validator("mount_path")
+    @classmethod
+    def _mount(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/") or not re.match(r"^[A-Za-z0-9/._-]+$", v):
+            raise ValueError("must be an absolute container path of letters, digits, '/', '.', '_' or '-'")
+        return v.rstrip("/") or "/"
+
+    @model_validator(mode="after")
+    def _size_needs_pvc(self) -> "DeployStorage":
+        if self.pvc_size and not self.pvc:
+            raise ValueError("pvc_size needs pvc (the claim's name)")
+        return self
+
+
+class Deploy(Section):
+    """Hand-off beyond one `docker run`: trtllm-serve, Triton, Kubernetes (LeaderWorkerSet), Dynamo, Slurm."""
+
+    image: str = Field("auto", description="Serving image; auto = NVIDIA's TensorRT-LLM release image for toolchain.trtllm_version (Triton: toolchain.triton_image).")
+    dynamo_image: str = Field(
+        "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.5.0",
+        description="Dynamo's TensorRT-LLM runtime image (Dynamo 1.5.0, whose CRD trtforge validates against; "
+        "it ships Dynamo's own TensorRT-LLM build).",
+    )
+    namespace: str = Field("default", description="Kubernetes namespace of every emitted object.")
+    replicas: int = Field(1, ge=1, le=1024, description="Serving replicas (each one a full tp x pp group).")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port of trtllm-serve / Triton / the Dynamo frontend.")
+    shm_size: str = Field("16Gi", description="Shared memory (/dev/shm) per pod; NCCL and MPI need more than the 64 MiB default.")
+    startup_seconds: int = Field(1800, ge=60, le=86_400, description="Time a pod may take to load the model before probes fail it.")
+    storage: DeployStorage = Field(default_factory=DeployStorage, description="Where the model comes from.")
+    slurm_partition: str | None = Field(None, description="Slurm partition for the sbatch script.")
+    slurm_account: str | None = Field(None, description="Slurm account for the sbatch script.")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        return _k8s_name(v) or v
+
+    @field_validator("shm_size")
+    @classmethod
+    def _shm(cls, v: str) -> str:
+        if not QUANTITY_RE.match(v):
+            raise ValueError("must be a Kubernetes quantity such as 16Gi")
+        return v
+
+    @field_validator("image", "dynamo_image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$", v):
+            raise ValueError("must be a container image name such as nvcr.io/nvidia/tensorrt-llm/release:1.2.1")
+        return v
+
+    @field_validator("slurm_partition", "slurm_account")
+    @classmethod
+    def _slurm_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", v):
+            raise ValueError("must be a Slurm name: letters, digits, '.', '_' or '-'")
+        return v
+
+
 class Recipe(Section):
     """A declarative build: one model, one or more hardware targets."""
 
@@ -286,6 +383,7 @@ class Recipe(Section):
     toolchain: Toolchain = Field(default_factory=Toolchain, description="The pinned TensorRT-LLM release.")
     serving: Serving = Field(default_factory=Serving, description="The Triton model repository.")
     outputs: Outputs = Field(default_factory=Outputs, description="What lands in the output directory.")
+    deploy: Deploy = Field(default_factory=Deploy, description="Hand-off to trtllm-serve, Kubernetes, Dynamo and Slurm.")
     steps: dict[str, dict] = Field(
         default_factory=dict, description="Options for plugin steps, by step kind (see `trtforge plugins`)."
     )
@@ -326,6 +424,8 @@ class Recipe(Section):
 
 
 def target_label(target: Target) -> str:
-    """A short, path-safe label for one target, e.g. 'h100-80gbx2' or 'cpu'."""
+    """A short, path-safe label for one target, e.g. 'h100-80gbx2', 'h100-80gb-2x8' (2 nodes of 8) or 'cpu'."""
     base = re.sub(r"[^a-z0-9.-]+", "-", target.gpu.lower()).strip("-")
+    if target.nodes > 1:
+        return f"{base}-{target.nodes}x{target.gpus}"
     return base if target.gpus == 1 else f"{base}x{target.gpus}"

@@ -1,20 +1,16 @@
 """`trtforge bench`: a bounded load against a served model.
 
-NVIDIA's `aiperf` (or `genai-perf`) runs when installed, through its template endpoint on Triton's
-generate_stream; otherwise a small built-in client does: N requests at concurrency C, each streamed when the
-model is decoupled, reporting requests/s, output tokens/s, TTFT, inter-token latency and request latency
-percentiles. Built-in token counts are SSE events (one per generated token for the ensemble and the reference
+NVIDIA's `aiperf` runs when installed (trtforge/serve/aiperf.py); otherwise a small built-in client does:
+N requests at concurrency C, each streamed when the model is decoupled, reporting requests/s, output
+tokens/s, TTFT, inter-token latency and request latency percentiles. Built-in token counts are SSE events (one per generated token for the ensemble and the reference
 runtime; the BLS may merge tokens that end inside a multi-byte character).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from trtforge.errors import StepFailed
@@ -55,6 +51,19 @@ class BenchConfig:
     timeout_s: float = 300.0
 
 
+def result_head(tool: str, target: Target, cfg: BenchConfig, stream: bool) -> dict[str, Any]:
+    """The keys every bench result starts with (built-in client or aiperf)."""
+    return {
+        "tool": tool,
+        "model": target.model,
+        "url": target.url,
+        "runtime_note": target.runtime_note,
+        "streaming": stream,
+        "concurrency": cfg.concurrency,
+        "requests": cfg.requests,
+    }
+
+
 def run_builtin(target: Target, cfg: BenchConfig) -> dict[str, Any]:
     """The built-in load generator (threads over http.client)."""
     if cfg.concurrency < 1 or cfg.requests < 1:
@@ -88,13 +97,7 @@ def run_builtin(target: Target, cfg: BenchConfig) -> dict[str, Any]:
     itl = [b - a for r in results for a, b in zip(r.chunk_times_s, r.chunk_times_s[1:])]
     tokens = sum(len(r.chunks) for r in results) if stream else None
     return {
-        "tool": "trtforge built-in",
-        "model": target.model,
-        "url": target.url,
-        "runtime_note": target.runtime_note,
-        "streaming": stream,
-        "concurrency": cfg.concurrency,
-        "requests": cfg.requests,
+        **result_head("trtforge built-in", target, cfg, stream),
         "succeeded": len(results),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
@@ -107,79 +110,4 @@ def run_builtin(target: Target, cfg: BenchConfig) -> dict[str, Any]:
         "ttft_ms": summary_ms(ttft),
         "inter_token_latency_ms": summary_ms(itl),
         "request_latency_ms": summary_ms([r.latency_s for r in results]),
-    }
-
-
-def external_tool() -> str | None:
-    """aiperf (preferred) or genai-perf, if on PATH."""
-    for name in ("aiperf", "genai-perf"):
-        if shutil.which(name):
-            return name
-    return None
-
-
-def aiperf_argv(tool: str, target: Target, cfg: BenchConfig, tokenizer: str, artifacts: Path) -> list[str]:
-    """aiperf/genai-perf through the template endpoint on Triton's generate(_stream) (not run in CI here)."""
-    stream = target.decoupled if cfg.stream is None else cfg.stream
-    route = "generate_stream" if stream else "generate"
-    if target.api == "llmapi":
-        template = (
-            '{"text_input": {{ text|tojson }}, "sampling_param_max_tokens": {{ max_tokens }}'
-            + (', "streaming": true' if stream else "")
-            + "}"
-        )
-    else:
-        template = (
-            '{"text_input": {{ text|tojson }}, "max_tokens": {{ max_tokens }}, "min_tokens": {{ max_tokens }}'
-            + (', "stream": true' if stream else "")
-            + "}"
-        )
-    argv = [
-        tool,
-        "profile",
-        "--model",
-        target.model,
-        "--url",
-        f"{target.url}/v2/models/{target.model}/{route}",
-        "--endpoint-type",
-        "template",
-        "--extra-inputs",
-        f"payload_template:{template}",
-        "--extra-inputs",
-        "response_field:text_output",
-        "--tokenizer",
-        tokenizer,
-        "--synthetic-input-tokens-mean",
-        str(max(len(cfg.prompt.split()), 1)),
-        "--output-tokens-mean",
-        str(cfg.max_tokens),
-        "--concurrency",
-        str(cfg.concurrency),
-        "--request-count",
-        str(cfg.requests),
-        "--artifact-dir",
-        str(artifacts),
-    ]
-    if stream:
-        argv.append("--streaming")
-    return argv
-
-
-def run_external(
-    tool: str, target: Target, cfg: BenchConfig, tokenizer: str, artifacts: Path
-) -> dict[str, Any]:
-    argv = aiperf_argv(tool, target, cfg, tokenizer, artifacts)
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, check=False, timeout=max(cfg.timeout_s * cfg.requests, 600)
-    )
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise StepFailed(f"{tool} failed (exit {proc.returncode}): {tail[0]}")
-    return {
-        "tool": tool,
-        "model": target.model,
-        "url": target.url,
-        "argv": argv,
-        "artifacts": str(artifacts),
-        "stdout_tail": proc.stdout.strip().splitlines()[-40:],
     }

@@ -76,6 +76,22 @@ def get_json(url: str, path: str, timeout: float = 30.0) -> tuple[int, Any]:
         conn.close()
 
 
+def post_json(url: str, path: str, body: dict, timeout: float = 300.0) -> dict:
+    """POST a JSON body; the JSON answer, StepFailed on an HTTP error or an {"error": ...} answer."""
+    conn, resp = _request(url, "POST", path, body, timeout)
+    try:
+        raw = resp.read()
+    finally:
+        conn.close()
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {"error": raw.decode(errors="replace")[:300]}
+    if resp.status != 200 or "error" in data:
+        raise StepFailed(f"{path} failed (HTTP {resp.status}): {data.get('error', '')}")
+    return data
+
+
 def discover(url: str, model: str | None = None) -> Target:
     """Which generate model the server offers (ensemble first, then the llmapi tensorrt_llm), and whether it
     streams. `model` forces one."""

@@ -22,6 +22,9 @@ from trtforge.triton.settings import REFERENCE_NOTE, RepoSettings
 
 RUNTIMES = ("auto", "reference", "local", "container")
 DEFAULT_READY_TIMEOUT_S = 300.0
+# tritonserver starts its endpoints gRPC, HTTP, then metrics, and logs "Started HTTPService" before it knows the
+# bind failed: the metrics line is the first that proves its HTTP endpoint is its own (2.51, seen 2026-12-07).
+TRITON_LAST_STARTED = "Started Metrics Service at "
 
 
 def cache_root() -> Path:
@@ -156,7 +159,7 @@ def tritonserver_argv(
     return argv
 
 
-def _preflight(repo: Path) -> RepoSettings:
+def check_repository(repo: Path) -> RepoSettings:
     from trtforge.serve.reference import repo_settings
     from trtforge.triton.validate import raise_if_invalid
 
@@ -191,12 +194,17 @@ def _local_server(
         install.binary, served_repo, install.backend_dir, install.cache_dir, ep, shm_prefix
     )
     env = {**install.env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **opts.extra_env}
-    server = ServerProcess(argv=argv, env=env, endpoints=ep, shm_prefix=shm_prefix, log_path=opts.log_file)
+    server = ServerProcess(
+        argv=argv, env=env, endpoints=ep, shm_prefix=shm_prefix, log_path=opts.log_file,
+        ready_marker=TRITON_LAST_STARTED if install.bundled else None,
+    )
     return server, install.source
 
 
 def _container_server(repo: Path, settings: RepoSettings, opts: ServeOptions) -> tuple[ServerProcess, str]:
-    from trtforge.serve.container import ContainerLaunch, check_container_engine, container_argv
+    from trtforge.serve.container import check_container_engine
+    from trtforge.toolchain.versions import check_image_matches
+    from trtforge.triton.launch_command import ContainerLaunch, container_argv
 
     image = opts.image or settings.triton_image
     if not image:
@@ -236,30 +244,12 @@ def _container_server(repo: Path, settings: RepoSettings, opts: ServeOptions) ->
     return server, image
 
 
-def check_image_matches(image: str, trtllm_version: str) -> None:
-    """Refuse an image whose TensorRT-LLM differs from the one the repository was built for (P3)."""
-    if not trtllm_version:
-        return
-    from trtforge.toolchain.versions import known_versions, release
-
-    tag = image.rsplit("/", 1)[-1]
-    shipped_by = [
-        v for v in known_versions() if any(i.rsplit("/", 1)[-1] == tag for i in release(v).triton_images)
-    ]
-    if shipped_by and trtllm_version not in shipped_by:
-        raise InvalidInput(
-            f"image {image} ships TensorRT-LLM {shipped_by[0]}, but the repository was built for "
-            f"{trtllm_version}",
-            hint="use the image recorded in the repository's README/trtforge.json",
-        )
-
-
 @contextmanager
 def running_server(target: Path, opts: ServeOptions | None = None) -> Iterator[Served]:
     """Start a server for TARGET and yield it once ready; always stops it (and its process group) on exit."""
     opts = opts or ServeOptions()
     repo = resolve_repository(target)
-    settings = _preflight(repo)
+    settings = check_repository(repo)
     runtime = choose_runtime(settings, opts.runtime)
     cache = cache_root()
     with tempfile.TemporaryDirectory(prefix="trtforge-serve-") as work:
@@ -306,18 +296,23 @@ def _state_dir(cache: Path) -> Path:
     return cache / "serve"
 
 
+def _state_file(served: Served, cache: Path) -> Path:
+    """One record per server: a process may run several (the tests do), so the port is in the name."""
+    return _state_dir(cache) / f"{os.getpid()}-{served.server.endpoints.http_port}.json"
+
+
 def _remember(served: Served, cache: Path) -> None:
     try:
         d = _state_dir(cache)
         d.mkdir(parents=True, exist_ok=True)
-        (d / f"{os.getpid()}.json").write_text(json.dumps({**served.info(), "owner_pid": os.getpid()}))
+        _state_file(served, cache).write_text(json.dumps({**served.info(), "owner_pid": os.getpid()}))
     except OSError:
         pass
 
 
 def _forget(served: Served, cache: Path) -> None:
     try:
-        (_state_dir(cache) / f"{os.getpid()}.json").unlink(missing_ok=True)
+        _state_file(served, cache).unlink(missing_ok=True)
     except OSError:
         pass
 

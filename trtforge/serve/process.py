@@ -8,6 +8,7 @@ model's own error line from its log.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -20,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trtforge.errors import StepFailed
+from trtforge.errors import InvalidInput, StepFailed
 
 SHM_DIR = Path("/dev/shm")
 
@@ -63,26 +64,75 @@ class Endpoints:
         return {"http": self.http, "grpc": self.grpc, "metrics": self.metrics}
 
 
-# Lines in Triton's log that name why a model did not load, most specific first.
+# Lines in Triton's log that name why it cannot serve, most specific first.
 _ERROR_PATTERNS = [
+    re.compile(r"failed to start \w+ service: .*"),  # ... Socket '127.0.0.1:PORT' already in use
     re.compile(r"failed to load '[^']+' version \d+: .*"),
     re.compile(r".*TritonModelException.*"),
     re.compile(r".*(Error|Exception): .*"),
     re.compile(r"error: .*"),
 ]
+# Lines Triton logs on every machine without a GPU: never the reason it failed.
+_HARMLESS = re.compile(
+    r"Failed to initialize NVML|CudaDriverHelper|CUDA driver version is insufficient|DCGM|pinned memory"
+)
+# Lines after which this server will not become ready (with --exit-on-error): stop waiting at once.
+_FATAL = re.compile(r"failed to start \w+ service: |failed to load '[^']+' version \d+: ")
 
 
 def error_line(log_text: str) -> str | None:
-    """The most telling error line of a Triton log (a model's own load error first)."""
-    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip()]
+    """The most telling error line of a Triton log (a service that could not start, then a model's own load
+    error), never one of the GPU-less machine's harmless lines."""
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip() and not _HARMLESS.search(ln)]
     for pattern in _ERROR_PATTERNS:
         for line in lines:
             m = pattern.search(line)
             if m:
-                text = m.group(0)
-                # Python tracebacks inside the message are joined into one line by Triton; keep it short.
-                return text[:600]
+                # Triton quotes its messages and joins a python traceback into one line; keep it short.
+                return m.group(0).rstrip('" ').strip()[:600]
     return None
+
+
+def fatal_line(log_text: str) -> str | None:
+    """A line that already decides the server will not become ready, as `error_line` words it."""
+    for line in log_text.splitlines():
+        if _FATAL.search(line) and not _HARMLESS.search(line):
+            return error_line(line)
+    return None
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when `port` cannot be bound on `host` (another server, or one that just stopped)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Triton binds: TIME_WAIT is no conflict
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _load_prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL = _load_prctl()  # resolved here, in the parent: the forked child only calls it
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """preexec_fn (bind `parent_pid` = os.getpid() before the fork): the kernel SIGKILLs this child when the
+    process that started it dies, even by SIGKILL (prctl PR_SET_PDEATHSIG; Linux only, a no-op elsewhere).
+    Calls one C function and nothing that could take a lock another thread of the parent held at fork time."""
+    if _PRCTL is None:
+        return
+    _PRCTL(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -104,11 +154,28 @@ class ServerProcess:
     log_path: Path | None = None
     ready_path: str = "/v2/health/ready"
     stop_argv: list[str] | None = None  # e.g. ["docker", "stop", name]: run before signalling the group
+    # A log line that proves the ready answer is this server's: with a port taken after check_ports, another
+    # server answers /v2/health/ready while ours fails to bind.
+    ready_marker: str | None = None
     proc: subprocess.Popen | None = field(default=None, init=False)
     started_at: float = field(default=0.0, init=False)
     ready_after_s: float | None = field(default=None, init=False)
 
+    def check_ports(self) -> None:
+        """Refuse a port another process holds before starting: Triton would load every model first, then
+        fail to bind, and meanwhile another server would answer our readiness checks."""
+        ep = self.endpoints
+        for flag, port in (("--http-port", ep.http_port), ("--grpc-port", ep.grpc_port),
+                           ("--metrics-port", ep.metrics_port)):
+            host = "127.0.0.1" if ep.host in ("0.0.0.0", "") else ep.host
+            if port and port_in_use(host, port):
+                raise InvalidInput(
+                    f"Socket '{ep.host}:{port}' already in use ({flag} {port})",
+                    hint="stop what holds it, or choose another port (0 picks a free one)",
+                )
+
     def start(self) -> ServerProcess:
+        self.check_ports()
         if self.log_path is None:
             fd, name = tempfile.mkstemp(prefix="trtforge-triton-", suffix=".log")
             os.close(fd)
@@ -123,6 +190,7 @@ class ServerProcess:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.env},
                 start_new_session=True,
+                preexec_fn=functools.partial(die_with_parent, os.getpid()),  # noqa: PLW1509 - async-signal-safe; a SIGKILLed trtforge takes its server
             )
         except OSError as exc:
             raise StepFailed(f"cannot start {self.argv[0]}: {exc}") from exc
@@ -149,10 +217,14 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 self.stop()
                 why = error_line(self.log_text()) or f"exit code {self.proc.returncode}"
-                raise StepFailed(
-                    f"Triton exited before it was ready: {why}", hint=f"full log: {self.log_path}"
-                )
-            if http_ok(url, timeout=min(2.0, poll_s * 5)):
+                raise StepFailed(f"Triton could not start: {why}", hint=f"full log: {self.log_path}")
+            fatal = fatal_line(self.log_text())
+            if fatal:  # it would only unload the other models and exit: do not wait for that
+                self.stop()
+                raise StepFailed(f"Triton could not start: {fatal}", hint=f"full log: {self.log_path}")
+            if http_ok(url, timeout=min(2.0, poll_s * 5)) and (
+                self.ready_marker is None or self.ready_marker in self.log_text()
+            ):
                 self.ready_after_s = time.monotonic() - self.started_at
                 return self.ready_after_s
             time.sleep(poll_s)

@@ -30,6 +30,7 @@ class TritonInstall:
     cache_dir: Path | None
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the server process
     source: str = ""  # "nvidia-pytriton 0.7.0 (tritonserver 2.51.0)", "PATH", ...
+    bundled: bool = False  # the nvidia-pytriton server, whose log lines trtforge has seen
 
 
 def _pytriton_root() -> Path | None:
@@ -140,6 +141,7 @@ def find_bundled(cache: Path) -> TritonInstall:
         cache_dir=caches if caches.is_dir() else None,
         env=env,
         source=f"nvidia-pytriton {_pytriton_version()} (bundled tritonserver)",
+        bundled=True,
     )
 
 

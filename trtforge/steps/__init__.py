@@ -39,6 +39,8 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "llmapi_config": ("trtforge.steps.llmapi_config:LlmApiConfigStep",
                       "Write the LLM-API (PyTorch backend) configuration."),
     "triton_repo": ("trtforge.steps.triton_repo:TritonRepoStep", "Write the Triton model repository."),
+    "deploy": ("trtforge.steps.deploy_files:DeployFilesStep",
+               "Write trtllm-serve, Kubernetes (LeaderWorkerSet), Dynamo and Slurm hand-off files (deploy/)."),
 }
 
 

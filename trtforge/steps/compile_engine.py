@@ -1,11 +1,11 @@
 """Compile step, engine backend: a TensorRT-LLM checkpoint -> TensorRT engines with `trtllm-build` (<= 1.2.x).
 
-Pure part: `engine_options_from(recipe, plan)` decides the build settings (checked by
-`trtforge.toolchain.rules.check_engine_options`) and `build_argv(...)` renders the exact command (checked by
-`trtforge.toolchain.spec.validate_build_command`). The step runs it through an executor (local tool or NVIDIA's
-container), streams its log, and accepts the result only if rank<N>.engine for every rank and config.json exist.
-Where trtllm-build cannot run here it writes the command and its inputs to a hand-off directory and stops
-with exit 4. For the CPU target (backend 'reference') it builds nothing and records that.
+It carries out the BuildSpec's `engine` section (trtforge.plan.resolve decided the options, checked them with
+`trtforge.toolchain.rules.check_engine_options` and the argv with `trtforge.toolchain.spec.validate_build_command`;
+`trtforge.plan.render.build_argv` renders it with this machine's paths). The step runs it through an executor
+(local tool or NVIDIA's container), streams its log, and accepts the result only if rank<N>.engine for every rank
+and config.json exist. Where trtllm-build cannot run here it writes the command and its inputs to a hand-off
+directory and stops with exit 4. For the CPU target (backend 'reference') it builds nothing and records that.
 """
 
 from __future__ import annotations
@@ -26,19 +26,17 @@ from trtforge.errors import Infeasible, Interrupted, StepFailed, ToolMissing
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.plan.model import Plan
 from trtforge.recipe.schema import Recipe
+from trtforge.plan.render import TOOL, build_argv  # noqa: F401  (build_argv re-exported)
 from trtforge.steps.executors import ContainerExecutor, LocalExecutor, make_executor
-from trtforge.toolchain import rules
+from trtforge.plan.resolve import engine_options_from, resolve  # noqa: F401  (re-exported)
 from trtforge.toolchain.options import (  # noqa: F401  (re-exported for callers of this module)
     ENGINE_SPEC_MODE,
-    engine_options_from,
     gemm_plugin_for,
     lookahead_max_draft_len,
 )
 from trtforge.toolchain.rules import EngineBuildOptions
-from trtforge.toolchain.spec import validate_build_command
 from trtforge.toolchain.versions import release_image_for
 
-TOOL = "trtllm-build"
 ENGINE_DIR = "engine"
 RECORD = "compile.json"
 LOG_TAIL = 40
@@ -49,72 +47,6 @@ _NO_GPU_PATTERNS = re.compile(
     r"could not select device driver .* with capabilities: \[\[gpu\]\]|NVIDIA driver on your system is too old)",
     re.IGNORECASE,
 )
-
-
-def _flag(value: bool) -> str:
-    return "enable" if value else "disable"
-
-
-def build_argv(
-    o: EngineBuildOptions,
-    *,
-    checkpoint_dir: str,
-    output_dir: str,
-    timing_cache_in: str | None,
-    timing_cache_out: str | None,
-    workers: int,
-    log_level: str = "info",
-) -> list[str]:
-    """The exact trtllm-build command for the options (pure). Values whose defaults changed across
-    TensorRT-LLM versions (attention plugin dtype, tokens per block, paged context FMHA) are always explicit."""
-    argv = [
-        TOOL,
-        "--checkpoint_dir",
-        checkpoint_dir,
-        "--output_dir",
-        output_dir,
-        "--max_batch_size",
-        str(o.max_batch_size),
-        "--max_input_len",
-        str(o.max_input_len),
-        "--max_seq_len",
-        str(o.max_seq_len),
-        "--max_num_tokens",
-        str(o.max_num_tokens),
-        "--max_beam_width",
-        str(o.max_beam_width),
-        "--kv_cache_type",
-        o.kv_cache_type,
-        "--gpt_attention_plugin",
-        "auto",
-    ]
-    if o.gemm_plugin:
-        argv += ["--gemm_plugin", o.gemm_plugin]
-    argv += [
-        "--context_fmha",
-        _flag(o.context_fmha),
-        "--use_paged_context_fmha",
-        _flag(o.paged_context_fmha),
-        "--use_fp8_context_fmha",
-        _flag(o.fp8_context_fmha),
-        "--remove_input_padding",
-        _flag(o.remove_input_padding),
-        "--tokens_per_block",
-        str(o.tokens_per_block),
-        "--multiple_profiles",
-        _flag(o.multiple_profiles),
-    ]
-    if o.reduce_fusion:
-        argv += ["--reduce_fusion", "enable"]
-    if o.speculative_mode:
-        argv += ["--speculative_decoding_mode", o.speculative_mode, "--max_draft_len", str(o.max_draft_len)]
-    argv += ["--workers", str(workers)]
-    if timing_cache_in:
-        argv += ["--input_timing_cache", timing_cache_in]
-    if timing_cache_out:
-        argv += ["--output_timing_cache", timing_cache_out]
-    argv += ["--log_level", log_level]
-    return argv
 
 
 def timing_cache_name(plan: Plan) -> str:
@@ -181,19 +113,17 @@ class CompileEngineStep(Step):
         if plan.backend not in ("tensorrt", "reference"):
             raise ValueError(f"CompileEngineStep is for the tensorrt/reference backends, not {plan.backend}")
         self.recipe: Recipe = loaded.recipe
-        self.options = engine_options_from(self.recipe, plan) if plan.backend == "tensorrt" else None
+        self.spec = resolve(self.recipe, plan)
+        self.engine = self.spec.engine  # the BuildSpec section this step carries out
+        self.options = _options_of(self.engine.options) if self.engine is not None else None
 
     # ------------------------------------------------------------------ declared identity
 
     def params(self) -> dict[str, Any]:
         if self.options is None:
             return {"backend": "reference", "engine": None}
-        return {
-            "backend": "tensorrt",
-            "options": json.loads(json.dumps(dataclasses.asdict(self.options))),
-            "argv": self._argv("<checkpoint>", "<out>", None, None),
-            "gpu": {"name": self.plan.gpu.name, "sm": self.plan.gpu.sm},
-        }
+        assert self.engine is not None
+        return {"backend": "tensorrt", "engine": self.engine.canonical()}
 
     def tool_versions(self) -> dict[str, str]:
         if self.options is None:
@@ -230,10 +160,11 @@ class CompileEngineStep(Step):
         return [executor.wrap(argv)]
 
     def preflight(self) -> None:
-        """Refuse settings trtllm-build would reject or silently change (the planner should have caught them)."""
+        """Refuse settings trtllm-build would reject or silently change (the plan refused them already; a
+        plugin-made plan may not have)."""
         if self.options is None:
             return
-        problems = rules.check_engine_options(self.options)
+        problems = self.spec.errors
         if problems:
             raise Infeasible(
                 f"cannot build the engine: {problems[0]}",
@@ -269,9 +200,6 @@ class CompileEngineStep(Step):
                 str(shared_cache) if shared_cache.exists() else None,
                 str(ctx.out_dir / "timing.cache"),
             )
-        problems = validate_build_command(argv, self.plan.toolchain.trtllm_version)
-        if problems:  # a generator bug, never a user error
-            raise StepFailed(f"generated trtllm-build command is invalid: {problems[0]}")
         command = executor.wrap(argv)
         try:
             self._check_tool(executor)
@@ -524,6 +452,13 @@ class CompileEngineStep(Step):
             encoding="utf-8",
         )
         return where
+
+
+def _options_of(data: dict[str, Any]) -> EngineBuildOptions:
+    """EngineBuildOptions back from the section's JSON (tuples were written as lists)."""
+    known = {k: v for k, v in data.items() if k in EngineBuildOptions.__dataclass_fields__}
+    known["extra_plugins"] = tuple(known.get("extra_plugins") or ())
+    return EngineBuildOptions(**known)
 
 
 def compile_step_for(name: str, loaded, plan: Plan, needs: tuple[str, ...] = ()) -> Step:

@@ -5,7 +5,7 @@
 kv_cache_config, chunked prefill, CUDA graphs, MoE and attention backends), plus one note per non-obvious
 choice. Every key is validated against the LLM-API argument spec extracted from TensorRT-LLM's source.
 For gpt-oss-120b on H200 and B200 the result is compared with NVIDIA's tuned configs
-(`compare_with_reference`); docs/compile.md lists where and why trtforge differs.
+(`compare_with_tuned`); docs/compile.md lists where and why trtforge differs.
 """
 
 from __future__ import annotations
@@ -14,24 +14,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from trtforge.errors import Infeasible, StepFailed
+from trtforge.errors import Infeasible
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.plan.model import Plan
+from trtforge.plan.render import config_header, render_yaml  # noqa: F401  (re-exported)
+from trtforge.plan.resolve import (  # noqa: F401  (re-exported for callers of this module)
+    ATTENTION_BACKEND,
+    BLACKWELL_GPT_OSS_ENV,
+    llm_api_options_from,
+    resolve,
+)
 from trtforge.recipe.schema import Recipe
-from trtforge.toolchain import archs, rules
-from trtforge.toolchain.data import LLM_API_ARGS, provenance
-from trtforge.toolchain.options import llm_api_options_from
-from trtforge.toolchain.spec import llm_api_default, validate_llm_api_config
+from trtforge.toolchain.spec import llm_api_default, spec_provenance
 
 CONFIG_FILE = "llm_api_options.yaml"
 RECORD = "compile.json"
-ATTENTION_BACKEND = "TRTLLM"  # TorchLlmArgs.attn_backend default: TensorRT-LLM's fused attention kernels
-
-# NVIDIA's B200 tuned config for gpt-oss-120b (examples/configs/database/openai/gpt-oss-120b/B200/
-# 1k1k_tp1_conc64.yaml @054f7b0b) sets these environment overrides: programmatic dependent launch on,
-# NCCL graph registration off. trtforge applies them to gpt-oss on Blackwell only, as NVIDIA does.
-BLACKWELL_GPT_OSS_ENV = {"TRTLLM_ENABLE_PDL": "1", "NCCL_GRAPH_REGISTER": "0"}
-GPT_OSS = "GptOssForCausalLM"
 
 
 @dataclass
@@ -41,85 +38,12 @@ class LlmApiConfig:
 
 
 def generate_llm_api_config(recipe: Recipe, plan: Plan) -> LlmApiConfig:
-    """The LLM-API YAML mapping for one (recipe, plan). Pure; key order is stable for golden files."""
-    o = llm_api_options_from(recipe, plan)
-    arch = plan.model.architecture
-    notes: list[str] = []
-    cfg: dict[str, Any] = {"tensor_parallel_size": o.tp}
-    if o.pp > 1:
-        cfg["pipeline_parallel_size"] = o.pp
-    if o.is_moe:
-        cfg["moe_expert_parallel_size"] = o.ep
-    cfg["max_batch_size"] = o.max_batch_size
-    cfg["max_num_tokens"] = o.max_num_tokens
-    cfg["max_seq_len"] = o.max_seq_len
-    cfg["max_input_len"] = o.max_input_len
-
-    reuse = recipe.serving.enable_kv_cache_reuse
-    if reuse and o.kv_cache_dtype == "fp8" and archs.pytorch_feature(arch, "kv_cache_reuse") is False:
-        reuse = False
-        notes.append(
-            f"kv_cache_config.enable_block_reuse false: {arch} lists no KV cache reuse in the 1.2-era feature matrix, "
-            "and NVIDIA's tuned config turns it off with an FP8 KV cache"
-        )
-    cfg["kv_cache_config"] = {
-        "free_gpu_memory_fraction": o.free_gpu_memory_fraction,
-        "enable_block_reuse": reuse,
-        "dtype": o.kv_cache_dtype,
-    }
-    if recipe.engine.chunked_prefill and not o.chunked_prefill:
-        notes.append(
-            f"enable_chunked_prefill false: {arch} has no chunked prefill on TensorRT-LLM <= 1.2 "
-            f"(supported-models.md @aeead21a); max_num_tokens {o.max_num_tokens} covers max_input_len {o.max_input_len}"
-        )
-    cfg["enable_chunked_prefill"] = o.chunked_prefill
-    if o.cuda_graph_max_batch_size is not None:
-        cfg["cuda_graph_config"] = {"enable_padding": True, "max_batch_size": o.cuda_graph_max_batch_size}
-    else:
-        cfg["cuda_graph_config"] = None
-        notes.append("cuda_graph_config null: CUDA graphs off (engine.cuda_graphs: false)")
-    if o.moe_backend:
-        cfg["moe_config"] = {"backend": o.moe_backend}
-    cfg["attn_backend"] = ATTENTION_BACKEND
-    policy = recipe.serving.batch_scheduler_policy.upper()
-    if policy != llm_api_default("scheduler_config.capacity_scheduler_policy"):
-        cfg["scheduler_config"] = {"capacity_scheduler_policy": policy}
-    if recipe.model.trust_remote_code:
-        cfg["trust_remote_code"] = True
-    if o.speculative_mode in rules.PYTORCH_SPEC_MODES:
-        spec = recipe.engine.speculative
-        cfg["speculative_config"] = {
-            "decoding_type": rules.PYTORCH_SPEC_MODES[o.speculative_mode],
-            "max_draft_len": spec.max_draft_len,
-            "speculative_model": spec.draft_model,
-        }
-    if arch == GPT_OSS and rules.gpu_family(o.sm) == "blackwell":
-        cfg["env_overrides"] = dict(BLACKWELL_GPT_OSS_ENV)
-        notes.append(
-            "env_overrides TRTLLM_ENABLE_PDL=1, NCCL_GRAPH_REGISTER=0: as NVIDIA's B200 tuned config for gpt-oss"
-        )
-    return LlmApiConfig(cfg, notes)
+    """The LLM-API YAML mapping the resolver decided for one (recipe, plan), and its notes."""
+    spec = resolve(recipe, plan)
+    return LlmApiConfig(dict(spec.llm_api or {}), list(spec.decisions))
 
 
-def render_yaml(config: dict[str, Any], header: list[str] | None = None) -> str:
-    """Deterministic YAML text (key order kept) with an optional comment header."""
-    import yaml  # light, but only needed when writing
-
-    lines = [f"# {h}" for h in header or []]
-    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
-    return "\n".join(lines + [body]) if lines else body
-
-
-def config_header(plan: Plan) -> list[str]:
-    prov = provenance(LLM_API_ARGS)
-    return [
-        f"LLM-API options for {plan.recipe} on {plan.target} (TensorRT-LLM {plan.toolchain.trtllm_version}, PyTorch backend).",
-        "Use: trtllm-serve <checkpoint> --extra_llm_api_options llm_api_options.yaml, or as the Triton llmapi model.yaml.",
-        f"Keys validated against {prov.get('path')} ({prov.get('era', '').split(':')[0]}), extracted {prov.get('extracted_on')}.",
-    ]
-
-
-# ------------------------------------------------------------------------------------- NVIDIA reference configs
+# ------------------------------------------------------------------------------------- NVIDIA tuned configs
 
 
 @dataclass(frozen=True)
@@ -175,9 +99,9 @@ def _normalize(key: str, value: Any) -> Any:
     return value
 
 
-def compare_with_reference(ours: dict[str, Any], reference: dict[str, Any]) -> list[Difference]:
+def compare_with_tuned(ours: dict[str, Any], tuned: dict[str, Any]) -> list[Difference]:
     """Keys where two LLM-API configs disagree, after resolving absent keys to their LLM-API defaults."""
-    a, b = _flatten(ours), _flatten(reference)
+    a, b = _flatten(ours), _flatten(tuned)
     diffs: list[Difference] = []
     for key in sorted(set(a) | set(b)):
         va = _normalize(key, a.get(key, _default_of(key)))
@@ -200,7 +124,8 @@ def compare_with_reference(ours: dict[str, Any], reference: dict[str, Any]) -> l
 
 
 class LlmApiConfigStep(Step):
-    """Writes llm_api_options.yaml: the PyTorch backend's whole 'compile' output, next to the checkpoint."""
+    """Writes llm_api_options.yaml (the BuildSpec's llm_api section): the PyTorch backend's whole 'compile'
+    output, next to the checkpoint."""
 
     kind: ClassVar[str] = "llmapi_config"
 
@@ -209,17 +134,14 @@ class LlmApiConfigStep(Step):
         if plan.backend != "pytorch":
             raise ValueError(f"LlmApiConfigStep is for the pytorch backend, not {plan.backend}")
         self.recipe: Recipe = loaded.recipe
-        self.generated = generate_llm_api_config(self.recipe, plan)
+        self.spec = resolve(self.recipe, plan)
+        self.config: dict[str, Any] = dict(self.spec.llm_api or {})
 
     def params(self) -> dict[str, Any]:
-        return {
-            "backend": "pytorch",
-            "trtllm_version": self.plan.toolchain.trtllm_version,
-            "config": self.generated.config,
-        }
+        return {"backend": "pytorch", "trtllm_version": self.plan.toolchain.trtllm_version, "config": self.config}
 
     def preflight(self) -> None:
-        problems = rules.check_llm_api_options(llm_api_options_from(self.recipe, self.plan))
+        problems = self.spec.errors  # the plan refused these already; a plugin-made plan may not have
         if problems:
             raise Infeasible(
                 f"cannot configure the PyTorch backend: {problems[0]}",
@@ -228,28 +150,23 @@ class LlmApiConfigStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         self.preflight()
-        problems = validate_llm_api_config(self.generated.config, "pytorch")
-        if problems:  # a generator bug, never a user error
-            raise StepFailed(f"generated LLM-API config is invalid: {problems[0]}")
-        text = render_yaml(self.generated.config, config_header(self.plan))
+        text = render_yaml(self.config, config_header(self.plan))
         (ctx.out_dir / CONFIG_FILE).write_text(text, encoding="utf-8")
         record = {
             "backend": "pytorch",
             "engine": None,
             "reason": "PyTorch (LLM API) backend: TensorRT-LLM loads the checkpoint directly; no compiler runs",
             "config_file": CONFIG_FILE,
-            "config": self.generated.config,
-            "notes": self.generated.notes,
+            "config": self.config,
+            "notes": self.spec.decisions,
             "quantization": {
                 "format": self.plan.quantization.format,
                 "quant_algo": self.plan.quantization.quant_algo,
                 "kv_cache_quant_algo": self.plan.quantization.kv_cache_quant_algo,
             },
-            "moe_backend": self.generated.config.get("moe_config", {}).get("backend"),
+            "moe_backend": self.config.get("moe_config", {}).get("backend"),
             "trtllm_version": self.plan.toolchain.trtllm_version,
-            "validated_against": {
-                k: provenance(LLM_API_ARGS).get(k) for k in ("repo", "path", "commit", "index_id", "era")
-            },
+            "validated_against": spec_provenance(self.plan.toolchain.trtllm_version),
         }
         (ctx.out_dir / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         ctx.progress(f"LLM-API config written ({CONFIG_FILE}); no compiler needed for the PyTorch backend")

@@ -16,10 +16,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from trtforge.errors import Infeasible, InvalidInput, StepFailed, ToolMissing
+from trtforge.errors import InvalidInput, StepFailed, ToolMissing
 from trtforge.pipeline.step import Step, StepContext
+from trtforge.plan.buildspec import QuantizeSpec
+from trtforge.plan.resolve import resolve
 from trtforge.quantize import calibration as calib
-from trtforge.quantize import formats, memory
+from trtforge.quantize import memory
+from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.quantize.runner import raise_for, run_jobs, worker_command
 from trtforge.quantize.versions import check_versions, installed_versions
@@ -51,31 +54,32 @@ class QuantizeStep(Step):
 
     def __init__(self, name: str, loaded, plan, needs: tuple[str, ...] = ("download",)) -> None:
         super().__init__(name, loaded, plan, needs)
+        self._job: QuantizeSpec | None = None
 
     # ----------------------------------------------------------------- what determines the output
     @property
-    def _q(self):
-        return self.loaded.recipe.quantization
+    def job(self) -> QuantizeSpec:
+        """The BuildSpec's quantize section: the whole ModelOpt job, decided by the resolver."""
+        if self._job is None:
+            job = resolve(self.loaded.recipe, self.plan).quantize
+            if job is None:
+                raise InvalidInput(
+                    f"quantize step planned for quantization source {self.plan.quantization.source!r}; it only "
+                    "runs ModelOpt formats (the pipeline should not add it)"
+                )
+            self._job = job
+        return self._job
 
     def _exports(self) -> list[ExportSpec]:
-        par = self.plan.parallel
         return [
-            ExportSpec(kind, par.tp, par.pp) if kind == "trtllm" else ExportSpec(kind)
-            for kind in formats.export_kinds_for(self.plan.backend)
+            ExportSpec(e.kind, e.tp, e.pp) if e.kind == "trtllm" else ExportSpec(e.kind) for e in self.job.exports
         ]
-
-    def _kv(self) -> formats.KvSpec | None:
-        return formats.kv_spec(self.plan.quantization.kv_cache)
-
-    def _dtype(self) -> str:
-        d = self.plan.model.dtype
-        return d if d in ("bfloat16", "float16") else "bfloat16"
 
     def _device(self) -> str:
         return "cuda" if cuda_present() else "cpu"
 
     def _calibration(self) -> CalibrationSpec:
-        c = self._q.calibration
+        c = self.job.calibration
         return CalibrationSpec(
             dataset=self._dataset_path(c.dataset),
             samples=c.samples,
@@ -91,7 +95,7 @@ class QuantizeStep(Step):
         return str(p if p.is_absolute() else (self.loaded.path.parent / p).resolve())
 
     def _accuracy(self) -> AccuracySpec:
-        a = self._q.accuracy
+        a = self.job.accuracy
         return AccuracySpec(
             enabled=a.enabled,
             samples=a.samples,
@@ -100,37 +104,11 @@ class QuantizeStep(Step):
         )
 
     def params(self) -> dict[str, Any]:
-        q = self.plan.quantization
-        spec = formats.get_format(q.format)
-        kv = self._kv()
+        job = self.job.canonical()
         cal = self._calibration()
-        dataset_id = cal.dataset
         if Path(cal.dataset).is_file():  # a local file: its content, not its path, determines the output
-            dataset_id = f"file:{Path(cal.dataset).name}:{_sha256(Path(cal.dataset))}"
-        return {
-            "format": q.format,
-            "modelopt_config": spec.modelopt_config,
-            "quant_algo": spec.quant_algo,
-            "kv_cache": kv.name if kv else None,
-            "kv_modelopt_config": kv.modelopt_config if kv else None,
-            "exclude_modules": sorted(set(q.exclude_modules) | set(self._q.exclude_modules)),
-            "calibration": {
-                "dataset": dataset_id,
-                "samples": cal.samples,
-                "seq_len": cal.seq_len,
-                "batch_size": cal.batch_size,
-                "seed": cal.seed,
-            },
-            "accuracy": self._accuracy().__dict__,
-            "backend": self.plan.backend,
-            "tp": self.plan.parallel.tp,
-            "pp": self.plan.parallel.pp,
-            "exports": [e.__dict__ for e in self._exports()],
-            "dtype": self._dtype(),
-            "device": self._device(),
-            "trust_remote_code": self.loaded.recipe.model.trust_remote_code,
-            "worker_version": WORKER_VERSION,
-        }
+            job["calibration"]["dataset"] = f"file:{Path(cal.dataset).name}:{_sha256(Path(cal.dataset))}"
+        return {**job, "device": self._device(), "worker_version": WORKER_VERSION}
 
     def tool_versions(self) -> dict[str, str]:
         return {k: (v or "absent") for k, v in installed_versions(_TOOLS).items()}
@@ -140,28 +118,18 @@ class QuantizeStep(Step):
 
     # ----------------------------------------------------------------- checks before any work
     def preflight(self) -> None:
-        q = self.plan.quantization
-        if q.source != "modelopt":
-            raise InvalidInput(
-                f"quantize step planned for quantization source {q.source!r}; it only runs "
-                "ModelOpt formats (the pipeline should not add it)"
-            )
-        spec = formats.get_format(q.format)
-        self._kv()
+        """What only this machine can tell: library versions, CUDA for the format, the dataset, memory.
+        (What ModelOpt cannot export was refused by the resolver, at plan time.)"""
+        job = self.job
         check_versions()
-        arch = self.plan.model.architecture
-        for exp in self._exports():
-            why = formats.check_support(q.format, arch, exp.kind, exp.tp, exp.pp)
-            if why:
-                raise Infeasible(why)
         if self._device() == "cpu":
-            error, acc_note = formats.cpu_limits(q.format, self.plan.quantization.kv_cache)
+            error, acc_note = formats.cpu_limits(job.format, job.kv_cache)
             if error:
                 raise ToolMissing(f"quantize: {error}", hint="build on a machine with an NVIDIA GPU")
-            a = self._q.accuracy
+            a = job.accuracy
             if acc_note and a.enabled and (a.min_top1_agreement is not None or a.max_mean_kl is not None):
                 raise ToolMissing(
-                    f"quantize: the recipe sets an accuracy threshold but {spec.name} accuracy "
+                    f"quantize: the recipe sets an accuracy threshold but {job.format} accuracy "
                     f"cannot be measured on this machine: {acc_note}",
                     hint="build on a GPU machine, or drop min_top1_agreement/max_mean_kl",
                 )
@@ -194,25 +162,23 @@ class QuantizeStep(Step):
         raise StepFailed("quantize: no input checkpoint (expected the download step's output)")
 
     def make_job(self, model_dir: Path, out_dir: Path, cache_root: Path) -> QuantJob:
-        q = self.plan.quantization
-        spec = formats.get_format(q.format)
-        kv = self._kv()
+        job = self.job
         return QuantJob(
             model_dir=str(model_dir),
             out_dir=str(out_dir),
-            format=q.format,
-            modelopt_config=spec.modelopt_config,
-            quant_algo=spec.quant_algo,
-            kv_cache=kv.name if kv else None,
-            kv_modelopt_config=kv.modelopt_config if kv else None,
-            kv_cache_quant_algo=kv.kv_cache_quant_algo if kv else None,
-            exclude_modules=sorted(set(q.exclude_modules) | set(self._q.exclude_modules)),
+            format=job.format,
+            modelopt_config=job.modelopt_config,
+            quant_algo=job.quant_algo,
+            kv_cache=job.kv_cache,
+            kv_modelopt_config=job.kv_modelopt_config,
+            kv_cache_quant_algo=job.kv_cache_quant_algo,
+            exclude_modules=list(job.exclude_modules),
             calibration=self._calibration(),
             accuracy=self._accuracy(),
             exports=self._exports(),
             device=self._device(),
-            dtype=self._dtype(),
-            trust_remote_code=self.loaded.recipe.model.trust_remote_code,
+            dtype=job.dtype,
+            trust_remote_code=job.trust_remote_code,
             torch_extensions_dir=str(cache_root / "torch_extensions"),
         )
 
@@ -245,7 +211,7 @@ class QuantizeStep(Step):
         except OSError:
             pass
         meta = lock_metadata(report)
-        planned = self.plan.quantization.quant_algo
+        planned = self.job.runtime_quant_algo
         if planned and planned.upper() != str(report["quant_algo"]).upper():
             # e.g. mxfp4: the planner names the algorithm TensorRT-LLM runs (W4A16_MXFP4 on Hopper), ModelOpt
             # writes "mxfp4" into the checkpoint; say so instead of hiding it.

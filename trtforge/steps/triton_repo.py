@@ -71,28 +71,18 @@ class TritonRepoStep(Step):
         from trtforge import __version__
         from trtforge.triton.specs import source
 
-        recipe = self.loaded.recipe
         return {
-            "serving": recipe.serving.model_dump(mode="json"),
-            "served_model_name": recipe.served_model_name,
-            "trust_remote_code": recipe.model.trust_remote_code,
-            "engine": {
-                k: recipe.engine.model_dump(mode="json")[k] for k in ("chunked_prefill", "paged_context_fmha")
-            },
-            "plan": {
-                "backend": self.plan.backend,
-                "limits": self.plan.limits.model_dump(mode="json"),
-                "parallel": self.plan.parallel.model_dump(mode="json"),
-                "toolchain": self.plan.toolchain.model_dump(mode="json"),
-                "free_gpu_memory_fraction": self.plan.memory.free_gpu_memory_fraction,
-                "quant_format": self.plan.quantization.format,
-                "gpu": self.plan.gpu.model_dump(mode="json"),
-            },
+            "triton": self._section().canonical(),  # the BuildSpec section this step carries out
             "tensor_spec_source": source()["commit"],
             # The python models and config builders are part of the output: a new trtforge may write another repo.
             "generator": __version__,
             "models_digest": _models_digest(),
         }
+
+    def _section(self):
+        from trtforge.triton.from_plan import _triton_section
+
+        return _triton_section(self.loaded.recipe, self.plan)
 
     def tool_versions(self) -> dict[str, str]:
         from importlib.metadata import PackageNotFoundError, version
@@ -103,15 +93,21 @@ class TritonRepoStep(Step):
             return {}
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from trtforge.triton.from_plan import settings_from_plan
+        from trtforge.triton.from_plan import settings_from_spec
         from trtforge.triton.validate import validate_repository
         from trtforge.triton.writer import write_repository
 
         inputs = {k: Path(v) for k, v in ctx.inputs.items()}
         checkpoint = checkpoint_dir(inputs)
         engine = engine_dir(inputs)
-        llm_cfg = llm_api_config(inputs)
-        settings = settings_from_plan(self.loaded.recipe, self.plan, checkpoint, engine, llm_cfg)
+        section = self._section()
+        text = ""
+        if section.runtime == "llmapi":
+            written = llm_api_config(inputs)
+            if written is None:
+                raise InvalidInput("the llmapi layout needs the llmapi_config step's llm_api_options.yaml")
+            text = written.read_text(encoding="utf-8")  # model.yaml starts with it, verbatim
+        settings = settings_from_spec(section, checkpoint, engine, llm_api_text=text)
         ctx.progress(f"writing {settings.layout} repository ({settings.runtime} runtime)")
         dest = ctx.out_dir / REPO_DIR
         notes = list(self.plan.warnings)

@@ -240,7 +240,7 @@ def _check_engine_attention(o: EngineBuildOptions) -> list[str]:
         problems.append(
             "paged context FMHA with an FP8 KV cache needs FP8 context FMHA, which needs FP8, W4A8_AWQ or NVFP4 weights "
             f"on SM 89+ ({why}): trtllm-build would silently turn paged context FMHA off, and with it KV reuse and "
-            "chunked prefill; use a bf16/fp16 KV cache or an FP8-family weight format"
+            "chunked prefill; set quantization.kv_cache: bf16 (or fp16), or quantization.format: fp8, w4a8_awq or nvfp4"
         )
     if o.paged_context_fmha and o.kv_cache_quant_algo == "INT8":
         problems.append(
@@ -379,6 +379,10 @@ PYTORCH_SPEC_MODES = {
     "ngram": "NGram",
     "mtp": "MTP",
 }
+# Recipe modes whose LLM-API decoding type exists, but whose backend support is the pinned version's to say: the
+# resolver writes them and the per-version LLM-API spec (speculative_config union, `backends`) refuses or accepts.
+SPEC_CHECKED_MODES = {"lookahead": "Lookahead", "medusa": "Medusa"}
+LLM_API_DECODING_TYPES = {**PYTORCH_SPEC_MODES, **SPEC_CHECKED_MODES}
 
 
 @dataclass(frozen=True)
@@ -497,8 +501,8 @@ def _check_moe_backend(o: LlmApiOptions) -> list[str]:
 
 def _check_pytorch_speculative(o: LlmApiOptions) -> list[str]:
     mode = o.speculative_mode
-    if mode in (None, "none"):
-        return []
+    if mode in (None, "none") or mode in SPEC_CHECKED_MODES:
+        return []  # lookahead / medusa: the version's LLM-API spec decides (trtforge.plan.resolve)
     if mode not in PYTORCH_SPEC_MODES:
         return [
             (

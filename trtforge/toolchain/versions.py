@@ -142,3 +142,19 @@ def resolve_triton_image(version: str, requested: str = "auto") -> str:
             hint=f"set toolchain.triton_image, or pin one of: {shipped}",
         )
     return image
+
+
+def check_image_matches(image: str, trtllm_version: str) -> None:
+    """Refuse an image whose TensorRT-LLM differs from the one the repository was built for (P3)."""
+    if not trtllm_version:
+        return
+    tag = image.rsplit("/", 1)[-1]
+    shipped_by = [
+        v for v in known_versions() if any(i.rsplit("/", 1)[-1] == tag for i in release(v).triton_images)
+    ]
+    if shipped_by and trtllm_version not in shipped_by:
+        raise InvalidInput(
+            f"image {image} ships TensorRT-LLM {shipped_by[0]}, but the repository was built for "
+            f"{trtllm_version}",
+            hint="use the image recorded in the repository's README/trtforge.json",
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trtforge.serve.container import ContainerLaunch, container_argv, shell_command
+from trtforge.triton.launch_command import ContainerLaunch, container_argv, shell_command
 from trtforge.triton.settings import LOCK_FILE, MANIFEST, REFERENCE_NOTE, RepoSettings
 
 
@@ -161,6 +161,8 @@ def render_readme(s: RepoSettings, extra_notes: list[str] | None = None) -> str:
         _requests(s),
         "```",
         "",
+        _contract(s),
+        "",
         (
             f"`{MANIFEST}` holds every setting used to write this repository; `{LOCK_FILE}` (when present) is the "
             "build's lock file."
@@ -169,3 +171,18 @@ def render_readme(s: RepoSettings, extra_notes: list[str] | None = None) -> str:
     if extra_notes:
         out += ["", "## Notes", ""] + [f"- {n}" for n in extra_notes]
     return "\n".join(out) + "\n"
+
+
+def _contract(s: RepoSettings) -> str:
+    """Which NVIDIA source the tensors and required parameters were taken from."""
+    from trtforge.triton.specs import source
+
+    src = source(s.tensor_spec)
+    release = f"release {src['tag']}, " if src.get("tag") else "a main-branch commit, not a release, "
+    if s.trtllm_version and s.tensor_spec != s.trtllm_version:
+        release = f"{release}used because TensorRT-LLM {s.trtllm_version}'s was not extracted, "
+    return (
+        f"Tensors and parameters follow NVIDIA's Triton backend templates and code at {src['repo']}@{src['commit']} "
+        f"({release}{src.get('date', '')}): every public input of NVIDIA's models exists; a request using one this "
+        "runtime cannot honour fails with an error naming it."
+    )

@@ -1,6 +1,6 @@
 """RepoSettings: every value the model-repository writer needs, decided once, as plain data.
 
-Config builders (trtforge/triton/kinds/) are pure functions of RepoSettings; `settings_from_plan` is where the
+Config builders (trtforge/triton/kinds/) are pure functions of RepoSettings; `settings_from_spec` (triton/from_plan.py) is where the BuildSpec section,
 recipe, the plan, the engine's own config.json and the tokenizer's special tokens are reconciled (the engine's
 build_config wins over the plan for batch size and world size, because that is what the runtime enforces).
 """
@@ -66,11 +66,19 @@ class RepoSettings:
     checkpoint_format: str = "none"  # what the reference runtime must dequantize: none | fp8 | ...
     reference_dtype: str = "float32"
     llm_api_args: dict[str, Any] = field(default_factory=dict)  # model.yaml keys (llmapi layout)
+    llm_api_text: str = ""  # the compile step's llm_api_options.yaml, verbatim: model.yaml starts with it
 
     @property
     def engine_dir_container(self) -> str:
         """gpt_model_path: the C++ backend needs an absolute path, so it lives under the documented mount point."""
         return f"{self.container_model_root.rstrip('/')}/{ENGINE_DIR}"
+
+    @property
+    def tensor_spec(self) -> str:
+        """The extracted NVIDIA data file this repository follows (decided in specs.spec_name)."""
+        from trtforge.triton.specs import spec_name
+
+        return spec_name(self.runtime, self.trtllm_version)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -59,6 +59,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.configs: dict[str, object] = {}
         self.manifest: dict | None = None
+        self._spec: str | None | bool = False  # False: not decided yet
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -92,8 +93,11 @@ class _Checker:
             model_py = model_dir / "1" / "model.py"
             if config.backend == "python" and not model_py.is_file():
                 self.add(f"{model_dir.name}/1/model.py", "missing (python backend model)")
-            elif config.backend == "python" and UTILS_FILE.stem in model_py.read_text(errors="replace") \
-                    and not (model_dir / "1" / UTILS_FILE.name).is_file():
+            elif (
+                config.backend == "python"
+                and UTILS_FILE.stem in model_py.read_text(errors="replace")
+                and not (model_dir / "1" / UTILS_FILE.name).is_file()
+            ):
                 self.add(f"{model_dir.name}/1/{UTILS_FILE.name}", "missing (model.py imports it)")
             self.configs[model_dir.name] = config
 
@@ -181,10 +185,71 @@ class _Checker:
                 rel, f"triton_config.decoupled {tc['decoupled']} disagrees with config.pbtxt ({decoupled})"
             )
 
+    # -- NVIDIA's contract at the pinned version -----------------------------------------------------------
+
+    def spec(self) -> str | None:
+        """The extracted NVIDIA data this repository must follow (None: unknown, or reported as a problem)."""
+        from trtforge.triton.specs import SpecUnavailable, spec_name
+
+        if self._spec is not False:
+            return self._spec  # type: ignore[return-value]
+        settings = (self.manifest or {}).get("settings", {})
+        llm = self.configs.get("tensorrt_llm")
+        runtime = (
+            "tensorrtllm" if llm is not None and llm.backend == "tensorrtllm" else settings.get("runtime")
+        )
+        self._spec = None
+        if runtime is None:
+            return None
+        try:
+            self._spec = spec_name(runtime, str(settings.get("trtllm_version") or ""))
+        except SpecUnavailable as exc:
+            self.add("trtforge.json", exc.message)
+        return self._spec
+
+    def nvidia_contract(self) -> None:
+        """Every parameter NVIDIA's code reads without a fallback is present (NVIDIA's C++ backend for an engine
+        slot; the python models are drop-in replacements for NVIDIA's, so theirs count too), and every public
+        input of NVIDIA's ensemble / BLS / llmapi model exists."""
+        from trtforge.triton.specs import required_parameters, source, tensor_names
+
+        spec = self.spec()
+        if spec is None:
+            return
+        src = source(spec)
+        where = f"{src['repo']}@{src['commit'][:12]}" + (f" ({src['tag']})" if src.get("tag") else "")
+        layout = (self.manifest or {}).get("layout")
+        for name, config in self.configs.items():
+            kind = "llmapi" if layout == "llmapi" and name == "tensorrt_llm" else name
+            if kind == "tensorrt_llm" and config.backend != "tensorrtllm":
+                continue  # a python model in the engine slot reads none of the C++ backend's parameters
+            try:
+                required = required_parameters(spec, kind)
+            except InvalidInput:
+                continue
+            for key in required:
+                if key not in config.parameters:
+                    self.add(
+                        f"{name}/config.pbtxt",
+                        f"parameter {key!r} missing: NVIDIA's {kind} at {where} reads it without a fallback, "
+                        "so the model fails to load (an empty string means unset)",
+                    )
+            if kind == "tensorrt_llm_bls" and config.backend == "python" and "routes" not in config.parameters:
+                self.add(f"{name}/config.pbtxt", "parameter 'routes' missing (trtforge's BLS routes inputs by it)")
+            if kind in ("ensemble", "tensorrt_llm_bls", "llmapi"):
+                have = {i.name for i in config.input}
+                for tensor in tensor_names(spec, kind, "inputs"):
+                    if tensor not in have:
+                        self.add(
+                            f"{name}/config.pbtxt",
+                            f"input {tensor!r} of NVIDIA's {kind} at {where} is missing (clients may send it)",
+                        )
+
     def engine(self, config) -> None:
         from trtforge.triton.specs import parameter_keys
 
-        known = parameter_keys("inflight_batcher_llm/tensorrt_llm")
+        spec = self.spec()
+        known = parameter_keys(spec, "tensorrt_llm") if spec else set(config.parameters)
         for key in config.parameters:
             if key not in known:
                 self.add(
@@ -306,11 +371,10 @@ class _Checker:
         if ens is not None:
             self.ensemble(ens)
         if ens is not None and bls is not None:
-            a, b = {i.name for i in ens.input}, {i.name for i in bls.input}
-            if a != b:
-                self.add(
-                    "tensorrt_llm_bls/config.pbtxt", f"inputs differ from the ensemble's: {sorted(a ^ b)}"
-                )
+            # NVIDIA's BLS takes a few more (multimodal, draft tokens) than its ensemble, never fewer.
+            missing = {i.name for i in ens.input} - {i.name for i in bls.input}
+            if missing:
+                self.add("tensorrt_llm_bls/config.pbtxt", f"lacks the ensemble's inputs {sorted(missing)}")
         image, version = settings.get("triton_image"), settings.get("trtllm_version")
         lock = self.lock_version()
         if lock and version and lock != version:
@@ -318,7 +382,7 @@ class _Checker:
                 "trtforge.lock.json", f"TensorRT-LLM {lock} in the lock file, {version} in trtforge.json"
             )
         if image and (lock or version) and settings.get("runtime") != "reference":
-            from trtforge.serve.launch import check_image_matches
+            from trtforge.toolchain.versions import check_image_matches
 
             try:
                 check_image_matches(image, lock or version)
@@ -420,6 +484,7 @@ def validate_repository(repo: Path) -> list[Problem]:
     checker.expected_models()
     checker.tokenizer()
     checker.slot()
+    checker.nvidia_contract()
     checker.consistency()
     checker.portability()
     return checker.problems

@@ -86,8 +86,23 @@ def copy_tree(src: Path, dst: Path) -> list[str]:
     return copied
 
 
+def llmapi_model_yaml(options_text: str, decoupled: bool) -> str:
+    """model.yaml from the LLM-API options text, unchanged (the same bytes trtllm-serve, Slurm and the Kubernetes
+    ConfigMaps carry), followed by the keys only Triton's llmapi model reads."""
+    return options_text + (
+        "# Triton llmapi model keys (not LLM-API options): the checkpoint, relative to this file, and triton_config.\n"
+        "model: checkpoint\n"
+        "backend: pytorch\n"
+        "triton_config:\n"
+        "  max_batch_size: 0\n"
+        f"  decoupled: {'true' if decoupled else 'false'}\n"
+    )
+
+
 def llmapi_yaml(s: RepoSettings) -> str:
     """model.yaml: the LLM-API args (from the compile step), the repository-relative checkpoint, triton_config."""
+    if s.llm_api_text and s.layout == "llmapi":
+        return llmapi_model_yaml(s.llm_api_text, s.streaming)
     args = dict(s.llm_api_args)
     args["model"] = "checkpoint"  # relative to model.yaml's directory (tensorrt_llm/1/)
     args.setdefault("backend", "pytorch")
@@ -113,6 +128,7 @@ def write_repository(
     notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write the repository into `dest` (must not exist or be empty). Returns the manifest."""
+    s.tensor_spec  # noqa: B018 - refuses a version without extracted backend facts before anything is written
     if dest.exists() and any(dest.iterdir()):
         raise InvalidInput(f"{dest} is not empty; the repository writer only writes into an empty directory")
     needs_checkpoint = s.runtime in ("reference", "llmapi")
@@ -162,7 +178,7 @@ def write_repository(
         "layout": s.layout,
         "runtime": s.runtime,
         "settings": s.to_json(),
-        "tensor_spec_source": {k: source()[k] for k in ("repo", "commit")},
+        "tensor_spec_source": {k: source(s.tensor_spec).get(k) for k in ("name", "repo", "tag", "commit")},
         "files": files,
         "build": build_info or {},
     }

@@ -37,3 +37,11 @@ def dynamic_batching(config, max_batch_size: int, delay_us: int) -> None:
 
 def decoupled(config, value: bool) -> None:
     config.model_transaction_policy.decoupled = value
+
+
+def set_nvidia_parameters(config, spec: str, kind: str, values: dict[str, Any]) -> None:
+    """`values`, plus every parameter NVIDIA's code for this model reads without a fallback at the repository's
+    version, as an empty string (which NVIDIA's code treats as unset) where trtforge decides no value."""
+    from trtforge.triton.specs import required_parameters
+
+    set_parameters(config, {**{key: "" for key in required_parameters(spec, kind)}, **values})

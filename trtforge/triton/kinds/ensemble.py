@@ -1,26 +1,39 @@
-"""`ensemble`: preprocessing -> tensorrt_llm -> postprocessing, wired as upstream wires it.
+"""`ensemble`: preprocessing -> tensorrt_llm -> postprocessing, wired as NVIDIA's template wires it.
 
-The wiring is taken from the upstream ensemble template (data file) and restricted to the tensors trtforge
-emits, so the names on every edge are NVIDIA's.
+Public inputs are all of NVIDIA's for the repository's version (a request that needs one the runtime cannot
+honour is refused by the model that receives it, by name). Steps are NVIDIA's, restricted to the tensors each
+trtforge model declares; public outputs are NVIDIA's that the restricted steps produce.
 """
 
 from __future__ import annotations
 
+from trtforge.triton.kinds.preprocessing import produced_outputs
 from trtforge.triton.pb import model_config_pb2, new_config
 from trtforge.triton.settings import RepoSettings
-from trtforge.triton.specs import emitted, model_inputs, model_outputs, upstream_model
+from trtforge.triton.specs import model_inputs, model_outputs, template, tensor_names
+
+Step = tuple[str, dict[str, str], dict[str, str]]
 
 
-def wiring() -> list[tuple[str, dict[str, str], dict[str, str]]]:
-    """(model, input_map, output_map) per step, restricted to emitted tensors; internal tensors start with '_'."""
-    public_in = set(emitted("ensemble")["inputs"])
-    public_out = set(emitted("ensemble")["outputs"])
-    steps = upstream_model(emitted("ensemble")["upstream"])["ensemble_steps"]
+def declared(spec: str, kind: str) -> tuple[set[str], set[str]]:
+    """(inputs, outputs) a trtforge model of this kind declares."""
+    inputs = set(tensor_names(spec, kind, "inputs"))
+    if kind == "preprocessing":
+        return inputs, set(produced_outputs(spec))
+    if kind == "postprocessing":
+        return inputs, {"OUTPUT"}
+    return inputs, set(tensor_names(spec, kind, "outputs"))
+
+
+def wiring(spec: str) -> list[Step]:
+    """(model, input_map, output_map) per step; internal tensors start with '_'."""
+    public_in = set(tensor_names(spec, "ensemble", "inputs"))
+    public_out = set(tensor_names(spec, "ensemble", "outputs"))
     available = set(public_in)
-    produced: list[tuple[str, dict[str, str], dict[str, str]]] = []
-    for step in steps:
+    produced: list[Step] = []
+    for step in template(spec, "ensemble")["ensemble_steps"]:
         kind = step["model_name"]
-        model_in, model_out = set(emitted(kind)["inputs"]), set(emitted(kind)["outputs"])
+        model_in, model_out = declared(spec, kind)
         input_map = {k: v for k, v in step["input_map"].items() if k in model_in and v in available}
         output_map = {
             k: v
@@ -37,12 +50,18 @@ def wiring() -> list[tuple[str, dict[str, str], dict[str, str]]]:
     ]
 
 
+def public_outputs(spec: str) -> list[str]:
+    made = {v for _, _, out in wiring(spec) for v in out.values()}
+    return [n for n in tensor_names(spec, "ensemble", "outputs") if n in made]
+
+
 def build(s: RepoSettings):
     pb = model_config_pb2()
+    spec = s.tensor_spec
     config = new_config(name="ensemble", platform="ensemble", max_batch_size=s.max_batch_size)
-    config.input.extend(model_inputs("ensemble"))
-    config.output.extend(model_outputs("ensemble"))
-    for kind, input_map, output_map in wiring():
+    config.input.extend(model_inputs(spec, "ensemble"))
+    config.output.extend(model_outputs(spec, "ensemble", public_outputs(spec)))
+    for kind, input_map, output_map in wiring(spec):
         step = pb.ModelEnsembling.Step(model_name=kind, model_version=-1)
         for key in sorted(input_map):
             step.input_map[key] = input_map[key]

@@ -17,8 +17,8 @@ def build(s: RepoSettings):
     # max_batch_size 0: one prompt per request; the LLM API batches in flight by itself (upstream JIRA-4496).
     config = new_config(name="tensorrt_llm", backend="python", max_batch_size=0)
     decoupled(config, s.streaming)
-    config.input.extend(model_inputs("llmapi"))
-    config.output.extend(model_outputs("llmapi"))
+    config.input.extend(model_inputs(s.tensor_spec, "llmapi"))
+    config.output.extend(model_outputs(s.tensor_spec, "llmapi"))
     set_parameters(config, {"llm_config": "model.yaml", "exclude_input_in_output": s.exclude_input_in_output})
     cpu_instances(config, 1)
     return to_reference(config, s) if s.runtime == "reference" else config

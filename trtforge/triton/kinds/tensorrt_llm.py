@@ -9,13 +9,13 @@ from __future__ import annotations
 from trtforge.triton.kinds.common import bool_str, cpu_instances, decoupled, dynamic_batching, set_parameters
 from trtforge.triton.pb import model_config_pb2, new_config
 from trtforge.triton.settings import CHECKPOINT_DIR, REFERENCE_NOTE, RepoSettings
-from trtforge.triton.specs import model_inputs, model_outputs
-
-UPSTREAM = "inflight_batcher_llm/tensorrt_llm"
+from trtforge.triton.specs import model_inputs, model_outputs, parameter_keys, required_parameters
 
 
 def engine_parameters(s: RepoSettings) -> dict[str, str]:
-    """Every parameter the C++ backend reads that trtforge decides; keys are checked against upstream."""
+    """Every parameter the C++ backend of the pinned version reads that trtforge decides, plus the ones it reads
+    without a fallback (empty string = unset, as NVIDIA's code and templates treat it). Keys the version's
+    backend does not know are left out (they would be ignored silently)."""
     params: dict[str, object] = {
         "gpt_model_type": s.batching_strategy,
         "gpt_model_path": s.engine_dir_container,
@@ -33,15 +33,18 @@ def engine_parameters(s: RepoSettings) -> dict[str, str]:
     }
     if s.max_tokens_in_paged_kv_cache:
         params["max_tokens_in_paged_kv_cache"] = s.max_tokens_in_paged_kv_cache
-    return {k: bool_str(v) if isinstance(v, bool) else str(v) for k, v in params.items()}
+    spec = s.tensor_spec
+    known = parameter_keys(spec, "tensorrt_llm")
+    params = {**{key: "" for key in required_parameters(spec, "tensorrt_llm")}, **params}
+    return {k: bool_str(v) if isinstance(v, bool) else str(v) for k, v in params.items() if k in known}
 
 
 def build_engine(s: RepoSettings):
     config = new_config(name="tensorrt_llm", backend="tensorrtllm", max_batch_size=s.max_batch_size)
     decoupled(config, s.streaming)
     dynamic_batching(config, s.max_batch_size, s.max_queue_delay_microseconds)
-    config.input.extend(model_inputs("tensorrt_llm"))
-    config.output.extend(model_outputs("tensorrt_llm"))
+    config.input.extend(model_inputs(s.tensor_spec, "tensorrt_llm"))
+    config.output.extend(model_outputs(s.tensor_spec, "tensorrt_llm"))
     set_parameters(config, engine_parameters(s))
     # One instance: the backend itself spreads the engine over the GPUs of its MPI world (leader mode).
     cpu_instances(config, 1)
@@ -61,7 +64,22 @@ def reference_parameters(s: RepoSettings, checkpoint_dir: str = CHECKPOINT_DIR) 
     }
     if s.layout == "llmapi":  # text in/out: the model tokenizes itself
         params.update({"end_id": s.end_id, "stop_token_ids": list(s.stop_token_ids)})
+    else:  # so that a refusal names the input the client sent (length_penalty, not len_penalty)
+        params["public_names"] = public_names(s.tensor_spec)
     return params
+
+
+def public_names(spec: str) -> dict[str, str]:
+    """tensorrt_llm input -> the ensemble input NVIDIA's wiring feeds it from, where they differ."""
+    from trtforge.triton.kinds.ensemble import wiring
+
+    return {
+        tensor: source
+        for kind, input_map, _ in wiring(spec)
+        if kind == "tensorrt_llm"
+        for tensor, source in sorted(input_map.items())
+        if not source.startswith("_") and source != tensor
+    }
 
 
 def to_reference(config, s: RepoSettings, checkpoint_dir: str = CHECKPOINT_DIR):

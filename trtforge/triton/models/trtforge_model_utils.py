@@ -42,3 +42,18 @@ def word_sequences(word_list) -> list[list[int]]:
             out.append(ids[start:end])
         start = end
     return out
+
+
+def unsupported_inputs(request, supported) -> list[str]:
+    """Names of the request's input tensors outside `supported` that carry a value: a boolean False is the only
+    neutral value (NVIDIA's clients send flags like return_log_probs=false unconditionally)."""
+    bad = []
+    for tensor in request.inputs():
+        name = tensor.name()
+        if name in supported:
+            continue
+        value = tensor.as_numpy()
+        if value.size == 0 or (value.dtype == np.bool_ and not value.any()):
+            continue
+        bad.append(name)
+    return bad

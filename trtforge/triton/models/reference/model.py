@@ -27,9 +27,15 @@ except ImportError:  # imported by tests or tools outside Triton
     pb_utils = None
 
 try:  # in a model repository: the shared helpers sit beside this file
-    from trtforge_model_utils import as_bool, param, resolve_repo_path, word_sequences
+    from trtforge_model_utils import as_bool, param, resolve_repo_path, unsupported_inputs, word_sequences
 except ImportError:  # imported from the trtforge package (tests, tools)
-    from trtforge.triton.models.trtforge_model_utils import as_bool, param, resolve_repo_path, word_sequences
+    from trtforge.triton.models.trtforge_model_utils import (
+        as_bool,
+        param,
+        resolve_repo_path,
+        unsupported_inputs,
+        word_sequences,
+    )
 
 RUNTIME_NOTE = "reference runtime (PyTorch on CPU), not TensorRT-LLM"
 SUPPORTED_QUANT_ALGOS = {None, "FP8"}
@@ -51,13 +57,13 @@ IDS_SUPPORTED = {
     "presence_penalty",
     "frequency_penalty",
     "min_tokens",
+    "min_length",  # the name before TensorRT-LLM 0.20 templates (same meaning as min_tokens)
     "seed",
+    "random_seed",  # likewise for seed
     "exclude_input_in_output",
     "return_log_probs",
     "beam_width",
     "num_return_sequences",
-    "len_penalty",
-    "early_stopping",
 }
 TEXT_SUPPORTED = {
     "text_input",
@@ -331,19 +337,6 @@ def _scalar(request, name, default=None):
     return item.decode("utf-8") if isinstance(item, bytes) else item.item() if hasattr(item, "item") else item
 
 
-def _unsupported_inputs(request, supported: set) -> list[str]:
-    bad = []
-    for tensor in request.inputs():
-        name = tensor.name()
-        if name in supported:
-            continue
-        value = tensor.as_numpy()
-        neutral = value.dtype == np.bool_ and not value.any()
-        if not neutral:
-            bad.append(name)
-    return bad
-
-
 class TritonPythonModel:
     def initialize(self, args):
         self.config = json.loads(args["model_config"])
@@ -351,6 +344,7 @@ class TritonPythonModel:
         self.contract = param(self.config, "contract", "ids")
         self.exclude_input = as_bool(param(self.config, "exclude_input_in_output"), True)
         self.max_seq_len = int(param(self.config, "max_seq_len", "0") or 0)
+        self.public_names = json.loads(param(self.config, "public_names", "{}"))
         checkpoint = resolve_repo_path(args["model_repository"], param(self.config, "checkpoint_dir", ""))
         threads = os.environ.get("TRTFORGE_REFERENCE_THREADS")
         import torch
@@ -381,11 +375,10 @@ class TritonPythonModel:
     # -- ids contract -------------------------------------------------------------------------------------
 
     def _ids_request(self, request, sender):
-        bad = _unsupported_inputs(request, IDS_SUPPORTED)
+        bad = unsupported_inputs(request, IDS_SUPPORTED)
         if bad:
-            raise ReferenceUnsupported(
-                f"input(s) {', '.join(sorted(bad))} not supported by the {RUNTIME_NOTE}"
-            )
+            named = [f"{n} (request input {self.public_names[n]})" if n in self.public_names else n for n in bad]
+            raise ReferenceUnsupported(f"input(s) {', '.join(sorted(named))} not supported by the {RUNTIME_NOTE}")
         if (
             int(_scalar(request, "beam_width", 1)) != 1
             or int(_scalar(request, "num_return_sequences", 1)) != 1
@@ -417,8 +410,8 @@ class TritonPythonModel:
             repetition_penalty=_scalar(request, "repetition_penalty", 1.0),
             presence_penalty=_scalar(request, "presence_penalty", 0.0),
             frequency_penalty=_scalar(request, "frequency_penalty", 0.0),
-            min_tokens=_scalar(request, "min_tokens", 0),
-            seed=_scalar(request, "seed", 0),
+            min_tokens=_scalar(request, "min_tokens", _scalar(request, "min_length", 0)),
+            seed=_scalar(request, "seed", _scalar(request, "random_seed", 0)),
         )
         rows = []
         for b in range(batch):
@@ -484,7 +477,7 @@ class TritonPythonModel:
     # -- text contract (llmapi slot) ----------------------------------------------------------------------
 
     def _text_request(self, request, sender):
-        bad = _unsupported_inputs(request, TEXT_SUPPORTED)
+        bad = unsupported_inputs(request, TEXT_SUPPORTED)
         if bad:
             raise ReferenceUnsupported(
                 f"input(s) {', '.join(sorted(bad))} not supported by the {RUNTIME_NOTE}"

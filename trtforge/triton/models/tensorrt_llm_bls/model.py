@@ -3,7 +3,10 @@
 """The BLS alternative to the ensemble. With accumulate_tokens (default) streamed chunks carry the text delta of
 all tokens so far, so streamed pieces concatenate exactly to the non-streamed text (SentencePiece-safe).
 
-Parameters: accumulate_tokens, tensorrt_llm_model_name.
+Parameters: accumulate_tokens, tensorrt_llm_model_name, routes (JSON, written by trtforge from NVIDIA's ensemble
+wiring of the repository's version: {"inputs": {public input: [model, its input]}, "pre_to_llm": {preprocessing
+output: tensorrt_llm input}}). A public input with no route (multimodal, draft tokens) is refused by name.
+text_output is 1-D ([batch * beams]) as NVIDIA's BLS returns it.
 """
 
 from __future__ import annotations
@@ -18,49 +21,10 @@ except ImportError:  # imported by tests or tools outside Triton
     pb_utils = None
 
 try:  # in a model repository: the shared helpers sit beside this file
-    from trtforge_model_utils import as_bool, param
+    from trtforge_model_utils import as_bool, param, unsupported_inputs
 except ImportError:  # imported from the trtforge package (tests, tools)
-    from trtforge.triton.models.trtforge_model_utils import as_bool, param
+    from trtforge.triton.models.trtforge_model_utils import as_bool, param, unsupported_inputs
 
-# public input -> preprocessing input
-PRE_INPUTS = {
-    "text_input": "QUERY",
-    "max_tokens": "REQUEST_OUTPUT_LEN",
-    "bad_words": "BAD_WORDS_DICT",
-    "stop_words": "STOP_WORDS_DICT",
-    "end_id": "END_ID",
-    "pad_id": "PAD_ID",
-}
-# preprocessing output -> tensorrt_llm input
-PRE_TO_LLM = {
-    "INPUT_ID": "input_ids",
-    "REQUEST_INPUT_LEN": "input_lengths",
-    "REQUEST_OUTPUT_LEN": "request_output_len",
-    "BAD_WORDS_IDS": "bad_words_list",
-    "STOP_WORDS_IDS": "stop_words_list",
-    "OUT_END_ID": "end_id",
-    "OUT_PAD_ID": "pad_id",
-}
-# public input -> tensorrt_llm input (as the upstream ensemble maps them)
-PASS_THROUGH = {
-    "exclude_input_in_output": "exclude_input_in_output",
-    "top_k": "runtime_top_k",
-    "top_p": "runtime_top_p",
-    "temperature": "temperature",
-    "length_penalty": "len_penalty",
-    "repetition_penalty": "repetition_penalty",
-    "min_tokens": "min_tokens",
-    "presence_penalty": "presence_penalty",
-    "frequency_penalty": "frequency_penalty",
-    "seed": "seed",
-    "return_log_probs": "return_log_probs",
-    "return_context_logits": "return_context_logits",
-    "return_generation_logits": "return_generation_logits",
-    "return_perf_metrics": "return_perf_metrics",
-    "beam_width": "beam_width",
-    "stream": "streaming",
-    "num_return_sequences": "num_return_sequences",
-}
 # tensorrt_llm outputs passed to the client unchanged (besides text_output)
 LLM_OUTPUTS = [
     "cum_log_probs",
@@ -117,6 +81,16 @@ class TritonPythonModel:
         self.accumulate = as_bool(param(self.config, "accumulate_tokens"), True)
         self.llm_name = param(self.config, "tensorrt_llm_model_name", "tensorrt_llm")
         self.output_names = {o["name"] for o in self.config["output"]}
+        routes = json.loads(param(self.config, "routes", "{}"))
+        self.routes = routes.get("inputs", {})
+        self.pre_to_llm = routes.get("pre_to_llm", {})
+        # Inputs NVIDIA's BLS template reshapes to [batch] (`reshape: { shape: [] }`) arrive without their
+        # declared dims; the models they are routed to expect them back.
+        self.reshaped = {
+            i["name"]: [int(d) for d in i["dims"]] for i in self.config["input"] if "reshape" in i
+        }
+        if not self.routes or not self.pre_to_llm:
+            raise RuntimeError("tensorrt_llm_bls: parameter `routes` missing or empty (rebuild the repository)")
 
     # -- BLS calls ----------------------------------------------------------------------------------------
 
@@ -143,28 +117,33 @@ class TritonPythonModel:
         return [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in out]
 
     def _llm_inputs(self, request):
-        pre_in = []
-        for public, name in PRE_INPUTS.items():
-            tensor = pb_utils.get_input_tensor_by_name(request, public)
-            if tensor is not None:
-                pre_in.append(pb_utils.Tensor(name, tensor.as_numpy()))
-        pre = self._call("preprocessing", pre_in, list(PRE_TO_LLM))
+        """tensorrt_llm's inputs: the public inputs routed to preprocessing go through it, the rest straight on."""
+        bad = unsupported_inputs(request, set(self.routes))
+        if bad:
+            raise RuntimeError(f"input(s) {', '.join(sorted(bad))} not supported by trtforge's tensorrt_llm_bls")
+        pre_in, direct = [], []
+        for tensor in request.inputs():
+            if tensor.name() not in self.routes:
+                continue  # a neutral value (false flag, empty tensor) of an input without a route
+            model, target = self.routes[tensor.name()]
+            value = tensor.as_numpy()
+            dims = self.reshaped.get(tensor.name())
+            if dims is not None and value.ndim == 1:
+                value = value.reshape((value.shape[0], *dims))
+            (pre_in if model == "preprocessing" else direct).append(pb_utils.Tensor(target, value))
+        pre = self._call("preprocessing", pre_in, list(self.pre_to_llm))
         inputs = [
             pb_utils.Tensor(llm, pb_utils.get_output_tensor_by_name(pre, out).as_numpy())
-            for out, llm in PRE_TO_LLM.items()
+            for out, llm in self.pre_to_llm.items()
         ]
-        for public, llm in PASS_THROUGH.items():
-            tensor = pb_utils.get_input_tensor_by_name(request, public)
-            if tensor is not None:
-                inputs.append(pb_utils.Tensor(llm, tensor.as_numpy()))
-        return inputs
+        return inputs + direct
 
     def _stream_flag(self, request) -> bool:
         tensor = pb_utils.get_input_tensor_by_name(request, "stream")
         return bool(tensor is not None and tensor.as_numpy().reshape(-1)[0])
 
     def _respond(self, text: str, llm_response) -> object:
-        tensors = [pb_utils.Tensor("text_output", np.array([[text.encode("utf-8")]], dtype=object))]
+        tensors = [pb_utils.Tensor("text_output", np.array([text.encode("utf-8")], dtype=object))]
         for name in LLM_OUTPUTS:
             if name in self.output_names:
                 tensor = pb_utils.get_output_tensor_by_name(llm_response, name)

@@ -1,8 +1,10 @@
 """From (recipe, plan) to the steps of a build and where their outputs land in the output directory.
 
-    download -> quantize (plan.quantization.source == "modelopt")
-             -> compile_engine (backend tensorrt) | llmapi_config (backend pytorch) | nothing (reference, CPU)
-             -> triton_repo (outputs.triton_repo)
+One step per section of the plan's BuildSpec (trtforge.plan.resolve decides which sections exist):
+    download -> quantize (spec.quantize: a ModelOpt job)
+             -> compile_engine (spec.engine) | llmapi_config (spec.llm_api) | nothing (reference, CPU)
+             -> triton_repo (spec.triton: outputs.triton_repo)
+             -> deploy (PyTorch backend on a GPU: trtforge deploy's files, published as deploy/)
     plugin steps (recipe `steps:` sections) attach after their anchor (default: the checkpoint).
 
 Step names equal their kinds. Inputs a step receives (ctx.inputs, keyed by step name; `needs` in this order):
@@ -19,7 +21,6 @@ from trtforge.errors import InvalidInput, ToolMissing
 from trtforge.pipeline.step import Step
 from trtforge.steps import KindUnavailable, StepRegistry, default_registry
 
-COMPILE_KIND = {"tensorrt": "compile_engine", "pytorch": "llmapi_config"}
 # output subdirectory -> (step, part of its output): compile_engine and triton_repo nest their product already.
 COMPILE_LAYOUT = {"compile_engine": ("engine", "engine"), "llmapi_config": ("llmapi", "")}
 
@@ -84,23 +85,28 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
     """The steps building `plan` for `loaded.recipe`, in dependency order."""
     if registry is None:
         registry, _reports = default_registry()
+    from trtforge.plan.resolve import resolve
+
     recipe = loaded.recipe
+    spec = resolve(recipe, plan)  # one step per BuildSpec section: the resolver did the branching
     steps: list[Step] = [_make(registry, "download", loaded, plan, ())]
     anchors = {"download": "download", "checkpoint": "download"}
-    if plan.quantization.source == "modelopt":
+    if spec.quantize is not None:
         steps.append(_make(registry, "quantize", loaded, plan, ("download",)))
         anchors["checkpoint"] = "quantize"
     ckpt = anchors["checkpoint"]
     anchors["compile"] = ckpt
-    compile_kind = COMPILE_KIND.get(plan.backend)
+    compile_kind = "compile_engine" if spec.engine is not None else "llmapi_config" if spec.llm_api is not None else None
     if compile_kind is not None:
         steps.append(_make(registry, compile_kind, loaded, plan, (ckpt,)))
         anchors["compile"] = compile_kind
     anchors["triton_repo"] = anchors["compile"]
-    if recipe.outputs.triton_repo:
+    if spec.triton is not None:
         needs = (ckpt,) if compile_kind is None else (ckpt, compile_kind)
         steps.append(_make(registry, "triton_repo", loaded, plan, needs))
         anchors["triton_repo"] = "triton_repo"
+    if compile_kind == "llmapi_config" and registry.get("deploy") is not None and plan.gpu.sm is not None:
+        steps.append(_make(registry, "deploy", loaded, plan, (compile_kind,)))  # trtforge deploy's files
     for kind in recipe.steps:
         spec = registry.get(kind)
         if spec is None or spec.origin == "builtin":
@@ -132,6 +138,8 @@ def publish_layout(steps: list[Step], loaded: Any,
             layout[sub] = (kind, inner)
     if "triton_repo" in names:
         layout["model_repository"] = ("triton_repo", "model_repository")
+    if "deploy" in names:
+        layout["deploy"] = ("deploy", "")
     for s in steps:
         spec = registry.get(s.kind)
         if spec is not None and spec.origin != "builtin" and spec.publish:
