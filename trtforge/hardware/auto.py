@@ -1,9 +1,9 @@
 """`target.gpu: auto`: the GPU model and count NVML finds on this machine, as a concrete target.
 
 Decided here and nowhere else (trtforge.plan.make_plan calls it): the GPU is the catalog entry of NVML device
-0; `target.gpus`, when the recipe leaves it out, is how many local devices are that same model (one node, every
-matching GPU); when the recipe sets it, it must not exceed that count. No GPU, or one the catalog does not know,
-is exit 4 (the hardware the recipe asks for is missing here).
+0; `target.gpus`, when the recipe leaves it out, is how many local devices are that same model (one node,
+every matching GPU); when the recipe sets it, it must not exceed that count. No GPU, or one the catalog does
+not know, is exit 4 (the hardware the recipe asks for is missing here).
 """
 
 from __future__ import annotations
