@@ -127,6 +127,7 @@ def check(code: int, stdout: str, stderr: str, seconds: float, allowed: tuple[in
         assert lines and all(line.startswith(("error: ", "warning: ")) for line in lines), stderr
 
 
+@pytest.mark.slow  # 200 recipes through plan and build --dry-run
 @FUZZ
 @given(doc=recipes())
 def test_plan_and_dry_run_of_adversarial_recipes(doc: dict) -> None:
@@ -174,7 +175,7 @@ def _hostile(tmp: Path) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 36 CLI process runs (start-up is the subject: hostile files through the real process)
 def test_hostile_recipe_files_through_the_cli(tmp_path: Path) -> None:
     canary = "hf_CANARYrecipeFuzz_0123456789"
     env = {**os.environ, "HF_TOKEN": canary, "TRTFORGE_CACHE": str(tmp_path / "cache")}

@@ -96,7 +96,7 @@ def _rebuilt_equals_undisturbed(workdir: Path, env: dict, outs: dict[str, Path],
     assert verify.returncode == 0 and json.loads(verify.stdout)["corrupt"] == 0
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # one build process SIGKILLed per file-system point, each rebuilt
 def test_sigkill_at_file_system_points_of_every_step(tmp_path: Path, model_dir: Path) -> None:
     rng = random.Random(SEED)
     write_yaml(tmp_path / "k.yaml", MATRIX)
@@ -122,7 +122,7 @@ def test_sigkill_at_file_system_points_of_every_step(tmp_path: Path, model_dir: 
     assert {"download", "triton_repo", "llmapi_config"} <= steps_hit, steps_hit
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # build processes SIGKILLed while publishing, each rebuilt
 def test_sigkill_while_replacing_a_published_output(tmp_path: Path, model_dir: Path) -> None:
     """A recipe change rebuilds into an existing output: a kill leaves the old output or the new, whole."""
     rng = random.Random(SEED + 1)
@@ -200,7 +200,7 @@ def quant_ref(tmp_path_factory, tiny_model: Path) -> Path:  # noqa: F811
     return ref
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # real ModelOpt quantize runs killed and rebuilt
 def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path, quant_ref: Path) -> None:
     """Kill while the ModelOpt worker runs (it must die too), and right after quantize is committed."""
     os.symlink(quant_ref / "model", tmp_path / "model")
@@ -240,7 +240,7 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
     assert at.get("step") == "quantize"
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # two real quantized builds
 def test_lock_file_reproduces_a_quantized_build_on_a_fresh_cache(tmp_path: Path, quant_ref: Path) -> None:
     """`build --lock` on another cache: ModelOpt runs again and every fingerprint matches the lock file."""
     again = trtforge(quant_ref, "build", "q.yaml", "--lock", "ref-out/trtforge.lock.json", "--output",

@@ -78,7 +78,6 @@ def lock_text(doc: dict[str, Any]) -> str:
 def read_lock(path: Path) -> dict[str, Any]:
     """Load a lock file for `build --lock`; InvalidInput (exit 2) if it is not one."""
     doc = fsutil.read_json(path)
-    valid = isinstance(doc, dict) and doc.get("lock_version") == LOCK_VERSION and isinstance(doc.get("steps"), list)
-    if not valid:
+    if not (isinstance(doc, dict) and doc.get("lock_version") == LOCK_VERSION and isinstance(doc.get("steps"), list)):
         raise InvalidInput(f"{path}: not a trtforge lock file (version {LOCK_VERSION})")
     return doc
