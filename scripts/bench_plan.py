@@ -8,6 +8,8 @@ python scripts/bench_plan.py --write    # also replace the "Planning" section of
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import platform
 import statistics
 import subprocess
@@ -27,12 +29,12 @@ def time_in_process(path: Path, repeat: int) -> tuple[float, float, float]:
     from trtforge.models.registry import architectures
     from trtforge.plan import make_plans
     from trtforge.plan.formats import clear_caches
-    from trtforge.plan.reference import reference_configs
+    from trtforge.plan.tuned import tuned_configs
     from trtforge.recipe import load_recipe
 
     times = []
     for _ in range(repeat):
-        for cached in (load_catalog, _index, architectures, reference_configs):
+        for cached in (load_catalog, _index, architectures, tuned_configs):
             cached.cache_clear()
         clear_caches()
         t0 = time.perf_counter()
@@ -79,13 +81,15 @@ def main() -> int:
     ]
     total = sum(r[2] for r in rows)
     machine = f"{platform.machine()}, Python {platform.python_version()}, {platform.system()}"
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())  # other jobs on the machine skew the figures
+    when = datetime.date.today().isoformat()
     body = "\n".join(
         [
             START,
             "## Planning",
             "",
             f"`scripts/bench_plan.py` (repeat {args.repeat}, CLI repeat {args.cli_repeat}) on {machine}, "
-            "no GPU. "
+            f"{os.cpu_count()} CPUs, no GPU, {when}, load average {load} (1/5/15 min) at the end of the run. "
             "In-process = `load_recipe` + config.json lookup + `make_plans` "
             "(catalog/table caches cleared before "
             "each call); the CLI column includes interpreter start-up and imports.",

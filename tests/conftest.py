@@ -1,4 +1,10 @@
-"""Shared fixtures: the repository root, the recipes folder, and a helper to run the CLI as a user would."""
+"""Shared fixtures: the repository root, the recipes folder, and two ways to run the CLI.
+
+`run_cli` starts `python -m trtforge` as a user would: use it where process behaviour is under test (signals,
+child processes, start-up imports, a process that must not outlive the test). `cli_in_process`
+(tests/cli_inprocess.py) calls the same entry point in this process with the same environment, working
+directory, stdin and exit-code mapping, and returns the same CompletedProcess; the `cli` fixture uses it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli_inprocess import cli_in_process
+from tests.reliability.figures import FIGURES
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
@@ -38,4 +47,25 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
 
 @pytest.fixture
 def cli():
-    return run_cli
+    """The CLI in process (see the module doc); use `run_cli` where the process itself is under test."""
+    return cli_in_process
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its reliability figures to the controller (see pytest_testnodedown)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reliability_figures"] = dict(FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # noqa: ANN001 - xdist's hook: a worker finished
+    FIGURES.update(getattr(node, "workeroutput", {}).get("reliability_figures", {}))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    """The reliability figures (cases tried, faults injected) that docs/reliability.md quotes."""
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for name, n in sorted(FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {n}")

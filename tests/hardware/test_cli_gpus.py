@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import run_cli
+from tests.cli_inprocess import cli_in_process as run_cli  # in process: no process behaviour under test here
 
 
 def test_gpus_json() -> None:

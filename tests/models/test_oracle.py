@@ -1,4 +1,10 @@
-"""The analytic counts equal transformers' own: build each bundled model on the meta device and count."""
+"""The analytic counts equal transformers' own (built on the meta device), read from a recording.
+
+Building every bundled model takes minutes (DeepSeek-V3 alone ~2.5 min), and the count changes only with the
+configs, so scripts/record_param_oracle.py records transformers' counts keyed by each config's SHA-256; a
+changed or added config fails `test_recording_matches_the_bundled_configs` until the script is run again.
+One small model is still built live, so the oracle code itself (and the recording's agreement) stays tested.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +13,29 @@ import json
 import pytest
 
 from trtforge.models import bundled_ids, load_model_spec
-from trtforge.models.source import _bundled
+from trtforge.testing.param_oracle import RECORDING, config_sha256, transformers_param_count
 
-pytestmark = pytest.mark.slow
+RECORDED = json.loads(RECORDING.read_text())
+SCRIPT = "scripts/record_param_oracle.py"
+LIVE = "microsoft/Phi-3-mini-4k-instruct"  # the smallest bundled model: ~2 s on the meta device
 
 
-@pytest.mark.parametrize("repo", bundled_ids())
+def test_recording_matches_the_bundled_configs() -> None:
+    models = RECORDED["models"]
+    assert sorted(models) == bundled_ids(), f"bundled configs were added or removed: run {SCRIPT}"
+    stale = [repo for repo in models if models[repo]["config_sha256"] != config_sha256(repo)]
+    assert not stale, f"these configs changed since the recording: {stale}: run {SCRIPT}"
+
+
+@pytest.mark.parametrize("repo", sorted(RECORDED["models"]))
 def test_analytic_count_equals_transformers(repo: str) -> None:
-    torch = pytest.importorskip("torch")
+    assert load_model_spec(repo).total_params == RECORDED["models"][repo]["params"]
+
+
+@pytest.mark.slow  # imports torch + transformers (~10 s on an idle core); the meta-device build takes <1 s
+def test_live_oracle_agrees_with_the_recording() -> None:
+    pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    cfg = json.loads(_bundled(repo).read_text())  # type: ignore[union-attr]
-    cfg.pop("quantization_config", None)  # count the unquantized architecture
-    config = transformers.CONFIG_MAPPING[cfg["model_type"]](**cfg)
-    cls = getattr(transformers, cfg["architectures"][0])
-    with torch.device("meta"):
-        model = cls(config)
-    theirs = sum(p.numel() for p in model.parameters())
-    ours = load_model_spec(repo).total_params
-    if cfg["model_type"] == "deepseek_v3":
-        # transformers keeps e_score_correction_bias as a buffer; the checkpoint stores it (one per expert).
-        theirs += sum(b.numel() for n, b in model.named_buffers() if n.endswith("e_score_correction_bias"))
-    assert ours == theirs
+    assert transformers.__version__ == RECORDED["transformers"], "record with the pinned transformers"
+    live = transformers_param_count(LIVE)
+    assert live == RECORDED["models"][LIVE]["params"] == load_model_spec(LIVE).total_params

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipeline.hubserver import FakeHub
 from trtforge.errors import EXIT_INFEASIBLE, EXIT_INVALID, EXIT_MISSING, InvalidInput, ToolMissing
 from trtforge.models import UnknownArchitecture, load_model_spec, resolve_config
 
@@ -20,49 +21,59 @@ def test_local_directory_and_file() -> None:
     assert load_model_spec(str(TINY / "config.json")).total_params == spec.total_params
 
 
-def test_hub_id_with_revision_skips_bundled_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-
-    def fake_hub(repo: str, revision: str, token: str | None) -> Path:
-        calls.append((repo, revision))
-        raise ToolMissing("offline")
-
-    monkeypatch.setattr("trtforge.models.source._from_hub", fake_hub)
-    monkeypatch.setattr("trtforge.models.source._from_cache", lambda repo, rev: None)
-    with pytest.raises(ToolMissing):
-        resolve_config("openai/gpt-oss-120b@abc123")
-    assert calls == [("openai/gpt-oss-120b", "abc123")]
-    assert resolve_config("openai/gpt-oss-120b").where == "bundled:openai/gpt-oss-120b"
+@pytest.fixture
+def hub_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A local hub (tests/pipeline/hubserver.py; the real huggingface_hub client) and an empty HF cache."""
+    for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    server = FakeHub().start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    yield server
+    server.stop()
 
 
-def test_hf_cache_is_read_before_the_bundled_snapshot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import huggingface_hub.constants as hf_constants
+def test_hub_id_with_revision_skips_bundled_snapshot(hub_at: FakeHub, tmp_path: Path) -> None:
+    cfg = json.loads((ROOT / "trtforge/data/model_configs/openai--gpt-oss-20b.json").read_text())
+    sha = hub_at.add_repo("openai/gpt-oss-120b", {"config.json": json.dumps(cfg).encode()})
+    found = resolve_config(f"openai/gpt-oss-120b@{sha}")
+    assert found.where == f"hub:openai/gpt-oss-120b@{sha}" and found.config["num_hidden_layers"] == 24
+    fetched = [r["path"].split("/resolve/")[1] for r in hub_at.requests("GET", "/resolve/")]
+    assert fetched == [f"{sha}/config.json"]
+    assert (tmp_path / "hf-home" / "hub" / "models--openai--gpt-oss-120b" / "snapshots" / sha).is_dir()
+    assert resolve_config(f"openai/gpt-oss-120b@{sha}").where == f"hf-cache:openai/gpt-oss-120b@{sha}"
+    assert resolve_config("openai/gpt-oss-120b").where == "bundled:openai/gpt-oss-120b"  # main: not fetched
 
+
+def test_hf_cache_is_read_before_the_bundled_snapshot(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     snap = tmp_path / "models--openai--gpt-oss-120b" / "snapshots" / "deadbeef"
     snap.mkdir(parents=True)
-    cfg = json.loads((ROOT / "trtforge/models/configs/openai--gpt-oss-20b.json").read_text())
+    cfg = json.loads((ROOT / "trtforge/data/model_configs/openai--gpt-oss-20b.json").read_text())
     (snap / "config.json").write_text(json.dumps(cfg))
     (tmp_path / "models--openai--gpt-oss-120b" / "refs").mkdir()
     (tmp_path / "models--openai--gpt-oss-120b" / "refs" / "main").write_text("deadbeef")
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # read when called, not at huggingface_hub's import
     found = resolve_config("openai/gpt-oss-120b")
     assert found.where == "hf-cache:openai/gpt-oss-120b@main"
     assert found.config["num_hidden_layers"] == 24  # the cached file, not the bundled one
 
 
-def test_offline_unknown_hub_model_is_one_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import huggingface_hub.constants as hf_constants
-
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises((ToolMissing, InvalidInput)) as exc:
+def test_offline_unknown_hub_model_is_one_clear_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ToolMissing) as exc:
         load_model_spec("someone/not-a-bundled-model")
-    assert exc.value.exit_code in (EXIT_MISSING, EXIT_INVALID)
-    assert "someone/not-a-bundled-model" in exc.value.one_line()
+    assert exc.value.exit_code == EXIT_MISSING
+    assert exc.value.one_line().startswith("offline (HF_HUB_OFFLINE=1) and someone/not-a-bundled-model@main "
+                                           f"(config.json) is not in the Hugging Face cache at {tmp_path}")
+
+
+def test_hub_without_config_json_is_invalid_input(hub_at: FakeHub) -> None:
+    hub_at.add_repo("acme/weights-only", {"model.safetensors": b"x"})
+    with pytest.raises(InvalidInput, match="acme/weights-only@main has no config.json"):
+        resolve_config("acme/weights-only")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.cli_inprocess import cli_in_process
 from tests.pipeline import stepkit
 from tests.pipeline.hubserver import FakeHub
 
@@ -58,14 +58,14 @@ def workdir(tmp_path: Path, tiny_model: Path) -> Path:
 
 @pytest.fixture
 def build_cli(workdir: Path):
-    """Run `trtforge ARGS` in workdir with its own cache, the test step kinds loaded, and a run counter."""
+    """`trtforge ARGS` in workdir (in process): its own cache, the test step kinds loaded, a run counter."""
     runs = workdir / "runs.txt"
 
     def run(*args: str, env: dict | None = None, timeout: float = 120):
         full = {"TRTFORGE_CACHE": str(workdir / "cache"), stepkit.RUNS_ENV: str(runs), **PLUGIN_ENV,
                 "PYTHONPATH": PYTHONPATH, "HF_HOME": str(workdir / "hf-home"),
                 **(env or {})}
-        return run_cli(*args, env=full, cwd=workdir, timeout=timeout)
+        return cli_in_process(*args, env=full, cwd=workdir, timeout=timeout)
 
     run.runs = lambda: runs.read_text().split("\n")[:-1] if runs.exists() else []  # type: ignore[attr-defined]
     return run

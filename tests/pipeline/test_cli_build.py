@@ -66,7 +66,7 @@ def test_dry_run_prints_external_commands_of_a_compile(workdir: Path, build_cli)
     assert any(cmd[0].endswith("trtllm-build") or "trtllm-build" in cmd for cmd in compile_row["commands"])
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real process SIGKILLed mid-step, then a rerun
 def test_sigkill_mid_step_resumes_cleanly(workdir: Path, build_cli) -> None:
     write_recipe(workdir, steps={"sleepy": {"seconds": 60, "bytes": 1 << 20}})
     env = {**os.environ, "TRTFORGE_CACHE": str(workdir / "cache"), "PYTHONPATH": PYTHONPATH, **PLUGIN_ENV}
@@ -107,7 +107,7 @@ def run_neutral(lock: dict) -> dict:
     return {**lock, "steps": steps}
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # three real build processes racing for the same cache
 def test_concurrent_builds_do_the_work_once(workdir: Path, build_cli) -> None:
     write_recipe(workdir, steps={"sleepy": {"seconds": 1.5, "bytes": 1 << 16}})
     env = {**os.environ, "TRTFORGE_CACHE": str(workdir / "cache"), "PYTHONPATH": PYTHONPATH,
@@ -252,7 +252,7 @@ def test_unknown_plugin_step_in_recipe_is_invalid_input(workdir: Path, build_cli
     assert "t.yaml:" in out.stderr and "steps.frobnicate: unknown plugin step kind 'frobnicate'" in out.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # every real step: ModelOpt quantize of the tiny model, Triton repository
 def test_tiny_recipe_builds_through_every_step(workdir: Path, build_cli) -> None:
     """recipes/tiny-llama-cpu.yaml as shipped (FP8 with ModelOpt, reference runtime, Triton repository)."""
     import yaml

@@ -32,7 +32,7 @@ mkdir -p "$outdir" && echo '{}' > "$outdir/config.json" && echo engine > "$outdi
 """
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real build, then the hand-off script run from a copy of the output
 def test_handoff_runs_from_a_copied_output_directory(
     workdir: Path, tmp_path_factory, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT, run_cli
+from tests.cli_inprocess import cli_in_process as run_cli  # in process: no process behaviour under test here
+from tests.conftest import ROOT
 
 
 def test_plan_recipe_json() -> None:

@@ -17,7 +17,7 @@ from trtforge.cli.app import main
 from trtforge.hardware import load_catalog
 from trtforge.toolchain.spec import llm_api_default
 
-CONFIGS = Path(__file__).resolve().parents[2] / "trtforge" / "models" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "trtforge" / "data" / "model_configs"
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
 GPT_OSS = "openai/gpt-oss-120b"
 DEEPSEEK = "deepseek-ai/DeepSeek-V3"
@@ -237,13 +237,13 @@ def test_nvfp4_checkpoint_is_not_served_by_the_cpu_reference_runtime(tmp_path, c
 
 # ------------------------------------------------------------------------------ NVIDIA's tuned configs, read directly
 
-NVIDIA = Path(__file__).resolve().parents[1] / "golden" / "compile" / "nvidia-reference"
+NVIDIA = Path(__file__).resolve().parents[1] / "golden" / "compile" / "nvidia-tuned"
 
 
 @pytest.mark.parametrize("gpu", ["H200", "B200"])
 def test_gpt_oss_plans_agree_with_nvidia_tuned_yaml(tmp_path, capsys, gpu) -> None:
     """Compared with NVIDIA's own files (shipped copies naming their source commit), not with
-    trtforge/plan/reference_configs.yaml: this test can disagree with the planner's table."""
+    trtforge/data/tuned_configs.yaml: this test can disagree with the planner's table."""
     path = NVIDIA / f"gpt-oss-120b_{gpu}_1k1k_tp1_conc64.yaml"
     assert "@ " in path.read_text().splitlines()[0]  # provenance: upstream path and commit
     theirs = yaml.safe_load(path.read_text())

@@ -47,7 +47,7 @@ def test_llama_70b_bf16_needs_two_h100s() -> None:
 
 def test_gpt_oss_120b_h200_matches_nvidia_tuned_config() -> None:
     p = plan_for("openai/gpt-oss-120b", "H200", engine=WORKLOAD_1K1K_64)
-    assert p.reference_config == "database/openai/gpt-oss-120b/H200/1k1k_tp1_conc64"
+    assert p.tuned_config == "database/openai/gpt-oss-120b/H200/1k1k_tp1_conc64"
     assert (p.limits.max_batch_size, p.limits.max_num_tokens, p.limits.max_seq_len) == (64, 20000, 2304)
     assert p.memory.free_gpu_memory_fraction == 0.85
     assert p.moe_backend == "TRITON" and p.quantization.kv_cache == "bf16"
@@ -55,7 +55,7 @@ def test_gpt_oss_120b_h200_matches_nvidia_tuned_config() -> None:
 
 def test_gpt_oss_120b_b200_matches_nvidia_tuned_config() -> None:
     p = plan_for("openai/gpt-oss-120b", "B200", engine=WORKLOAD_1K1K_64)
-    assert p.reference_config == "database/openai/gpt-oss-120b/B200/1k1k_tp1_conc64"
+    assert p.tuned_config == "database/openai/gpt-oss-120b/B200/1k1k_tp1_conc64"
     assert (p.limits.max_batch_size, p.limits.max_num_tokens, p.limits.max_seq_len) == (64, 20000, 2068)
     assert p.memory.free_gpu_memory_fraction == 0.85
     assert p.moe_backend == "TRTLLM" and p.quantization.kv_cache == "fp8"
@@ -65,7 +65,7 @@ def test_gpt_oss_120b_b200_matches_nvidia_tuned_config() -> None:
 def test_gpt_oss_120b_h100_derives_settings_close_to_the_tuned_ones() -> None:
     """No tuned H100 entry exists: the derived plan lands on the same batch / sequence settings as H200's."""
     p = plan_for("openai/gpt-oss-120b", "H100", engine=WORKLOAD_1K1K_64)
-    assert p.reference_config is None
+    assert p.tuned_config is None
     assert (p.limits.max_batch_size, p.limits.max_seq_len) == (64, 2304)
     assert 16384 <= p.limits.max_num_tokens <= 20000
     assert p.moe_backend == "TRITON" and p.memory.free_gpu_memory_fraction == 0.85
@@ -77,9 +77,9 @@ def test_tuned_config_needs_the_same_workload() -> None:
         "H200",
         engine={"workload": {"input_len": 8192, "output_len": 1024, "concurrency": 64}},
     )
-    assert p.reference_config is None and p.limits.max_seq_len == 9472  # 9216 rounded to 256, + 256
+    assert p.tuned_config is None and p.limits.max_seq_len == 9472  # 9216 rounded to 256, + 256
 
 
 def test_explicit_recipe_values_beat_the_tuned_config() -> None:
     p = plan_for("openai/gpt-oss-120b", "H200", engine={**WORKLOAD_1K1K_64, "max_num_tokens": 8192})
-    assert p.reference_config is not None and p.limits.max_num_tokens == 8192
+    assert p.tuned_config is not None and p.limits.max_num_tokens == 8192

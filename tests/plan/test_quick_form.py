@@ -1,8 +1,8 @@
 """Quick-form plans (`plan --model X --gpu Y --isl/--osl/--concurrency`) size for a workload and pick up
 NVIDIA's tuned config where one exists.
 
-Expected values are read from NVIDIA's own YAML files (tests/golden/compile/nvidia-reference/, copies with their
-source path and commit in the first line), never from trtforge's reference_configs.yaml. The workload comes
+Expected values are read from NVIDIA's own YAML files (tests/golden/compile/nvidia-tuned/, copies with their
+source path and commit in the first line), never from trtforge's data/tuned_configs.yaml. The workload comes
 from NVIDIA's file name: `<isl>k<osl>k_tp<N>_conc<C>` with k = 1024 (the H200 file's max_seq_len 2304 is
 1024 + 1024 + 256).
 """
@@ -19,7 +19,7 @@ import yaml
 from tests.cli_inprocess import invoke
 from tests.conftest import ROOT
 
-NVIDIA = ROOT / "tests" / "golden" / "compile" / "nvidia-reference"
+NVIDIA = ROOT / "tests" / "golden" / "compile" / "nvidia-tuned"
 DATABASE = re.compile(
     r"examples/configs/database/(?P<org>[^/]+)/(?P<model>[^/]+)/(?P<gpu>[^/]+)/"
     r"(?P<isl>\d+)k(?P<osl>\d+)k_tp(?P<tp>\d+)_conc(?P<conc>\d+)\.yaml @ (?P<commit>[0-9a-f]{40})"
@@ -43,7 +43,7 @@ def test_quick_form_takes_nvidia_tuned_config(capsys, path: Path) -> None:
     assert code == 0, err
     plan = json.loads(out)
     name = f"{m['isl']}k{m['osl']}k_tp{m['tp']}_conc{m['conc']}"
-    assert plan["reference_config"] == f"database/{m['org']}/{m['model']}/{m['gpu']}/{name}"
+    assert plan["tuned_config"] == f"database/{m['org']}/{m['model']}/{m['gpu']}/{name}"
     assert plan["parallel"]["tp"] == nvidia["tensor_parallel_size"]
     assert plan["parallel"]["ep"] == nvidia["moe_expert_parallel_size"]
     assert plan["limits"]["max_num_tokens"] == nvidia["max_num_tokens"]
@@ -74,15 +74,15 @@ def test_unset_workload_flags_take_the_recipe_defaults(capsys) -> None:
     assert defaults == {"input_len": 1024, "output_len": 1024, "concurrency": 64}
     code, out, _ = invoke(capsys, "plan", "--model", "openai/gpt-oss-120b", "--gpu", "H200", "--concurrency", "64",
                           "--json")
-    assert code == 0 and json.loads(out)["reference_config"] == "database/openai/gpt-oss-120b/H200/1k1k_tp1_conc64"
+    assert code == 0 and json.loads(out)["tuned_config"] == "database/openai/gpt-oss-120b/H200/1k1k_tp1_conc64"
     # no flag at all: like a recipe without engine.workload (limits from the model's context, no tuned config)
     code, out, _ = invoke(capsys, "plan", "--model", "openai/gpt-oss-120b", "--gpu", "H200", "--json")
-    assert code == 0 and json.loads(out)["reference_config"] is None
+    assert code == 0 and json.loads(out)["tuned_config"] is None
     # another workload: no tuned config, sized for it (ISL + OSL + 256)
     code, out, _ = invoke(capsys, "plan", "--model", "openai/gpt-oss-120b", "--gpu", "H200", "--isl", "2048",
                           "--osl", "512", "--concurrency", "8", "--json")
     plan = json.loads(out)
-    assert code == 0 and plan["reference_config"] is None
+    assert code == 0 and plan["tuned_config"] is None
 
 
 def test_help_documents_the_defaults(capsys, monkeypatch: pytest.MonkeyPatch) -> None:

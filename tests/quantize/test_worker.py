@@ -19,7 +19,7 @@ from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, Qua
 from trtforge.quantize.runner import run_jobs
 from trtforge.testing.tiny_models import make_tiny_model
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # real ModelOpt quantize + export jobs in a worker process (torch import)
 
 CALIB_TEXT = [
     "The planner checks that the weights and the cache fit in memory and explains every decision it makes.",

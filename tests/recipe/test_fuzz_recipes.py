@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -82,6 +83,7 @@ def test_mutated_real_recipes(index: int, cut: int, insert: str) -> None:
     check(None, (text[:cut] + insert + text[cut:]).encode("utf-8", "surrogatepass"))
 
 
+@pytest.mark.slow  # hundreds of documents nested up to 3,000 deep through the YAML loader
 @FUZZ
 @given(depth=st.integers(1, 3000), kind=st.sampled_from(["[", "{a: ", "- "]))
 def test_deep_nesting(depth: int, kind: str) -> None:

@@ -107,7 +107,7 @@ CASES = [
      "7:21: serving.instance_counts.bls: must be greater than or equal to 1"),
     ("env-missing", GOOD.replace("repo: org/model", "repo: ${TRTFORGE_TEST_UNSET_VAR}"),
      "3:3: model.repo: environment variable TRTFORGE_TEST_UNSET_VAR is not set"),
-    ("env-bad-ref", GOOD.replace("repo: org/model", "repo: '${1BAD}'"), "3:3: model.repo: bad environment reference '${1BAD}'"),
+    ("env-bad-ref", GOOD.replace("repo: org/model", "repo: '${1BAD}'"), "3:3: model.repo: bad environment variable name '${1BAD}'"),
     ("merge-not-mapping", "base: &b [1]\n" + GOOD + "engine:\n  <<: *b\n", "1:11: engine: a merge key '<<' must refer to a mapping"),
     ("extends-not-string", GOOD + "extends: 3\n", "6:1: extends: must be a path to a base recipe"),
     ("extends-missing", GOOD + "extends: nowhere.yaml\n", "1:1: file not found"),

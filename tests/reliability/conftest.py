@@ -1,7 +1,8 @@
 """Shared pieces of the reliability suite: isolated CLI runs, tree comparisons, and the figures it reports.
 
-Every test adds what it tried to FIGURES (cases, faults injected, bytes lost); the terminal summary prints them,
-so a CI log shows the numbers docs/reliability.md quotes.
+Every test adds what it tried to FIGURES (cases, faults injected, bytes lost); the terminal summary (in
+tests/conftest.py, so the xdist controller has it too) prints them, so a CI log shows the numbers
+docs/reliability.md quotes.
 """
 
 from __future__ import annotations
@@ -25,13 +26,6 @@ CANARY = "hf_CANARYreliabilityDoNotLeak_7f3a9c1e5b"
 # Variables a developer's shell may carry that would change what a test sees.
 _SCRUB = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
           "TRTFORGE_DEBUG", "TRTFORGE_PLUGINS", "TRTFORGE_CACHE", "HF_ENDPOINT")
-
-
-def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
-    if FIGURES:
-        terminalreporter.section("reliability figures")
-        for name, n in sorted(FIGURES.items()):
-            terminalreporter.write_line(f"{name}: {n}")
 
 
 def base_env(workdir: Path, **extra: str) -> dict[str, str]:

@@ -68,7 +68,7 @@ class Build:
         return self.proc.returncode
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # concurrent build processes, one killed
 def test_concurrent_builds_share_work_and_survive_a_killed_worker(tmp_path: Path, model_dir: Path) -> None:
     write_yaml(tmp_path / "c.yaml", QUANT)
     env = base_env(tmp_path)

@@ -89,7 +89,7 @@ def test_disk_full_in_download_on_a_small_filesystem(tmp_path: Path, model_dir: 
     assert line.startswith("error: step 'download' failed:") and ENOSPC_TEXT in line, line
     assert_nothing_partial(small_fs / "cache", small_fs / "out")
     figure("disk full on a real small file system")
-    ballast.unlink()  # space is back: the same command now builds, equal to the reference
+    ballast.unlink()  # space is back: the same command now builds, equal to an undisturbed build
     again = trtforge(tmp_path, "build", "d.yaml", "--target", "cpu", "--output", str(small_fs / "out"), env=env)
     assert again.returncode == 0, again.stderr
     assert lock_fingerprints(small_fs / "out" / "cpu") == lock_fingerprints(tmp_path / "ref" / "cpu")
@@ -97,7 +97,7 @@ def test_disk_full_in_download_on_a_small_filesystem(tmp_path: Path, model_dir: 
     assert json.loads(verify.stdout)["corrupt"] == 0
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real ModelOpt export onto a small full file system
 def test_disk_full_during_modelopt_export(tmp_path: Path, model_dir: Path, small_fs: Path) -> None:
     """The download fits, the quantized checkpoint does not: the worker's failure is reported, nothing kept."""
     write_yaml(tmp_path / "dq.yaml", QUANT)
@@ -139,7 +139,7 @@ def _run_out_of_space(workdir: Path, env: dict, k: int):  # noqa: ANN202
     return trtforge(workdir, "build", "d.yaml", "--json", env=env, fault=["--enospc-at", str(k)])
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # one build process per injected ENOSPC point
 def test_enospc_at_any_point_keeps_the_cache_intact_and_the_rebuild_equal(tmp_path: Path, model_dir: Path) -> None:
     write_yaml(tmp_path / "d.yaml", FAST)
     ref_env = base_env(tmp_path, TRTFORGE_CACHE=str(tmp_path / "ref-cache"))

@@ -35,7 +35,7 @@ FUZZ = settings(max_examples=int(os.environ.get("TRTFORGE_FUZZ_EXAMPLES", "400")
 CASE_SECONDS = 3.0
 WORK = Path(tempfile.mkdtemp(prefix="trtforge-recipefuzz-"))
 atexit.register(shutil.rmtree, WORK, ignore_errors=True)
-CONFIGS = REPO / "trtforge" / "models" / "configs"
+CONFIGS = REPO / "trtforge" / "data" / "model_configs"
 MODELS = {}
 for name in ("meta-llama--Llama-3.1-8B-Instruct", "mistralai--Mixtral-8x7B-Instruct-v0.1", "openai--gpt-oss-20b",
              "deepseek-ai--DeepSeek-V3", "google--gemma-2-9b-it", "Qwen--Qwen3-30B-A3B",
@@ -127,6 +127,7 @@ def check(code: int, stdout: str, stderr: str, seconds: float, allowed: tuple[in
         assert lines and all(line.startswith(("error: ", "warning: ")) for line in lines), stderr
 
 
+@pytest.mark.slow  # 200 recipes through plan and build --dry-run
 @FUZZ
 @given(doc=recipes())
 def test_plan_and_dry_run_of_adversarial_recipes(doc: dict) -> None:
@@ -174,7 +175,7 @@ def _hostile(tmp: Path) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 36 CLI process runs (start-up is the subject: hostile files through the real process)
 def test_hostile_recipe_files_through_the_cli(tmp_path: Path) -> None:
     canary = "hf_CANARYrecipeFuzz_0123456789"
     env = {**os.environ, "HF_TOKEN": canary, "TRTFORGE_CACHE": str(tmp_path / "cache")}

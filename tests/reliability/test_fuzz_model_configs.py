@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from tests.reliability.conftest import REPO, figure
 from trtforge.cli.app import main
 
-BUNDLED = sorted((REPO / "trtforge" / "models" / "configs").glob("*.json"))
+BUNDLED = sorted((REPO / "trtforge" / "data" / "model_configs").glob("*.json"))
 CONFIGS = [json.loads(p.read_text()) for p in BUNDLED]
 FUZZ = settings(max_examples=int(os.environ.get("TRTFORGE_FUZZ_EXAMPLES", "400")), deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
@@ -130,24 +130,28 @@ def check_config_bytes(data: bytes, *, text_every: int = 7) -> None:
     figure("config.json fuzz cases (inspect + plan)")
 
 
+@pytest.mark.slow  # hundreds of hypothesis cases, each through inspect and plan
 @FUZZ
 @given(cfg=mutated_configs())
 def test_mutated_real_configs(cfg: dict) -> None:
     check_config_bytes(_dump(cfg))
 
 
+@pytest.mark.slow  # hundreds of hypothesis cases, each through inspect and plan
 @FUZZ
 @given(doc=values)
 def test_random_json_documents(doc) -> None:  # noqa: ANN001
     check_config_bytes(_dump(doc))
 
 
+@pytest.mark.slow  # hundreds of hypothesis cases, each through inspect and plan
 @FUZZ
 @given(data=st.binary(max_size=512) | st.text(max_size=256).map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_random_bytes(data: bytes) -> None:
     check_config_bytes(data)
 
 
+@pytest.mark.slow  # hundreds of hypothesis cases, each through inspect and plan
 @FUZZ
 @given(index=st.integers(0, len(CONFIGS) - 1), cut=st.integers(0, 10_000))
 def test_truncated_real_configs(index: int, cut: int) -> None:
@@ -194,7 +198,7 @@ def test_not_a_file_or_unreadable(tmp_path: Path) -> None:
             figure("config.json fuzz cases (inspect + plan)")
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a sample of the fuzz cases as real processes
 def test_subprocess_sample(tmp_path: Path) -> None:
     """The same through `python -m trtforge`: one line on stderr, the exit code, no traceback."""
     samples = {

@@ -70,7 +70,7 @@ def _files(out: Path) -> dict[str, str]:
     return {k: v for k, v in tree(out).items() if k != "trtforge.lock.json"}
 
 
-def _state_is_consistent(cache_root: Path, outs: dict[str, Path], reference: dict[str, dict[str, str]],
+def _state_is_consistent(cache_root: Path, outs: dict[str, Path], expected: dict[str, dict[str, str]],
                          previous: dict[str, dict[str, str]] | None = None) -> None:
     """Right after a kill: no cache entry is partial or corrupt; each output is absent, the old one, or the new."""
     for report in CacheStore(cache_root).verify():
@@ -79,11 +79,11 @@ def _state_is_consistent(cache_root: Path, outs: dict[str, Path], reference: dic
         if not out.exists():
             continue
         now = _files(out)
-        allowed = [reference[label]] + ([previous[label]] if previous else [])
+        allowed = [expected[label]] + ([previous[label]] if previous else [])
         assert any(now == want for want in allowed), f"{out} is a mix: {sorted(set(now) ^ set(allowed[0]))[:5]}"
 
 
-def _rebuilt_equals_reference(workdir: Path, env: dict, outs: dict[str, Path], ref_outs: dict[str, Path]) -> None:
+def _rebuilt_equals_undisturbed(workdir: Path, env: dict, outs: dict[str, Path], ref_outs: dict[str, Path]) -> None:
     r = trtforge(workdir, "build", "k.yaml", "--json", env=env)
     assert r.returncode == 0, r.stderr
     for label in LABELS:
@@ -96,7 +96,7 @@ def _rebuilt_equals_reference(workdir: Path, env: dict, outs: dict[str, Path], r
     assert verify.returncode == 0 and json.loads(verify.stdout)["corrupt"] == 0
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # one build process SIGKILLed per file-system point, each rebuilt
 def test_sigkill_at_file_system_points_of_every_step(tmp_path: Path, model_dir: Path) -> None:
     rng = random.Random(SEED)
     write_yaml(tmp_path / "k.yaml", MATRIX)
@@ -104,7 +104,7 @@ def test_sigkill_at_file_system_points_of_every_step(tmp_path: Path, model_dir: 
     counted = _count(tmp_path, ref_env)
     shutil.move(tmp_path / "out", tmp_path / "ref-out")
     ref_outs = {label: tmp_path / "ref-out" / "k" / label for label in LABELS}
-    reference = {label: _files(p) for label, p in ref_outs.items()}
+    expected = {label: _files(p) for label, p in ref_outs.items()}
     env = base_env(tmp_path)
     outs = {label: tmp_path / "out" / "k" / label for label in LABELS}
     points = _pick(counted["trace"], 18, rng)
@@ -116,13 +116,13 @@ def test_sigkill_at_file_system_points_of_every_step(tmp_path: Path, model_dir: 
         assert killed.returncode == -signal.SIGKILL, (k, killed.stderr)
         started = [e["step"] for e in json_lines(killed.stdout) if e["event"] == "started"]
         steps_hit.add(started[-1] if started else "before-steps")
-        _state_is_consistent(tmp_path / "cache", outs, reference)
-        _rebuilt_equals_reference(tmp_path, env, outs, ref_outs)
+        _state_is_consistent(tmp_path / "cache", outs, expected)
+        _rebuilt_equals_undisturbed(tmp_path, env, outs, ref_outs)
         figure("sigkill at a file-system point, then rebuild")
     assert {"download", "triton_repo", "llmapi_config"} <= steps_hit, steps_hit
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # build processes SIGKILLed while publishing, each rebuilt
 def test_sigkill_while_replacing_a_published_output(tmp_path: Path, model_dir: Path) -> None:
     """A recipe change rebuilds into an existing output: a kill leaves the old output or the new, whole."""
     rng = random.Random(SEED + 1)
@@ -131,15 +131,15 @@ def test_sigkill_while_replacing_a_published_output(tmp_path: Path, model_dir: P
     assert trtforge(tmp_path, "build", "k.yaml").returncode == 0
     outs = {label: tmp_path / "out" / "k" / label for label in LABELS}
     previous = {label: _files(p) for label, p in outs.items()}
-    # the reference for the changed recipe, built elsewhere
+    # the expected output of the changed recipe, built elsewhere
     ref = tmp_path / "ref"
     ref.mkdir()
     os.symlink(tmp_path / "model", ref / "model")
     write_yaml(ref / "k.yaml", changed)
     counted = _count(ref, base_env(ref))
     ref_outs = {label: ref / "out" / "k" / label for label in LABELS}
-    reference = {label: _files(p) for label, p in ref_outs.items()}
-    assert reference != previous
+    expected = {label: _files(p) for label, p in ref_outs.items()}
+    assert expected != previous
     saved = tmp_path / "saved"
     shutil.copytree(tmp_path / "cache", saved / "cache", symlinks=True)
     shutil.copytree(tmp_path / "out", saved / "out", symlinks=True)
@@ -153,8 +153,8 @@ def test_sigkill_while_replacing_a_published_output(tmp_path: Path, model_dir: P
         if killed.returncode == 0:  # the rebuild does less than the counted build: K was past its end
             continue
         assert killed.returncode == -signal.SIGKILL, (k, killed.stderr)
-        _state_is_consistent(tmp_path / "cache", outs, reference, previous)
-        _rebuilt_equals_reference(tmp_path, env, outs, ref_outs)
+        _state_is_consistent(tmp_path / "cache", outs, expected, previous)
+        _rebuilt_equals_undisturbed(tmp_path, env, outs, ref_outs)
         figure("sigkill while replacing a published output, then rebuild")
 
 
@@ -200,7 +200,7 @@ def quant_ref(tmp_path_factory, tiny_model: Path) -> Path:  # noqa: F811
     return ref
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # real ModelOpt quantize runs killed and rebuilt
 def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path, quant_ref: Path) -> None:
     """Kill while the ModelOpt worker runs (it must die too), and right after quantize is committed."""
     os.symlink(quant_ref / "model", tmp_path / "model")
@@ -240,7 +240,7 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
     assert at.get("step") == "quantize"
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # two real quantized builds
 def test_lock_file_reproduces_a_quantized_build_on_a_fresh_cache(tmp_path: Path, quant_ref: Path) -> None:
     """`build --lock` on another cache: ModelOpt runs again and every fingerprint matches the lock file."""
     again = trtforge(quant_ref, "build", "q.yaml", "--lock", "ref-out/trtforge.lock.json", "--output",

@@ -82,7 +82,7 @@ def test_hub_file_names_cannot_climb_out(tmp_path: Path, tiny_model: Path) -> No
     tag = uuid.uuid4().hex[:12]
     victim = tmp_path / "victim"
     victim.mkdir()
-    # the snapshot is <tmp>/cache/hub/models--acme--evil/snapshots/<sha>/; staging is <tmp>/cache/tmp/<x>/out/
+    # the snapshot is <tmp>/hf-home/hub/models--acme--evil/snapshots/<sha>/; staging is <tmp>/cache/tmp/<x>/out/
     hostile = ["..", f"../evil-{tag}.json", "../" * 5 + f"victim/evil-{tag}.json", f"a/../../../evil-{tag}.json",
                str(victim / f"evil-{tag}.json"), f"/evil-{tag}.json"]
     model_files = {p.name: p.read_bytes() for p in tiny_model.iterdir() if p.is_file()}

@@ -81,7 +81,7 @@ def _scan(root: Path, needle: bytes) -> tuple[int, list[str]]:
     return files, hits
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real build of every step and every CI command as processes
 def test_canary_token_appears_nowhere(world) -> None:
     run, work = world["run"], world["work"]
     built = run("build --json", "build", "sec.yaml", "--json")
@@ -130,7 +130,7 @@ def test_canary_token_appears_nowhere(world) -> None:
     assert f"Bearer {CANARY}" in hub_auth  # the token was really used: the scan above is meaningful
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # real builds and a real quantize worker with remote code present
 def test_remote_code_never_runs_unless_the_recipe_says_so(world) -> None:
     run, work = world["run"], world["work"]
     if "build --json" not in world["runs"]:

@@ -62,7 +62,7 @@ def test_binds_loopback_unless_told_and_warns_when_exposed(tmp_path: Path, repos
         assert not is_loopback(host), host
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real tritonserver waited for until its 12 s deadline
 def test_server_never_ready_is_given_up_at_the_deadline_leaving_nothing(tmp_path: Path, repos: dict[str, Path]) -> None:
     """A python model whose initialize() never returns (a copy of the built repository, one line added)."""
     repo = tmp_path / "hanging-repo"

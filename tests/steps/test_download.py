@@ -227,7 +227,7 @@ def trtforge(workdir: Path, env: dict, *args: str, timeout: float = 120) -> subp
                           text=True, timeout=timeout)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a build process SIGKILLed mid-transfer, then a second one
 def test_cli_build_killed_mid_download_resumes(fake_hub, tiny_model, tmp_path) -> None:
     big = os.urandom(BIG)
     fake_hub.add_repo(REPO, {**hub_files(tiny_model), "extra.safetensors": big})
@@ -239,7 +239,7 @@ def test_cli_build_killed_mid_download_resumes(fake_hub, tiny_model, tmp_path) -
     try:
         assert fake_hub.stalled.wait(60), "the transfer never started"
         time.sleep(0.3)  # let the client write what it received
-        partial = list((tmp_path / "cache" / "hub").rglob("*.incomplete"))
+        partial = list((tmp_path / "hf-home" / "hub").rglob("*.incomplete"))
         assert partial and partial[0].stat().st_size > 0
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
@@ -260,7 +260,7 @@ def test_cli_build_killed_mid_download_resumes(fake_hub, tiny_model, tmp_path) -
     assert [e["event"] for e in events(done.stdout) if e.get("step") == "download"][0] == "started"
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # five build/cache processes against a gated hub
 def test_cli_token_never_printed_or_written(fake_hub, tiny_model, tmp_path) -> None:
     fake_hub.add_repo(REPO, hub_files(tiny_model), gated_token=CANARY)
     write_recipe(tmp_path, model={"repo": REPO, "token": "${HF_TOKEN}"})

@@ -27,7 +27,7 @@ from trtforge.toolchain import rules, spec
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden" / "compile"
-REFERENCE = GOLDEN / "nvidia-reference"
+TUNED = GOLDEN / "nvidia-tuned"
 UPDATE = os.environ.get("TRTFORGE_UPDATE_GOLDEN") == "1"
 
 
@@ -50,8 +50,8 @@ def check_golden(path: Path, text: str) -> None:
     )
 
 
-def reference(name: str) -> dict:
-    return yaml.safe_load((REFERENCE / name).read_text())
+def nvidia_tuned(name: str) -> dict:
+    return yaml.safe_load((TUNED / name).read_text())
 
 
 IDS = lambda x: x.stem if isinstance(x, Path) else str(x)
@@ -171,9 +171,9 @@ def test_gpt_oss_agrees_with_nvidia_tuned_configs(gpu: str, ref: str) -> None:
     else:
         loaded, plans = planned(ROOT / "recipes" / "gpt-oss-120b-b200.yaml")
         recipe, plan = loaded.recipe, plans[0]
-    theirs = reference(ref)
+    theirs = nvidia_tuned(ref)
     ours = lc.generate_llm_api_config(recipe, plan).config
-    diffs = lc.compare_with_reference(ours, theirs)
+    diffs = lc.compare_with_tuned(ours, theirs)
     unexplained = [d for d in diffs if d.why is None]
     assert unexplained == [], unexplained
     assert not {d.key for d in diffs} & set(MUST_AGREE), [d for d in diffs if d.key in MUST_AGREE]
@@ -286,9 +286,9 @@ def test_speculative_eagle_on_pytorch_is_eagle3() -> None:
 
 
 def test_compare_resolves_defaults() -> None:
-    assert lc.compare_with_reference({"stream_interval": 1}, {}) == []
-    assert lc.compare_with_reference({"env_overrides": {"A": "1"}}, {"env_overrides": {"A": 1}}) == []
-    diff = lc.compare_with_reference(
+    assert lc.compare_with_tuned({"stream_interval": 1}, {}) == []
+    assert lc.compare_with_tuned({"env_overrides": {"A": "1"}}, {"env_overrides": {"A": 1}}) == []
+    diff = lc.compare_with_tuned(
         {"kv_cache_config": {"dtype": "fp8"}}, {"kv_cache_config": {"dtype": "auto"}}
     )
     assert diff == [lc.Difference("kv_cache_config.dtype", "fp8", "auto", None)]

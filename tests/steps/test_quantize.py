@@ -125,8 +125,15 @@ def test_local_calibration_file_is_fingerprinted_by_content(tmp_path):
     assert s.params()["calibration"]["dataset"] != first
 
 
-def test_preflight_passes_for_a_cpu_format(tmp_path):
-    step(tmp_path, MODEL, plan("fp8", kv="fp8")).preflight()
+@pytest.mark.parametrize("fmt,kv", [("fp8", "fp8"), ("int4_awq", "bf16"), ("nvfp4", "bf16")])
+def test_preflight_passes_for_a_cpu_format(tmp_path, fmt, kv):
+    """Combinations the real worker quantizes and exports on CPU (tests/quantize/test_worker.py: fp8 + fp8 KV,
+    int4_awq, nvfp4 without its accuracy check) pass preflight, and the job it prepares runs them on the CPU."""
+    s = step(tmp_path, MODEL, plan(fmt, kv=kv))
+    assert s.preflight() is None
+    p = s.params()
+    assert (p["device"], p["format"], p["modelopt_config"]) == ("cpu", fmt, formats.get_format(fmt).modelopt_config)
+    assert p["kv_cache"] == (None if kv == "bf16" else kv)
 
 
 def test_nvfp4_awq_on_cpu_says_it_needs_a_gpu(tmp_path):
@@ -229,7 +236,7 @@ def run_step(tmp_path, s: QuantizeStep, model: Path):
     return s.run(ctx), out, events
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real ModelOpt job in a worker process
 def test_run_reference_backend_writes_hf_checkpoint_and_report(tmp_path, tiny_llama):
     meta, out, events = run_step(tmp_path, step(tmp_path, tiny_llama, plan("fp8", kv="fp8")), tiny_llama)
     assert sorted(p.name for p in out.iterdir()) == ["hf", "quant_report.json"]
@@ -245,7 +252,7 @@ def test_run_reference_backend_writes_hf_checkpoint_and_report(tmp_path, tiny_ll
     assert not list((tmp_path / "cache" / "logs").glob("*.log"))  # worker log removed on success
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real ModelOpt job in a worker process
 def test_run_engine_backend_writes_one_rank_file_per_gpu(tmp_path, tiny_llama):
     meta, out, _ = run_step(
         tmp_path, step(tmp_path, tiny_llama, plan("int4_awq", backend="tensorrt", tp=2)), tiny_llama
@@ -257,7 +264,7 @@ def test_run_engine_backend_writes_one_rank_file_per_gpu(tmp_path, tiny_llama):
     assert meta["exports"]["trtllm"]["tp"] == 2 and meta["quant_algo"] == "W4A16_AWQ"
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real ModelOpt job with an accuracy check
 def test_accuracy_gate_fails_the_build(tmp_path, tiny_llama):
     s = step(tmp_path, tiny_llama, plan("int8_sq"), accuracy={"samples": 4, "min_top1_agreement": 0.9999})
     with pytest.raises(AccuracyGateFailed) as e:
@@ -267,7 +274,7 @@ def test_accuracy_gate_fails_the_build(tmp_path, tiny_llama):
     assert "< min_top1_agreement 0.9999" in e.value.message
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a real ModelOpt job in a worker process
 def test_the_planner_plans_the_tiny_recipe_for_this_step(tmp_path, tiny_llama):
     """Integration with the real planner: its plan passes preflight and names the same ModelOpt config."""
     from trtforge.plan import make_plan

@@ -91,8 +91,8 @@ def test_defaults_from_build_config() -> None:
 # ------------------------------------------------------------------------------------------------ LLM API
 
 
-def test_reference_configs_validate(reference_configs) -> None:
-    for name, cfg in reference_configs.items():
+def test_tuned_configs_validate(tuned_configs) -> None:
+    for name, cfg in tuned_configs.items():
         problems = spec.validate_llm_api_config(cfg, "pytorch")
         if "curated_latency" in name:
             # NVIDIA's curated file uses the trtllm-serve CLI name, which LlmArgs 1.2 does not accept

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.cli_inprocess import cli_in_process as run_cli  # in process: no process behaviour under test here
 from tests.triton.fixtures import engine_config_json, write_json
 from trtforge.triton.settings import RepoSettings
 from trtforge.triton.validate import validate_repository

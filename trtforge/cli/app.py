@@ -12,6 +12,7 @@ import sys
 import typer
 
 from trtforge import __version__, secrets
+from trtforge.cli import build_cmds, deploy_cmds, model_cmds, recipe_cmds, serve_cmds
 from trtforge.errors import EXIT_INTERNAL, TrtforgeError
 
 app = typer.Typer(
@@ -37,14 +38,8 @@ def _root(
     """Build TensorRT-LLM + Triton deployments from a YAML recipe."""
 
 
-def _register_commands() -> None:
-    from trtforge.cli import build_cmds, deploy_cmds, model_cmds, recipe_cmds, serve_cmds
-
-    for module in (recipe_cmds, model_cmds, build_cmds, serve_cmds, deploy_cmds):
-        module.register(app)
-
-
-_register_commands()
+for _module in (recipe_cmds, model_cmds, build_cmds, serve_cmds, deploy_cmds):
+    _module.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

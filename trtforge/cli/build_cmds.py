@@ -2,50 +2,29 @@
 
 from __future__ import annotations
 
-import signal
+import importlib.util
+import shlex
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from trtforge.cli.progress import human_bytes, make_sink
 from trtforge.cli.render import emit_event, emit_json, say, warn
-from trtforge.errors import Infeasible, InvalidInput
+from trtforge.steps import default_registry
+
+if TYPE_CHECKING:
+    from trtforge.pipeline.cache import CacheStore
 
 CACHE_HELP = "Cache directory (default: $TRTFORGE_CACHE or the platform user cache dir)."
 
 
-def _cache(cache_dir: Optional[Path]):
+def _cache(cache_dir: Optional[Path]) -> CacheStore:
+    # the cache's hashing and file helpers (blake3, importlib.metadata): ~30 ms of start-up
     from trtforge.pipeline.cache import CacheStore, default_root
 
     return CacheStore(cache_dir or default_root())
-
-
-def _warn_broken_plugins(reports: list) -> None:
-    for r in reports:
-        if r.error:
-            warn(f"warning: plugin '{r.name}' failed to load and is ignored: {r.error}")
-
-
-def _pin_to_lock(loaded, lock: dict[str, Any]):
-    """The recipe with its hub revision replaced by the commit the lock file recorded."""
-    from trtforge.recipe.loader import LoadedRecipe
-
-    model = lock.get("model") or {}
-    sha = model.get("revision_resolved")
-    if not (loaded.recipe.model.repo and sha):
-        return loaded
-    if model.get("repo") != loaded.recipe.model.repo:
-        raise InvalidInput(f"the lock file is for {model.get('repo')}, the recipe for {loaded.recipe.model.repo}")
-    recipe = loaded.recipe.model_copy(update={"model": loaded.recipe.model.model_copy(update={"revision": sha})})
-    return LoadedRecipe(recipe=recipe, path=loaded.path, fingerprint=loaded.fingerprint,
-                        locations=loaded.locations)
-
-
-def _out_dir(loaded, output: Optional[Path], label: str) -> Path:
-    outputs_dir = loaded.recipe.outputs.dir
-    base = output or (Path(outputs_dir) if outputs_dir else Path("out") / loaded.recipe.name)
-    return (base / label) if loaded.recipe.is_matrix else base
 
 
 def _print_dry_run(doc: dict[str, Any]) -> None:
@@ -56,40 +35,26 @@ def _print_dry_run(doc: dict[str, Any]) -> None:
             status = {"will-run": "will run", "cached": "cached"}.get(s["status"], s["status"])
             say(f"  {s['name']:<16} {status:<9} {fp}" + (f"  {s['message']}" if s["message"] else ""))
             for cmd in s["commands"]:
-                say("      $ " + " ".join(_quote(c) for c in cmd))
+                say("      $ " + shlex.join(cmd))
 
 
 def _show_handoffs(output_dir: Path, as_json: bool) -> None:
-    """The exact command a blocked compile left in build-instructions/, shown on the terminal (stderr)."""
-    import json
-    import shlex
+    """The exact command a blocked compile left in output_dir's build-instructions/, shown on stderr."""
+    from trtforge import api  # the recipe schema and planner: ~0.3 s of start-up (see build)
 
-    from trtforge.pipeline.runner import INSTRUCTIONS_DIR
+    _print_handoffs(api.handoffs(output_dir), as_json)
 
-    for inputs in sorted((output_dir / INSTRUCTIONS_DIR).rglob("compile-inputs.json")):
-        try:
-            doc = json.loads(inputs.read_text(encoding="utf-8"))
-            argv, script = list(doc["argv"]), inputs.parent / doc.get("script", "")
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+
+def _print_handoffs(handoffs: list[dict[str, Any]], as_json: bool) -> None:
+    for h in handoffs:
         if as_json:
-            emit_event({"event": "handoff", "run_in": str(output_dir), "command": argv,
-                        "script": str(script.relative_to(output_dir))})
+            emit_event({"event": "handoff", "run_in": h["run_in"], "command": h["command"],
+                        "script": h["script"]})
             continue
-        warn(f"to finish on a machine with the GPU and TensorRT-LLM {doc.get('trtllm_version', '')}, copy "
-             f"{output_dir} there and run inside it:")
-        warn("  " + shlex.join(argv))
-        warn(f"  (or: bash {script.relative_to(output_dir)}, which falls back to NVIDIA's release container)")
-
-
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
-
-
-def _raise_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # staging is left to be swept; nothing half-written is published
+        warn(f"to finish on a machine with the GPU and TensorRT-LLM {h['trtllm_version']}, copy "
+             f"{h['run_in']} there and run inside it:")
+        warn("  " + shlex.join(h["command"]))
+        warn(f"  (or: bash {h['script']}, which falls back to NVIDIA's release container)")
 
 
 def build(
@@ -114,87 +79,28 @@ def build(
 
     Exit: 0 built, 1 step failed, 2 invalid input, 3 infeasible plan, 4 tool missing (rest published), 130 stopped.
     """
-    from trtforge.cli.progress import make_sink
-    from trtforge.steps.graph import publish_layout, steps_for
-    from trtforge.pipeline.lockfile import read_lock
-    from trtforge.pipeline.runner import BuildRequest, run_build
-    from trtforge.plan import make_plan
-    from trtforge.recipe.loader import load_recipe
-    from trtforge.recipe.schema import target_label
-    from trtforge.steps import default_registry
+    # trtforge.api loads the recipe schema, planner and step graph (pydantic models, data tables): ~0.3 s
+    # that `trtforge --help` and the other commands must not pay.
+    from trtforge import api
 
-    loaded = load_recipe(recipe)
-    registry, reports = default_registry()
-    _warn_broken_plugins(reports)
-    targets = loaded.recipe.all_targets
-    if target is not None:
-        targets = [t for t in targets if target_label(t) == target]
-        if not targets:
-            labels = ", ".join(target_label(t) for t in loaded.recipe.all_targets)
-            raise InvalidInput(f"--target {target}: the recipe has no such target (targets: {labels})")
-    locked = read_lock(lock) if lock is not None else None
-    if locked is not None:
-        from trtforge.pipeline.hashing import FORMAT
-
-        if locked.get("hash_format") != FORMAT:
-            raise InvalidInput(f"{lock} was made with {locked.get('hash_format')} content hashes, this install "
-                               f"makes {FORMAT}", hint="install the same trtforge dependencies (blake3)")
-    if locked is not None and len(targets) > 1:
-        raise InvalidInput("--lock reproduces one target: add --target LABEL")
-    pinned = _pin_to_lock(loaded, locked) if locked is not None else loaded
-    # Every plan first: an infeasible target stops the build before any step runs.
-    plans = [make_plan(pinned.recipe, t) for t in targets]
-    errors = [f"{p.target}: {e}" if len(plans) > 1 else e for p in plans for e in p.errors]
-    if errors:
-        raise Infeasible("plan is infeasible: " + "; ".join(errors), hint=f"see `trtforge plan {recipe}`")
-    cache = _cache(cache_dir)
-    sink = make_sink(as_json=as_json) if not dry_run else (lambda ev: None)
-    previous = signal.signal(signal.SIGTERM, _raise_sigterm)
-    results = []
+    sink = make_sink(as_json=as_json) if not dry_run else None
     try:
-        for plan, t in zip(plans, targets, strict=True):
-            steps = steps_for(pinned, plan, registry)
-            req = BuildRequest(loaded=loaded, plan=plan, steps=steps,
-                               layout=publish_layout(steps, pinned, registry),
-                               output_dir=_out_dir(loaded, output, target_label(t)), cache=cache, force=force,
-                               only=only, dry_run=dry_run, jobs=jobs, locked=locked)
-            results.append((plan, req, run_build(req, sink)))
-            if results[-1][2].status == "failed":
-                break  # a failed target stops a matrix build (its error is the exit status)
+        outcome = api.build(recipe, output=output, dry_run=dry_run, force=force, only=only,
+                            cache_dir=cache_dir, lock=lock, target=target, jobs=jobs, sink=sink,
+                            on_warning=warn)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         close = getattr(sink, "close", None)
         if close:
             close()
     if dry_run:
-        doc = {"dry_run": True, "cache": str(cache.root), "targets": [
-            {"recipe": loaded.recipe.name, "target": plan.target, "backend": plan.backend,
-             "output": str(req.output_dir), "steps": [s.to_json() for s in res.steps]}
-            for plan, req, res in results]}
+        doc = outcome.dry_run_document()
         emit_json(doc) if as_json else _print_dry_run(doc)
         return
-    for _plan, _req, res in results:
-        if res.status == "partial" and not as_json:
-            entry = next((s.entry for s in res.steps if s.name == only), None)
-            say(f"{only}: {entry.path / 'out' if entry else '?'} (not published: --only)")
-    failed = [(req, res) for _p, req, res in results if res.error is not None]
-    if failed:
-        req, res = failed[0]
-        err = res.error
-        step = next((s for s in res.steps if s.error is err), None)
-        if only is not None and step is not None:
-            why = f"step '{step.name}' could not run here" if step.name != only else "it could not run here"
-            raise type(err)(f"--only {only}: {why}: {err.message}", hint=err.hint)
-        if res.status == "blocked" and step is not None:
-            _show_handoffs(req.output_dir, as_json)
-            hints = [err.hint] if err.hint else []
-            instructions = req.output_dir / "build-instructions"
-            if step.instructions is not None and str(instructions) not in (err.hint or ""):
-                hints.append(f"build instructions are in {instructions}")
-            hints.append(f"what completed is published in {req.output_dir} (see trtforge.lock.json)")
-            raise type(err)(f"step '{step.name}' could not run here: {err.message}", hint="; ".join(hints))
-        raise err
-
+    if not as_json:
+        for path in outcome.only_outputs():
+            say(f"{only}: {path if path else '?'} (not published: --only)")
+    _print_handoffs(outcome.handoffs, as_json)
+    outcome.raise_for_error()
 
 cache_app = typer.Typer(help="Inspect and clean the build cache.", no_args_is_help=True)
 
@@ -205,11 +111,9 @@ def cache_ls(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """List cached step outputs with their sizes, and the hub download cache."""
-    from trtforge.cli.progress import human_bytes
-
     cache = _cache(cache_dir)
     refs = cache.referenced()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in cache.entries():
         used = e.path.stat().st_mtime
         rows.append({"fingerprint": e.fingerprint, "kind": e.meta.get("kind"), "name": e.meta.get("name"),
@@ -218,7 +122,8 @@ def cache_ls(
                      "last_used": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(used)),
                      "referenced_by": refs.get(e.fingerprint, [])})
     hub_bytes, hub_files = cache.hub_size()
-    doc = {"cache": str(cache.root), "entries": rows, "total_bytes": sum(r["bytes"] for r in rows),
+    total_bytes = sum(r["bytes"] for r in rows)
+    doc = {"cache": str(cache.root), "entries": rows, "total_bytes": total_bytes,
            "hub": {"path": str(cache.hub), "bytes": hub_bytes, "files": hub_files}}
     if as_json:
         emit_json(doc)
@@ -228,7 +133,7 @@ def cache_ls(
         ref = "in use" if r["referenced_by"] else "unreferenced"
         say(f"  {r['fingerprint'][:12]}  {r['kind']:<14} {r['recipe'] or '':<20} {human_bytes(r['bytes']):>10} "
             f"{r['files']:>5} files  used {r['last_used']}  {ref}")
-    say(f"{len(rows)} entries, {human_bytes(doc['total_bytes'])}; hub downloads {human_bytes(hub_bytes)}")
+    say(f"{len(rows)} entries, {human_bytes(total_bytes)}; hub downloads {human_bytes(hub_bytes)}")
 
 
 @cache_app.command("verify")
@@ -238,8 +143,6 @@ def cache_verify(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """Re-hash every cache entry and report the corrupt ones (exit 1 if any remain)."""
-    from trtforge.cli.progress import human_bytes
-
     cache = _cache(cache_dir)
     t0 = time.monotonic()
     reports = cache.verify()
@@ -279,8 +182,6 @@ def cache_gc(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """Remove entries no output directory references (and old ones), and leftovers of killed builds."""
-    from trtforge.cli.progress import human_bytes
-
     cache = _cache(cache_dir)
     report = cache.gc(older_than_s=older_than * 86400 if older_than is not None else None,
                       keep_referenced=not all_, dry_run=dry_run)
@@ -295,10 +196,6 @@ def cache_gc(
 
 def plugins(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List step kinds: built-in ones and those plugins add (a broken plugin is listed with its error)."""
-    import importlib.util
-
-    from trtforge.steps import default_registry
-
     registry, reports = default_registry()
     kinds = []
     for k in registry.kinds():
@@ -315,10 +212,10 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")
         emit_json(doc)
         return
     say("step kinds:")
-    for k in kinds:
-        where = "built-in" if k["origin"] == "builtin" else f"plugin {k['origin']}"
-        state = "" if k["available"] else " (not installed)"
-        say(f"  {k['kind']:<16} {where}{state}: {k['summary']}")
+    for row in kinds:
+        where = "built-in" if row["origin"] == "builtin" else f"plugin {row['origin']}"
+        state = "" if row["available"] else " (not installed)"
+        say(f"  {row['kind']:<16} {where}{state}: {row['summary']}")
     say("plugins:" if reports else "plugins: none installed")
     for r in reports:
         label = f"{r.name} ({r.dist} {r.version})" if r.dist else r.name

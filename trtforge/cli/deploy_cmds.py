@@ -22,6 +22,7 @@ TARGET_NAMES = (
 
 def _source(source: Path, hardware: str | None):  # type: ignore[no-untyped-def]
     """(recipe, target, pinned revision or None) from a recipe file or a build output directory."""
+    # the lock's hashing helpers (~30 ms) and the pydantic recipe models (~0.2 s) of start-up
     from trtforge.pipeline.lockfile import LOCK_NAME, read_lock
     from trtforge.recipe.loader import load_recipe
     from trtforge.recipe.schema import target_label
@@ -85,6 +86,7 @@ def deploy(
 ) -> None:
     """Render deployment files from the recipe and its plan (no download); every manifest is validated against
     upstream schemas and every script with bash -n / shellcheck before anything is written."""
+    # the planner and the deploy renderers with their schemas: ~0.3 s of start-up
     from trtforge import deploy as dp
     from trtforge.plan import make_plan
 
@@ -111,7 +113,7 @@ def deploy(
         dest = dp.write(b, output / b.target)
         written[b.target] = {"dir": str(dest), "files": sorted(b.files), "documents": len(b.documents)}
     if as_json:
-        from trtforge.deploy.schemas import provenance
+        from trtforge.deploy.schemas import provenance  # part of trtforge.deploy, loaded lazily above
 
         emit_json(
             {

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from trtforge.cli.render import emit_json, warn
+from trtforge.cli.render import console, emit_json, warn
 from trtforge.errors import EXIT_INFEASIBLE, InvalidInput
 
 
@@ -23,6 +23,7 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """What a model is, from config.json alone: parameters, KV per token, native quantization, backends."""
+    # the model registry's YAML tables: ~20 ms of start-up
     from trtforge.models import load_model_spec
     from trtforge.models.report import inspect_report
 
@@ -30,9 +31,7 @@ def inspect(
     if as_json:
         emit_json(report)
         return
-    from rich.table import Table
-
-    from trtforge.cli.render import console
+    from rich.table import Table  # rich's table machinery: only for a terminal report
 
     table = Table(title=f"{report['architecture']} ({report['source']})", show_header=False)
     table.add_column("field", style="bold")
@@ -91,18 +90,16 @@ def gpus(
     as_json: bool = typer.Option(False, "--json", help="Print the catalog and local GPUs as JSON."),
 ) -> None:
     """The GPU catalog (names, aliases, SM, memory, bandwidth, precisions) and the GPUs NVML sees here."""
-    from trtforge.hardware import detect_gpus, load_catalog
+    from trtforge.hardware import detect_gpus, load_catalog  # the catalog's YAML: ~15 ms of start-up
 
     catalog = [g.to_json() for g in load_catalog()]
     local = [g.to_json() for g in detect_gpus()]
     if as_json:
         emit_json({"catalog": catalog, "local": local})
         return
-    from rich.table import Table
+    from rich.table import Table  # rich's table machinery: only for a terminal report
 
-    from trtforge.cli.render import console
-
-    table = Table(title="GPU catalog (trtforge/hardware/gpus.yaml)")
+    table = Table(title="GPU catalog (trtforge/data/gpus.yaml)")
     for col in ("name", "SM", "memory GiB", "TB/s", "NVLink", "precisions", "aliases"):
         table.add_column(col)
     for g in catalog:
@@ -144,7 +141,7 @@ def _adhoc_recipe(
     engine.workload section, its given keys otherwise (the rest take the recipe's Workload defaults)."""
     from pydantic import ValidationError
 
-    from trtforge.recipe.schema import Recipe
+    from trtforge.recipe.schema import Recipe  # builds the pydantic recipe models: ~0.1 s of start-up
 
     path = Path(model).expanduser()
     if path.exists():
@@ -223,7 +220,7 @@ def plan(
     ),
 ) -> None:
     """Will it fit, and how should it be built? TP/PP/EP, memory, limits; exit 3 if not."""
-    from trtforge import api
+    from trtforge import api  # the recipe schema, planner and data tables: ~0.3 s of start-up
 
     if (recipe_path is None) == (model is None):
         raise InvalidInput("give a RECIPE file, or --model SOURCE --gpu NAME")
@@ -232,7 +229,7 @@ def plan(
         raise InvalidInput("--gpu/--gpus/--nodes/--isl/--osl/--concurrency/--max-seq-len/--trtllm-version go with --model; "
                            "a recipe sets them in its file")
     if recipe_path is not None:
-        from trtforge.recipe.loader import load_recipe
+        from trtforge.recipe.loader import load_recipe  # the pydantic recipe models (api has loaded them)
 
         recipe = load_recipe(recipe_path).recipe
     else:
@@ -281,9 +278,7 @@ def _memory_bar(plan: Any, width: int = 48) -> str:
 
 def _show_plan(plan: Any) -> None:
     """A readable table of one plan and a per-GPU memory bar."""
-    from rich.table import Table
-
-    from trtforge.cli.render import console
+    from rich.table import Table  # rich's table machinery: only for a terminal report
 
     out = console()
     # a plan can fit in memory and still be refused by a build rule (exit 3 either way)
@@ -317,8 +312,8 @@ def _show_plan(plan: Any) -> None:
         ("KV fraction", f"free_gpu_memory_fraction {plan.memory.free_gpu_memory_fraction}"),
         ("toolchain", f"TensorRT-LLM {plan.toolchain.trtllm_version}, {plan.toolchain.triton_image}"),
     ]
-    if plan.reference_config:
-        rows.append(("tuned config", plan.reference_config))
+    if plan.tuned_config:
+        rows.append(("tuned config", plan.tuned_config))
     if plan.topology is not None:
         t = plan.topology
         rows.insert(5, ("nodes", f"{t.nodes} of {t.nodes_available} x {t.gpus_per_node} GPUs, {t.ranks_per_node} "

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import typer
 
 from trtforge.cli.render import emit_event, emit_json, say, warn
 from trtforge.errors import EXIT_INVALID, InvalidInput, StepFailed
+from trtforge.triton.launch_command import shell_command
+from trtforge.triton.validate import validate_repository
 
 
 def _default_url(url: str | None) -> str:
     if url:
         return url
-    from trtforge.serve.client import DEFAULT_URL
+    from trtforge.serve.client import DEFAULT_URL  # http.client + ssl: ~20 ms of start-up
     from trtforge.serve.launch import running_servers
 
     servers = running_servers()
@@ -57,7 +60,9 @@ def serve(
     as_json: bool = typer.Option(False, "--json", help="One JSON event per line (ready, answer, stopped)."),
 ) -> None:
     """Serve a model repository on a real Triton server until Ctrl-C / SIGTERM (or, with --check, one smoke test)."""
-    from trtforge.serve.launch import ServeOptions, running_server
+    # trtforge.api loads the recipe schema, planner and step graph: ~0.3 s `trtforge --help` must not pay.
+    from trtforge import api
+    from trtforge.serve.launch import ServeOptions  # http.client + ssl (see above)
 
     if not is_loopback(host):
         warn(exposed_warning(host))
@@ -74,7 +79,11 @@ def serve(
         log_file=log_file,
     )
     if print_command:
-        _print_command(target, opts, as_json)
+        runtime_used, argv = api.launch_command(target, opts)
+        if as_json:
+            emit_json({"runtime": runtime_used, "argv": argv})
+        else:
+            say(shell_command(argv))
         return
 
     def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: stop the server, exit cleanly
@@ -84,19 +93,16 @@ def serve(
     try:
         if not as_json:
             say(f"starting Triton for {target} ...")
-        with running_server(target, opts) as served:
+        with api.serve(target, opts) as served:
             info = served.info()
             if as_json:
                 emit_event({"event": "ready", **info})
             else:
                 _print_ready(info, hint=check is None)
             if check is not None:
-                _smoke(info, check, as_json, served.settings.layout != "llmapi")
+                _show_answers(api.smoke_check(served, check), as_json)
                 raise KeyboardInterrupt  # leave through the same clean stop as Ctrl-C
-            while served.server.running():
-                time.sleep(0.5)
-            why = _exit_reason(served.server)
-            raise StepFailed(f"Triton stopped on its own: {why}", hint=f"log: {served.server.log_path}")
+            api.wait_until_stopped(served)
     except KeyboardInterrupt:
         if as_json:
             emit_event({"event": "stopped"})
@@ -108,8 +114,6 @@ def serve(
 
 def is_loopback(host: str) -> bool:
     """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
-
     if host.strip().lower() == "localhost":
         return True
     try:
@@ -127,21 +131,9 @@ def exposed_warning(host: str) -> str:
     )
 
 
-def _exit_reason(server) -> str:
-    from trtforge.serve.process import error_line
-
-    return error_line(server.log_text()) or f"exit code {server.proc.returncode}"
-
-
-def _smoke(info: dict, prompt: str, as_json: bool, layout_has_slot: bool) -> None:
-    """Answer `prompt` through each generate model the server offers, streaming too where it is decoupled;
-    StepFailed when a stream disagrees with generate beyond per-token decoding (trtforge/serve/check.py)."""
-    from trtforge.serve.check import run_check
-
-    url = info["endpoints"]["http"]
-    models = [u.rsplit("/", 2)[-2] for u in info["generate"]]
-    answers = run_check(url, models, prompt, layout_has_slot)
-    for a in answers:
+def _show_answers(check, as_json: bool) -> None:
+    """The smoke test's answers (stream answers carry their verdict); raise its error after showing them all."""
+    for a in check.answers:
         if as_json:
             extra = {"note": a.message} if a.verdict == "note" else {}
             extra |= {"mismatch": a.message} if a.verdict == "mismatch" else {}
@@ -151,9 +143,8 @@ def _smoke(info: dict, prompt: str, as_json: bool, layout_has_slot: bool) -> Non
             say(f"{a.model}/{a.route} ({a.latency_s * 1000:.0f} ms): {a.text!r}")
             if a.verdict == "note":
                 say(f"note: {a.message}")
-    bad = [a for a in answers if a.verdict == "mismatch"]
-    if bad:
-        raise StepFailed(bad[0].message, hint="stream and generate must produce the same tokens")
+    if check.error is not None:
+        raise check.error
 
 
 def _print_ready(info: dict, hint: bool = True) -> None:
@@ -171,46 +162,6 @@ def _print_ready(info: dict, hint: bool = True) -> None:
         say('try: trtforge infer "Hello"   (Ctrl-C stops the server)')
 
 
-def _print_command(target: Path, opts, as_json: bool) -> None:
-    from trtforge.serve import launch
-    from trtforge.triton.launch_command import shell_command
-
-    repo = launch.resolve_repository(target)
-    settings = launch.check_repository(repo)
-    runtime = launch.choose_runtime(settings, opts.runtime)
-    if runtime == "container":
-        from trtforge.toolchain.versions import check_image_matches
-        from trtforge.triton.launch_command import ContainerLaunch, container_argv
-
-        check_image_matches(opts.image or settings.triton_image, settings.trtllm_version)
-        argv = container_argv(
-            ContainerLaunch(
-                image=opts.image or settings.triton_image,
-                repo_host_path=str(repo),
-                container_model_root=settings.container_model_root,
-                world_size=settings.world_size,
-                llmapi_launch=settings.runtime == "llmapi",
-                host=opts.host,
-                http_port=opts.http_port or 8000,
-                grpc_port=opts.grpc_port or 8001,
-                metrics_port=opts.metrics_port or 8002,
-            )
-        )
-    else:
-        from trtforge.serve.process import Endpoints
-        from trtforge.serve.tritonserver import find_tritonserver
-
-        install = find_tritonserver(launch.cache_root(), prefer_bundled=(runtime == "reference"))
-        ep = Endpoints(opts.host, opts.http_port or 8000, opts.grpc_port or 8001, opts.metrics_port or 8002)
-        argv = launch.tritonserver_argv(
-            install.binary, repo, install.backend_dir, install.cache_dir, ep, "trtforge_"
-        )
-    if as_json:
-        emit_json({"runtime": runtime, "argv": argv})
-    else:
-        say(shell_command(argv))
-
-
 def infer(
     prompt: str = typer.Argument(..., help="The prompt text."),
     url: str = typer.Option(
@@ -224,7 +175,12 @@ def infer(
     as_json: bool = typer.Option(False, "--json", help="Print {text, chunks, timings} as JSON."),
 ) -> None:
     """Send one prompt to a served model's generate (or generate_stream) endpoint."""
-    from trtforge.serve.client import discover, generate, generate_stream, payload
+    from trtforge.serve.client import (  # http.client + ssl: ~20 ms of start-up
+        discover,
+        generate,
+        generate_stream,
+        payload,
+    )
 
     target = discover(_default_url(url), model)
     if stream and not target.decoupled:
@@ -285,6 +241,8 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run a bounded load against a served model: requests/s, tokens/s, TTFT and inter-token latency."""
+    # http.client + ssl, and aiperf's subprocess plumbing: ~40 ms of start-up
+    from trtforge.serve.aiperf import aiperf_command, find_tokenizer, run_aiperf
     from trtforge.serve.bench import DEFAULT_PROMPT, BenchConfig, run_builtin
     from trtforge.serve.client import discover
 
@@ -296,8 +254,6 @@ def bench(
     )
     found = None
     if tool != "builtin":
-        from trtforge.serve.aiperf import aiperf_command, find_tokenizer
-
         try:
             found = find_tokenizer(target.url, tokenizer) if aiperf_command() or tool == "aiperf" else None
         except InvalidInput:
@@ -305,9 +261,6 @@ def bench(
                 raise
             found = None  # auto, a server that is not ours and no --tokenizer: the built-in client
     if found is not None:
-        import tempfile
-
-        from trtforge.serve.aiperf import run_aiperf
 
         out = artifacts or Path(tempfile.mkdtemp(prefix="trtforge-bench-"))
         result = run_aiperf(target, cfg, found, out)
@@ -339,8 +292,6 @@ def validate_repo(
     as_json: bool = typer.Option(False, "--json", help="Print {valid, problems[]} as JSON."),
 ) -> None:
     """Check a model repository offline; exit 2 with one line per problem."""
-    from trtforge.triton.validate import validate_repository
-
     problems = validate_repository(repository)
     if as_json:
         emit_json(

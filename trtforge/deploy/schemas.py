@@ -8,19 +8,18 @@ Kubernetes' own PodTemplateSpec. `jsonschema` is imported here only (not at CLI 
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
 from typing import Any
 
 from trtforge.errors import StepFailed
+from trtforge.toolchain import data
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "deploy"
+DATA = data.path("deploy")
 POD_TEMPLATE = "v1/PodTemplateSpec"
 
 
 @functools.cache
 def _stores() -> tuple[dict[str, Any], ...]:
-    return tuple(json.loads(p.read_text(encoding="utf-8")) for p in sorted(DATA.glob("*.json")))
+    return tuple(data.load(f"deploy/{p.name}") for p in sorted(DATA.glob("*.json")))
 
 
 def provenance() -> dict[str, dict[str, Any]]:

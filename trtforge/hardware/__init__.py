@@ -1,4 +1,4 @@
-"""Hardware: the GPU catalog (gpus.yaml) and local detection through NVML."""
+"""Hardware: the GPU catalog (trtforge/data/gpus.yaml) and local detection through NVML."""
 
 from __future__ import annotations
 

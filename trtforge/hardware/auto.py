@@ -1,9 +1,9 @@
 """`target.gpu: auto`: the GPU model and count NVML finds on this machine, as a concrete target.
 
-Decided here and nowhere else (trtforge.plan.make_plan calls it): the GPU is the catalog entry of NVML device 0;
-`target.gpus`, when the recipe leaves it out, is how many local devices are that same model (one node, every
-matching GPU); when the recipe sets it, it must not exceed that count. No GPU, or one the catalog does not know,
-is exit 4 (the hardware the recipe asks for is missing here).
+Decided here and nowhere else (trtforge.plan.make_plan calls it): the GPU is the catalog entry of NVML device
+0; `target.gpus`, when the recipe leaves it out, is how many local devices are that same model (one node,
+every matching GPU); when the recipe sets it, it must not exceed that count. No GPU, or one the catalog does
+not know, is exit 4 (the hardware the recipe asks for is missing here).
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def describe_found(devices: list[LocalGPU]) -> str:
 def resolve_auto_target(
     target: Target, detect: Callable[[], list[LocalGPU]] = detect_gpus
 ) -> tuple[Target, list[LocalGPU]]:
-    """A target with `gpu: auto` replaced by the local GPU's catalog name (and count); others are returned as is.
+    """A target with `gpu: auto` replaced by the local GPU's catalog name (and count); others as they are.
 
-    Returns (target, the local devices it stands for). Raises ToolMissing (exit 4) with one line where NVML finds
-    no GPU, or where GPU 0 is not in the catalog, or where the recipe asks for more GPUs than are here.
+    Returns (target, the local devices it stands for). Raises ToolMissing (exit 4) with one line where NVML
+    finds no GPU, or where GPU 0 is not in the catalog, or where the recipe asks for more GPUs than are here.
     """
     if not is_auto(target):
         return target, []

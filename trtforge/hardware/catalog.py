@@ -1,4 +1,4 @@
-"""The GPU catalog (gpus.yaml) as typed records, and name lookup with a "did you mean" hint."""
+"""The GPU catalog (trtforge/data/gpus.yaml) as typed records, and name lookup with a "did you mean" hint."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ import difflib
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from trtforge.errors import InvalidInput
+from trtforge.toolchain.data import GPUS, load
 
-CATALOG_FILE = Path(__file__).parent / "gpus.yaml"
 MIB = 1024 * 1024
 GIB = 1024**3
 
@@ -87,8 +84,7 @@ def _key(name: str) -> str:
 @functools.cache
 def load_catalog() -> tuple[GPU, ...]:
     """Every GPU of gpus.yaml, in file order."""
-    with CATALOG_FILE.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+    data = load(GPUS)
     return tuple(
         GPU(
             name=e["name"],

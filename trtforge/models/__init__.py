@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trtforge.models.registry import UnknownArchitecture, architectures, spec_from_config
 from trtforge.models.source import ConfigSource, bundled_ids, resolve_config
-from trtforge.models.spec import KV_DTYPE_BYTES, ModelSpec, ParamCounts
+from trtforge.models.spec import ModelSpec, ParamCounts
 
 
 def load_model_spec(source: str, revision: str | None = None, token: str | None = None) -> ModelSpec:
@@ -26,7 +26,6 @@ def load_recipe_model_spec(model) -> ModelSpec:  # noqa: ANN001 - a recipe's Mod
 
 
 __all__ = [
-    "KV_DTYPE_BYTES",
     "ConfigSource",
     "ModelSpec",
     "ParamCounts",

@@ -6,6 +6,7 @@ import fnmatch
 from typing import Any
 
 from trtforge.models.spec import ATTENTION, EXPERTS, MLP, QUANTIZABLE_GROUPS, SHARED_EXPERTS, NativeQuant
+from trtforge.toolchain.quant_formats import format_for_quant_algo
 
 # Module-name patterns (as in modules_to_not_convert / ignore lists) -> the group they denote.
 _GROUP_PATTERNS = {
@@ -52,14 +53,7 @@ def parse_native_quant(cfg: dict[str, Any]) -> NativeQuant | None:
         detail["group_size"] = qc.get("group_size")
     elif method == "modelopt":
         algo = str(qc.get("quant_algo", "")).upper()
-        fmt = {
-            "FP8": "fp8",
-            "NVFP4": "nvfp4",
-            "W4A16_AWQ": "int4_awq",
-            "W4A8_AWQ": "w4a8_awq",
-            "MXFP4": "mxfp4",
-            "FP8_BLOCK_SCALES": "fp8_block",
-        }.get(algo)
+        fmt = format_for_quant_algo(algo)  # the quantization table's quant_algo column, read backwards
         detail["quant_algo"] = algo
         skip = tuple(qc.get("exclude_modules") or skip)
     groups = tuple(g for g in QUANTIZABLE_GROUPS if not _excluded(g, skip))

@@ -5,16 +5,12 @@ from __future__ import annotations
 import functools
 import importlib
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from trtforge.errors import Infeasible, InvalidInput
 from trtforge.models.native_quant import parse_native_quant
 from trtforge.models.spec import ModelSpec
-
-ARCHITECTURES_FILE = Path(__file__).parent / "architectures.yaml"
+from trtforge.toolchain.data import ARCHITECTURES, load
 
 MAX_PARAMS = 10**15
 MAX_CONTEXT = 1 << 31
@@ -28,8 +24,8 @@ class UnknownArchitecture(Infeasible):
 
 @functools.cache
 def architectures() -> dict[str, dict[str, Any]]:
-    with ARCHITECTURES_FILE.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """The architecture table (trtforge/data/architectures.yaml): family module and support, by name."""
+    return load(ARCHITECTURES)
 
 
 def architecture_of(cfg: dict[str, Any]) -> str:

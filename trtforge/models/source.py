@@ -1,5 +1,5 @@
 """Find a model's config.json: a local directory or file, the Hugging Face cache, a bundled snapshot of a
-well-known model, or (last) the hub itself via `hf_hub_download` (config.json only).
+well-known model, or (last) the hub itself (config.json only, through trtforge.hub like the download step).
 
 This is the only module of models/ that touches files or the network.
 """
@@ -7,22 +7,21 @@ This is the only module of models/ that touches files or the network.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trtforge.errors import InvalidInput, ToolMissing
+from trtforge import hub
+from trtforge.errors import InvalidInput
+from trtforge.toolchain import data
 
 HUB_ID_RE = re.compile(
     r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*)(?:@(?P<rev>[^\s@]+))?$"
 )
-BUNDLED_DIR = Path(__file__).parent / "configs"
+BUNDLED_DIR = data.path(data.MODEL_CONFIGS)
 MAX_CONFIG_BYTES = 4 << 20
-HUB_ATTEMPTS = 3  # a dropped connection while fetching config.json is tried again, like the download step's
 
 
 @dataclass(frozen=True)
@@ -66,68 +65,6 @@ def _bundled(repo: str) -> Path | None:
     return None
 
 
-def _from_cache(repo: str, revision: str) -> Path | None:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    found = try_to_load_from_cache(repo, "config.json", revision=revision)
-    return Path(found) if isinstance(found, str) else None
-
-
-def _from_hub(repo: str, revision: str, token: str | None) -> Path:
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            GatedRepoError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-    except ImportError:
-        raise ToolMissing(
-            "huggingface_hub is not installed: pass a local model directory or config.json"
-        ) from None
-    hub_logger = logging.getLogger("huggingface_hub")
-    level = hub_logger.level
-    hub_logger.setLevel(logging.ERROR)  # its retry warnings would break the one-line error contract
-    try:
-        return Path(_download_with_retries(hf_hub_download, repo, revision, token))
-    except GatedRepoError:
-        raise InvalidInput(f"{repo} is gated: accept its license on the hub and set HF_TOKEN") from None
-    except RepositoryNotFoundError:
-        raise InvalidInput(f"{repo}: no such model on the hub (or it is private: set HF_TOKEN)") from None
-    except RevisionNotFoundError:
-        raise InvalidInput(f"{repo}: revision '{revision}' not found") from None
-    except LocalEntryNotFoundError:  # before EntryNotFoundError: it is a subclass of it
-        raise ToolMissing(
-            f"{repo}: config.json is not in the local Hugging Face cache and the hub cannot be "
-            "reached (offline?): pass a local directory or config.json"
-        ) from None
-    except EntryNotFoundError:
-        raise InvalidInput(f"{repo}@{revision} has no config.json") from None
-    except OSError as exc:
-        raise ToolMissing(f"{repo}: cannot fetch config.json ({type(exc).__name__})") from None
-    finally:
-        hub_logger.setLevel(level)
-
-
-def _download_with_retries(hf_hub_download: Any, repo: str, revision: str, token: str | None) -> str:
-    """hf_hub_download of config.json, tried again when the connection drops (as the download step does)."""
-    import requests
-
-    transient = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-    for attempt in range(1, HUB_ATTEMPTS + 1):
-        try:
-            return hf_hub_download(repo, "config.json", revision=revision, token=token)
-        except transient:
-            if attempt == HUB_ATTEMPTS:
-                raise
-            time.sleep(0.5 * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def resolve_config(source: str, revision: str | None = None, token: str | None = None) -> ConfigSource:
     """Load the config.json a SOURCE names: a directory, a .json file, or a hub id `org/name[@revision]`."""
     text = str(source).strip()
@@ -150,10 +87,11 @@ def resolve_config(source: str, revision: str | None = None, token: str | None =
         )
     repo = match["repo"]
     rev = match["rev"] or revision or "main"
-    cached = _from_cache(repo, rev)
+    cached = hub.cached_file(repo, "config.json", rev)
     if cached is not None:
         return ConfigSource(read_config_file(cached), f"hf-cache:{repo}@{rev}")
     bundled = _bundled(repo) if rev == "main" else None
     if bundled is not None:
         return ConfigSource(read_config_file(bundled), f"bundled:{bundled.stem.replace('--', '/', 1)}")
-    return ConfigSource(read_config_file(_from_hub(repo, rev, token)), f"hub:{repo}@{rev}")
+    fetched = hub.fetch_file(repo, "config.json", rev, token)
+    return ConfigSource(read_config_file(fetched), f"hub:{repo}@{rev}")

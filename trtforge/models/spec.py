@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from trtforge.toolchain.quant_formats import kv_dtype_bytes
+
 # Parameter groups. QUANTIZABLE are the linear weights a weight-quantization format rewrites.
 EMBEDDING = "embedding"
 LM_HEAD = "lm_head"
@@ -24,10 +26,6 @@ SMALL = "small"  # norms, biases, attention sinks, MLA norms: never quantized, n
 
 QUANTIZABLE_GROUPS = (ATTENTION, MLP, EXPERTS, SHARED_EXPERTS)
 ALL_GROUPS = (EMBEDDING, LM_HEAD, ATTENTION, MLP, EXPERTS, SHARED_EXPERTS, ROUTER, VISION, SMALL)
-
-# Bytes per KV-cache element. NVFP4 KV carries one FP8 scale per 16 elements.
-KV_DTYPE_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "nvfp4": 0.5 + 1 / 16}
-
 
 @dataclass(frozen=True)
 class ParamCounts:
@@ -129,17 +127,17 @@ class ModelSpec:
         Only full-attention layers grow with the sequence; windowed layers are a fixed cost per
         sequence (`kv_window_bytes_per_sequence`).
         """
-        per_elem = KV_DTYPE_BYTES[kv_dtype]
+        per_elem = kv_dtype_bytes(kv_dtype)
         return sum(g.layers * g.elements_per_token for g in self.kv_groups if g.window is None) * per_elem
 
     def kv_window_bytes_per_sequence(self, kv_dtype: str) -> float:
         """Bytes a sequence holds in windowed (sliding / chunked) layers once it fills their windows."""
-        per_elem = KV_DTYPE_BYTES[kv_dtype]
+        per_elem = kv_dtype_bytes(kv_dtype)
         return sum(g.layers * g.elements_per_token * g.window for g in self.kv_groups if g.window) * per_elem
 
     def kv_bytes_for_sequence(self, seq_len: int, kv_dtype: str) -> float:
         """KV bytes one sequence of `seq_len` tokens holds (all ranks together)."""
-        per_elem = KV_DTYPE_BYTES[kv_dtype]
+        per_elem = kv_dtype_bytes(kv_dtype)
         total = 0.0
         for g in self.kv_groups:
             tokens = seq_len if g.window is None else min(seq_len, g.window)
@@ -153,7 +151,7 @@ class ModelSpec:
         (one per rank, as trtllm-bench's `max(tp, kv_heads)` assumes). MLA latent caches are
         replicated on every rank. Pipeline stages hold ceil(layers / pp) layers.
         """
-        per_elem = KV_DTYPE_BYTES[kv_dtype]
+        per_elem = kv_dtype_bytes(kv_dtype)
         total = 0.0
         for g in self.kv_groups:
             if g.kv_heads:

@@ -6,10 +6,12 @@ Layout of a cache root (default: the platform user cache dir, or $TRTFORGE_CACHE
   tmp/<fp>.<pid>.<n>/   staging: a running step writes here; renamed to steps/<fp> only when complete
   locks/<fp>.lock       one lock per fingerprint: concurrent builds do each piece of work once
   refs/<hash>.json      output directories published from this cache (what `gc` keeps)
-  hub/                  huggingface_hub's cache (blobs/snapshots, `.incomplete` files for resumed downloads)
+  hub-listings/         each hub repo's file list at a commit (the download step's offline file selection)
   index.sqlite          stat -> content-hash index (see statindex)
 Anything not renamed into steps/ is garbage by construction: a SIGKILL at any moment leaves either no entry or
 a complete one, and stale staging directories are swept under their fingerprint's lock.
+Hub downloads live in the Hugging Face cache (trtforge.hub.cache_dir(): HF_HUB_CACHE / HF_HOME conventions),
+shared with every other Hugging Face tool; `cache ls` reports its size.
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ import itertools
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
+from trtforge import hub
 from trtforge.pipeline import fsutil, hashing
 from trtforge.pipeline.hashing import FileInfo
+
+if TYPE_CHECKING:  # statindex (sqlite3) is imported when a build first needs it
+    from trtforge.pipeline.statindex import StatIndex
 
 ENTRY_FORMAT = 1
 META = "meta.json"
@@ -110,15 +117,15 @@ class CacheStore:
         self.tmp = self.root / "tmp"
         self.locks = self.root / "locks"
         self.refs = self.root / "refs"
-        self.hub = self.root / "hub"
-        self._index = None
+        self.hub = hub.cache_dir()  # the Hugging Face cache, shared; not under root
+        self._index: StatIndex | None = None
 
-    def ensure(self) -> "CacheStore":
+    def ensure(self) -> CacheStore:
         for d in (self.steps, self.tmp, self.locks, self.refs):
             d.mkdir(parents=True, exist_ok=True)
         return self
 
-    def index(self):
+    def index(self) -> StatIndex:
         from trtforge.pipeline.statindex import StatIndex
 
         if self._index is None:

@@ -20,8 +20,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
+_blake3: Any
 try:  # optional accelerator (a dependency of trtforge; SHA-256 keeps things working without it)
     from blake3 import blake3 as _blake3
 except ImportError:  # pragma: no cover - depends on the install
@@ -116,10 +117,10 @@ def hash_files(
     """
     if algorithm not in HASHERS:
         raise ValueError(f"hash algorithm {algorithm} is not available here (pip install {algorithm})")
-    paths = [os.fspath(p) for p in paths]
-    sizes = {p: os.stat(p).st_size for p in paths}
+    names: list[str] = [os.fspath(p) for p in paths]
+    sizes = {p: os.stat(p).st_size for p in names}
     tasks: list[tuple[str, int, int, int]] = []  # (path, piece index, offset, length)
-    for p in paths:
+    for p in names:
         size = sizes[p]
         if size <= CHUNK:
             tasks.append((p, 0, 0, size))
@@ -131,7 +132,7 @@ def hash_files(
         def counted(n: int) -> None:
             with lock:
                 on_bytes(n)
-    pieces: dict[str, dict[int, bytes]] = {p: {} for p in paths}
+    pieces: dict[str, dict[int, bytes]] = {p: {} for p in names}
     n_workers = min(workers or default_workers(), max(1, len(tasks)))
     if n_workers == 1:
         for p, i, off, length in tasks:
@@ -143,7 +144,7 @@ def hash_files(
             for p, i, fut in futures:
                 pieces[p][i] = fut.result()
     out: dict[str, str] = {}
-    for p in paths:
+    for p in names:
         parts = pieces[p]
         if sizes[p] <= CHUNK:
             out[p] = f"{algorithm}:{parts[0].hex()}"

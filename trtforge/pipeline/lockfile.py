@@ -47,7 +47,7 @@ def _model_block(loaded: "LoadedRecipe", results: list["StepResult"]) -> dict[st
 def _plan_block(plan: "Plan") -> dict[str, Any]:
     doc = plan.model_dump(mode="json")
     keep = ("backend", "fits", "parallel", "limits", "quantization", "toolchain", "moe_backend",
-            "reference_config", "warnings", "topology")  # topology: multi-node plans only
+            "tuned_config", "warnings", "topology")  # topology: multi-node plans only
     out = {k: doc[k] for k in keep if k in doc}
     out["engine_built"] = plan.backend == "tensorrt"
     if plan.backend == "reference":
@@ -84,7 +84,6 @@ def lock_text(doc: dict[str, Any]) -> str:
 def read_lock(path: Path) -> dict[str, Any]:
     """Load a lock file for `build --lock`; InvalidInput (exit 2) if it is not one."""
     doc = fsutil.read_json(path)
-    valid = isinstance(doc, dict) and doc.get("lock_version") == LOCK_VERSION and isinstance(doc.get("steps"), list)
-    if not valid:
+    if not (isinstance(doc, dict) and doc.get("lock_version") == LOCK_VERSION and isinstance(doc.get("steps"), list)):
         raise InvalidInput(f"{path}: not a trtforge lock file (version {LOCK_VERSION})")
     return doc

@@ -401,8 +401,9 @@ class Runner:
                 parts[sub] = (entry, inner)
                 layout[sub] = name + (f"/{inner}" if inner else "")
             handoffs = [r for r in results if r.instructions is not None]
-            extras = ({INSTRUCTIONS_DIR: handoffs[0].instructions} if len(handoffs) == 1 else
-                      {f"{INSTRUCTIONS_DIR}/{r.name}": r.instructions for r in handoffs})
+            extras: dict[str, Path] = (
+                {INSTRUCTIONS_DIR: handoffs[0].instructions} if len(handoffs) == 1 and handoffs[0].instructions
+                else {f"{INSTRUCTIONS_DIR}/{r.name}": r.instructions for r in handoffs if r.instructions})
             res.lock = lockfile.make_lock(req.loaded, req.plan, results, layout, status=res.status)
             try:
                 res.published = outdir.publish(req.output_dir, self.cache, parts, lockfile.lock_text(res.lock),

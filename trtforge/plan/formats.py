@@ -43,9 +43,9 @@ def _table() -> dict:
 
 def clear_caches() -> None:
     """Forget the loaded table and the records made from it (benchmarks time a cold start)."""
-    from trtforge.toolchain.quant_formats import load_table
+    from trtforge.toolchain.data import load
 
-    load_table.cache_clear()
+    load.cache_clear()
     weight_formats.cache_clear()
     kv_formats.cache_clear()
     always_excluded.cache_clear()

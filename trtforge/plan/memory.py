@@ -18,7 +18,6 @@ from trtforge.models.spec import (
     ATTENTION,
     EMBEDDING,
     EXPERTS,
-    KV_DTYPE_BYTES,
     LM_HEAD,
     MLP,
     ROUTER,
@@ -132,7 +131,6 @@ def max_seq_len_in(spec: ModelSpec, kv_dtype: str, tp: int, pp: int, kv_bytes: f
 
 __all__ = [
     "GIB",
-    "KV_DTYPE_BYTES",
     "MemoryBreakdown",
     "activation_bytes_per_token",
     "group_bytes",

@@ -84,7 +84,7 @@ class QuantPlan(PlanSection):
 
 class ToolchainPlan(PlanSection):
     trtllm_version: str
-    triton_image: str  # full image reference
+    triton_image: str  # full image name with registry and tag
     engine_backend_available: bool
 
 
@@ -109,7 +109,7 @@ class Plan(PlanSection):
     quantization: QuantPlan
     toolchain: ToolchainPlan
     moe_backend: str | None = None  # PyTorch backend MoE kernels: TRITON (Hopper) | TRTLLM (Blackwell) | CUTLASS
-    reference_config: str | None = None  # NVIDIA tuned config this plan matched, if any
+    tuned_config: str | None = None  # NVIDIA tuned config this plan matched, if any
     decisions: list[str] = Field(default_factory=list)  # one line per decision, saying why
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)  # non-empty => infeasible (exit 3)

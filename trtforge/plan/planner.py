@@ -35,12 +35,12 @@ from trtforge.plan.model import (
 )
 from trtforge.plan.parallel import Layout
 from trtforge.plan.quantization import QuantChoice, resolve_quantization
-from trtforge.plan.reference import ReferenceConfig, find_reference
 from trtforge.plan.topology import (
     placed_layouts,
     topology,
     where_label,
 )
+from trtforge.plan.tuned import TunedConfig, find_tuned
 from trtforge.recipe.schema import Recipe, Target, target_label
 from trtforge.toolchain.options import lookahead_max_draft_len
 from trtforge.toolchain.rules import chunked_prefill_supported
@@ -90,7 +90,7 @@ class Evaluation:
     max_input_len: int
     max_kv_tokens: int
     kv_max_requests: float
-    reference: ReferenceConfig | None
+    tuned: TunedConfig | None
     reasons: list[str] = field(default_factory=list)  # why it does not fit
     warnings: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
@@ -159,9 +159,9 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     by_group = group_bytes(spec, ctx.quant.groups, ctx.quant.plan.bytes_per_weight)
     weights = weights_per_gpu(spec, by_group, tp, pp)
     total = float(gpu.memory_bytes)
-    ref = None
+    tuned = None
     if backend == "pytorch":
-        ref = find_reference(
+        tuned = find_tuned(
             spec.architecture,
             spec.total_params,
             gpu.name,
@@ -169,7 +169,7 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
             tp,
             ctx.quant.plan.source,
         )
-    settings = ref.settings if ref else {}
+    settings = tuned.settings if tuned else {}
     asked_fraction = recipe.serving.kv_cache_free_gpu_mem_fraction
     fraction = (
         asked_fraction
@@ -190,7 +190,7 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     if _explicit(engine.max_seq_len):
         seq, seq_from = int(engine.max_seq_len), "recipe"  # type: ignore[arg-type]
     elif "max_seq_len" in settings:
-        seq, seq_from = int(settings["max_seq_len"]), "reference"
+        seq, seq_from = int(settings["max_seq_len"]), "tuned"
     elif ctx.workload_explicit:
         seq, seq_from = workload_seq_len(isl, osl), "workload"
     else:
@@ -306,7 +306,7 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
         max_input_len=max_input,
         max_kv_tokens=max_kv_tokens,
         kv_max_requests=kv_max_requests,
-        reference=ref,
+        tuned=tuned,
         reasons=reasons,
         warnings=warnings,
         decisions=limit_notes,
@@ -439,14 +439,14 @@ def plan_target(
             decisions.append(f"parallel tp={lay.tp} pp={lay.pp} ep={lay.ep}: {how}")
     warnings.extend(best.warnings)
     decisions.extend(best.decisions)
-    ref = best.reference
-    if ref is not None:
+    tuned = best.tuned
+    if tuned is not None:
         decisions.append(
-            f"matches NVIDIA's tuned config {ref.id}: limits, KV fraction and MoE backend taken from it"
+            f"matches NVIDIA's tuned config {tuned.id}: limits, KV fraction and MoE backend taken from it"
         )
-        if ref.settings.get("kv_cache") and recipe.quantization.kv_cache == "auto":
-            quant = replace(quant, kv_dtype=ref.settings["kv_cache"])
-        moe_backend = ref.settings.get("moe_backend", moe_backend)
+        if tuned.settings.get("kv_cache") and recipe.quantization.kv_cache == "auto":
+            quant = replace(quant, kv_dtype=tuned.settings["kv_cache"])
+        moe_backend = tuned.settings.get("moe_backend", moe_backend)
     elif not gpu.is_cpu and backend.backend == "pytorch" and spec.architecture == "GptOssForCausalLM":
         decisions.append(
             f"no NVIDIA tuned config for {gpu.name} with this workload: limits derived "
@@ -510,7 +510,7 @@ def plan_target(
             engine_backend_available=engine_backend_available(version),
         ),
         moe_backend=moe_backend,
-        reference_config=ref.id if ref else None,
+        tuned_config=tuned.id if tuned else None,
         decisions=decisions,
         warnings=list(dict.fromkeys(warnings)),
         errors=all_errors,
@@ -548,9 +548,9 @@ def with_build_rules(recipe: Recipe, plan: Plan, backend_refused: bool = False) 
 def _limits_decision(ctx: Context, ev: Evaluation) -> str:
     engine = ctx.recipe.engine
     isl, osl, conc = ctx.workload
-    if ev.reference is not None:
+    if ev.tuned is not None:
         return (
-            f"limits from {ev.reference.id}: max_batch_size {ev.max_batch_size}, max_num_tokens "
+            f"limits from {ev.tuned.id}: max_batch_size {ev.max_batch_size}, max_num_tokens "
             f"{ev.max_num_tokens}, max_seq_len {ev.max_seq_len}"
         )
     parts = []

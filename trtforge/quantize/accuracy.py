@@ -1,7 +1,8 @@
 """Quantized vs original model on held-out windows: top-1 agreement, mean KL, perplexity (runs in the worker).
 
 The original model's log-probabilities are computed before quantization (ModelOpt quantizes in place) and kept on
-the CPU in float16; `reference_budget` caps their size so a large vocabulary cannot exhaust host memory.
+the CPU in float16 (the baseline); `heldout_tokens_cap` bounds their size so a large vocabulary cannot exhaust
+host memory.
 Random-init test models have nearly flat logits: their numbers prove the plumbing, not accuracy.
 """
 
@@ -10,13 +11,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-REF_BYTES_CAP = 4 << 30  # at most 4 GiB of stored reference log-probs
+BASELINE_BYTES_CAP = 4 << 30  # at most 4 GiB of stored baseline log-probs
 
 
 def heldout_tokens_cap(vocab_size: int, seq_len: int, samples: int) -> int:
-    """How many held-out windows fit in REF_BYTES_CAP (fp16 log-probs of every position)."""
+    """How many held-out windows fit in BASELINE_BYTES_CAP (fp16 log-probs of every position)."""
     per_window = vocab_size * seq_len * 2
-    return max(1, min(samples, REF_BYTES_CAP // max(per_window, 1)))
+    return max(1, min(samples, BASELINE_BYTES_CAP // max(per_window, 1)))
 
 
 def _forward_logprobs(model, batch, device):
@@ -28,8 +29,8 @@ def _forward_logprobs(model, batch, device):
     return ids, torch.log_softmax(logits, dim=-1)
 
 
-def reference(model, heldout_batches: list, device) -> list:
-    """Original model's log-probs per batch (fp16, CPU)."""
+def baseline(model, heldout_batches: list, device) -> list:
+    """The baseline: the original model's log-probs per batch (fp16, CPU), taken before quantization."""
     import torch
 
     return [_forward_logprobs(model, b, device)[1].to("cpu", dtype=torch.float16) for b in heldout_batches]

@@ -27,9 +27,9 @@ from typing import Any
 from trtforge.errors import Infeasible, InvalidInput, StepFailed, ToolMissing, TrtforgeError
 from trtforge.quantize import calibration as calib
 from trtforge.quantize import memory, validate
-from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import QuantJob, read_jobs
 from trtforge.quantize.versions import check_versions, installed_versions
+from trtforge.toolchain import quant_formats as formats
 
 Emit = Callable[[dict[str, Any]], None]
 REPORT_NAME = "quant_report.json"
@@ -222,9 +222,9 @@ def run_job(job: QuantJob, emit: Emit) -> dict[str, Any]:
     torch.manual_seed(c.seed)
     ref = None
     if measure and held_batches:
-        progress(f"accuracy: reference forward on {len(windows.heldout)} held-out windows")
-        with clock.time("accuracy_reference"):
-            ref = acc_mod.reference(model, held_batches, device)
+        progress(f"accuracy: baseline forward on {len(windows.heldout)} held-out windows")
+        with clock.time("accuracy_baseline"):
+            ref = acc_mod.baseline(model, held_batches, device)
 
     progress("importing ModelOpt")
     with clock.time("import_modelopt"):

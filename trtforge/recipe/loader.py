@@ -266,7 +266,8 @@ def _interpolate(data: Any, locs: dict, path: Path_, issues: list[RecipeIssue], 
     def sub(m: re.Match) -> str:
         name, _, default = m.group(1).partition(":-")
         if not ENV_NAME_RE.match(name):
-            issues.append(_issue_at(locs, path, f"bad environment reference '${{{shown(m.group(1), 40)}}}'"))
+            bad = f"bad environment variable name '${{{shown(m.group(1), 40)}}}'"
+            issues.append(_issue_at(locs, path, bad))
             return ""
         if name in env:
             value = env[name]

@@ -401,7 +401,7 @@ class Deploy(Section):
     @classmethod
     def _image(cls, v: str) -> str:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$", v):
-            raise ValueError("must be a container image reference such as nvcr.io/nvidia/tensorrt-llm/release:1.2.1")
+            raise ValueError("must be a container image name such as nvcr.io/nvidia/tensorrt-llm/release:1.2.1")
         return v
 
     @field_validator("slurm_partition", "slurm_account")

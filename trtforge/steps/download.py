@@ -1,39 +1,38 @@
 """The download step: exactly the checkpoint files a build needs, from the Hugging Face hub or a local directory.
 
-Hub: the recipe's revision is resolved to a commit sha (recorded in the lock file) and the files are fetched with
-huggingface_hub's `snapshot_download` into `<trtforge cache>/hub` (blobs + snapshots, `.incomplete` then rename,
-so an interrupted transfer resumes where it stopped), then hard-linked into the step's output.
+Hub (through trtforge.hub, the one Hugging Face client): the recipe's revision is resolved to a commit sha
+(recorded in the lock file) and the files are fetched into the Hugging Face cache (HF_HUB_CACHE / HF_HOME
+conventions; blobs + snapshots, `.incomplete` then rename, so an interrupted transfer resumes where it stopped),
+then hard-linked into the step's output. The repo's file list at that commit is kept in
+`<trtforge cache>/hub-listings/` (the hub cache records which files were fetched, not which exist).
 Selection (unless `model.allow_patterns` overrides it): root-level files only (never `original/`, `metal/`...),
 safetensors weights (never `*.bin` when safetensors exist; never Mistral's `consolidated*.safetensors`
 duplicate), configs, tokenizer files, chat templates, licences; `*.py` only with trust_remote_code.
 The token comes from `secrets.hub_token` and is passed to huggingface_hub only: never logged, never recorded.
-Offline (HF_HUB_OFFLINE=1) the revision and file list come from what an earlier online build recorded.
+Offline (HF_HUB_OFFLINE=1) the revision comes from the hub cache's refs/ and the file list from the listing an
+earlier online build recorded.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import logging
 import os
-import re
 import threading
-import time
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from trtforge import secrets
-from trtforge.errors import InvalidInput, StepFailed, ToolMissing, TrtforgeError
+from trtforge import hub, secrets
+from trtforge.errors import InvalidInput, StepFailed
 from trtforge.pipeline import fsutil
+from trtforge.pipeline.cache import active_root
 from trtforge.pipeline.step import Step, StepContext
 
 SELECTION_VERSION = 1  # bump when select_files' rules change (changes the download fingerprint)
-COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 CONFIG_GLOBS = ("*.json", "*.model", "*.tiktoken", "merges.txt", "vocab.txt", "*.jinja", "LICENSE*", "NOTICE*",
                 "USE_POLICY*")
-ATTEMPTS = 3  # a dropped transfer is resumed (from the `.incomplete` file) up to ATTEMPTS - 1 times
 
 
 def select_files(files: list[str], *, trust_remote_code: bool = False,
@@ -81,21 +80,8 @@ def _refuse_link_out(root: Path, name: str) -> None:
                        "of a checkpoint")
 
 
-def _offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def _endpoint() -> str | None:
-    # huggingface_hub reads HF_ENDPOINT once, at import; read it at call time and pass it explicitly.
-    value = os.environ.get("HF_ENDPOINT")
-    return value.rstrip("/") if value else None
-
-
-def _hub_dir() -> Path:
-    from trtforge.pipeline.cache import active_root
-
-    return active_root() / "hub"
+def _listings_dir() -> Path:
+    return active_root() / "hub-listings"
 
 
 @dataclass
@@ -192,11 +178,7 @@ class DownloadStep(Step):
     # ------------------------------------------------------------------ hub
 
     def _listing_path(self, sha: str) -> Path:
-        return _hub_dir() / "trtforge-listings" / self.model.repo.replace("/", "--") / f"{sha}.json"
-
-    def _ref_path(self, revision: str) -> Path:
-        safe = hashlib.sha256(revision.encode()).hexdigest()[:24]
-        return _hub_dir() / "trtforge-listings" / self.model.repo.replace("/", "--") / "refs" / safe
+        return _listings_dir() / self.model.repo.replace("/", "--") / f"{sha}.json"
 
     def resolve(self) -> Resolved:
         """Revision -> commit sha and the repo's file list: from the hub, or offline from an earlier record."""
@@ -204,33 +186,21 @@ class DownloadStep(Step):
             return self._resolved
         m = self.model
         rev = m.revision
-        if COMMIT_RE.match(rev) and (listing := fsutil.read_json(self._listing_path(rev))):
+        if hub.COMMIT_RE.match(rev) and (listing := fsutil.read_json(self._listing_path(rev))):
             self._resolved = Resolved(rev, listing["sizes"])  # a commit never changes: no network needed
             return self._resolved
-        if _offline():
-            sha = rev if COMMIT_RE.match(rev) else (fsutil.read_json(self._ref_path(rev)) or {}).get("sha")
+        if hub.offline():
+            sha = hub.read_ref(m.repo, rev)
             listing = fsutil.read_json(self._listing_path(sha)) if sha else None
             if not listing:
-                raise ToolMissing(f"offline (HF_HUB_OFFLINE=1) and {m.repo}@{rev} is not in the trtforge cache",
-                                  hint="build once with network access, or unset HF_HUB_OFFLINE")
+                raise hub.offline_error(m.repo, rev)
             self._resolved = Resolved(sha, listing["sizes"])
             return self._resolved
-        token = secrets.hub_token(m.token)
-        try:
-            from huggingface_hub import HfApi
-
-            info = HfApi(endpoint=_endpoint(), token=token or None).model_info(m.repo, revision=rev,
-                                                                                files_metadata=True)
-        except Exception as exc:  # noqa: BLE001 - mapped to one precise line
-            raise hub_error(exc, m.repo, rev, token_given=bool(token)) from None
-        if not info.sha:
-            raise StepFailed(f"the hub did not report a commit for {m.repo}@{rev}")
-        sizes = {s.rfilename: s.size for s in (info.siblings or [])}
-        self._listing_path(info.sha).parent.mkdir(parents=True, exist_ok=True)
-        fsutil.atomic_write_json(self._listing_path(info.sha), {"repo": m.repo, "sha": info.sha, "sizes": sizes})
-        self._ref_path(rev).parent.mkdir(parents=True, exist_ok=True)
-        fsutil.atomic_write_json(self._ref_path(rev), {"revision": rev, "sha": info.sha})
-        self._resolved = Resolved(info.sha, sizes)
+        found = hub.list_repo(m.repo, rev, secrets.hub_token(m.token))
+        self._listing_path(found.sha).parent.mkdir(parents=True, exist_ok=True)
+        fsutil.atomic_write_json(self._listing_path(found.sha), {"repo": m.repo, "sha": found.sha,
+                                                                  "sizes": found.sizes})
+        self._resolved = Resolved(found.sha, found.sizes)
         return self._resolved
 
     def _run_hub(self, ctx: StepContext) -> dict[str, Any]:
@@ -238,17 +208,20 @@ class DownloadStep(Step):
         resolved = self.resolve()
         files = self.files()
         total = sum(resolved.sizes.get(f) or 0 for f in files)
-        hub_dir = ctx.cache_root / "hub"
         token = secrets.hub_token(m.token)
-        storage = hub_dir / ("models--" + m.repo.replace("/", "--"))
-        snapshot = storage / "snapshots" / resolved.sha
+        storage = hub.storage_dir(m.repo)
+        snapshot = hub.snapshot_dir(m.repo, resolved.sha)
         stop = threading.Event()
         poller = threading.Thread(target=_poll_progress, args=(ctx, storage, snapshot, files, total, stop),
                                   daemon=True)
         poller.start()
+
+        def retrying(exc: BaseException, attempt: int) -> None:
+            ctx.log(f"transfer interrupted ({type(exc).__name__}); resuming ({attempt}/{hub.ATTEMPTS})")
+
         try:
-            with _hub_logs_to(ctx):
-                self._snapshot(ctx, hub_dir, resolved.sha, files, token)
+            with hub.quiet_hub_logs(_LogForward(ctx)):
+                hub.download_snapshot(m.repo, resolved.sha, files, token, on_retry=retrying)
         finally:
             stop.set()
             poller.join(timeout=5)
@@ -256,13 +229,10 @@ class DownloadStep(Step):
         for f in files:
             src = snapshot / f
             if not src.exists():
-                if _offline():
-                    raise ToolMissing(f"{m.repo}@{resolved.sha[:12]}: {f} is not in the hub cache (offline?)")
+                if hub.offline():
+                    raise hub.offline_error(m.repo, resolved.sha[:12], f" ({f})")
                 # snapshot_download returns the partial snapshot when the hub stops answering mid-way
-                where = _endpoint() or "https://huggingface.co"
-                raise ToolMissing(f"cannot reach the hub at {where} to fetch {f} of "
-                                  f"{m.repo}@{resolved.sha[:12]}",
-                                  hint="check the network or HF_ENDPOINT; a rerun resumes the transfer")
+                raise hub.unreachable_error(f"{f} of {m.repo}@{resolved.sha[:12]}")
             size = os.stat(src).st_size
             want = resolved.sizes.get(f)
             if want is not None and size != want:
@@ -274,29 +244,6 @@ class DownloadStep(Step):
             got += size
         ctx.progress("downloaded", got, total or got, "B")
         return {"source": "hub", "repo": m.repo, "revision": resolved.sha, "files": len(files), "bytes": got}
-
-    def _snapshot(self, ctx: StepContext, hub_dir: Path, sha: str, files: list[str], token: str | None) -> None:
-        import requests
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()  # our own progress (bytes/ETA) replaces tqdm
-        offline = _offline()
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                snapshot_download(self.model.repo, revision=sha, cache_dir=hub_dir, endpoint=_endpoint(),
-                                  allow_patterns=[glob.escape(f) for f in files], token=token or None,
-                                  local_files_only=offline, max_workers=4)
-                return
-            except Exception as exc:  # noqa: BLE001
-                transient = isinstance(exc, (requests.ConnectionError, requests.Timeout,
-                                             requests.exceptions.ChunkedEncodingError)) or (
-                    "Consistency check failed" in str(exc)) or (
-                    type(exc).__name__ == "LocalEntryNotFoundError" and not offline)
-                if not transient or attempt == ATTEMPTS:
-                    raise hub_error(exc, self.model.repo, sha, token_given=bool(token)) from None
-                ctx.log(f"transfer interrupted ({type(exc).__name__}); resuming ({attempt + 1}/{ATTEMPTS})")
-                time.sleep(attempt)
 
 
 def _poll_progress(ctx: StepContext, storage: Path, snapshot: Path, files: list[str], total: int,
@@ -320,66 +267,12 @@ def _poll_progress(ctx: StepContext, storage: Path, snapshot: Path, files: list[
             last = done
 
 
-class _hub_logs_to:
-    """Route huggingface_hub's warnings (e.g. 'resuming download') into the step's log events."""
+class _LogForward(logging.Handler):
+    """huggingface_hub's warnings (e.g. 'resuming download') as the step's log events (first line, redacted)."""
 
     def __init__(self, ctx: StepContext) -> None:
+        super().__init__(level=logging.WARNING)
         self.ctx = ctx
-        self.logger = logging.getLogger("huggingface_hub")
 
-    def __enter__(self) -> None:
-        ctx = self.ctx
-
-        class Forward(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                ctx.log(secrets.redact(record.getMessage().splitlines()[0])[:300])
-
-        self.handler = Forward(level=logging.WARNING)
-        self.propagate = self.logger.propagate
-        self.logger.addHandler(self.handler)
-        self.logger.propagate = False
-
-    def __exit__(self, *exc: object) -> None:
-        self.logger.removeHandler(self.handler)
-        self.logger.propagate = self.propagate
-
-
-def hub_error(exc: BaseException, repo: str, revision: str, *, token_given: bool) -> TrtforgeError:
-    """One precise line for a huggingface_hub/requests failure (never the token: we do not format it in)."""
-    from huggingface_hub import errors as hf
-
-    import requests
-
-    where = _endpoint() or "https://huggingface.co"
-    if isinstance(exc, TrtforgeError):
-        return exc
-    if isinstance(exc, hf.GatedRepoError):
-        if token_given:
-            return InvalidInput(f"{repo} is gated and the hub refused the token given",
-                                hint="accept the model's licence on its hub page with the token's account")
-        return InvalidInput(f"{repo} is gated and needs a token: set HF_TOKEN",
-                            hint="and accept the model's licence on its hub page")
-    if isinstance(exc, hf.RevisionNotFoundError):
-        return InvalidInput(f"revision '{revision}' does not exist in {repo}")
-    if isinstance(exc, hf.RepositoryNotFoundError):
-        return InvalidInput(f"model repo {repo} was not found at {where}",
-                            hint=None if token_given else "if it is private, set HF_TOKEN")
-    if isinstance(exc, hf.LocalEntryNotFoundError) or isinstance(exc, hf.OfflineModeIsEnabled):
-        if _offline():
-            return ToolMissing(f"offline (HF_HUB_OFFLINE=1) and {repo}@{revision} is not in the trtforge cache")
-        return ToolMissing(f"cannot reach the hub at {where} to fetch {repo}",
-                           hint="check the network or HF_ENDPOINT")
-    if isinstance(exc, hf.EntryNotFoundError):
-        return StepFailed(f"{repo}@{revision}: a file listed by the hub is missing ({exc.__class__.__name__})")
-    if isinstance(exc, hf.HfHubHTTPError) and exc.response is not None:
-        status = exc.response.status_code
-        if status in (401, 403):
-            if token_given:
-                return InvalidInput(f"the hub refused the token for {repo} (HTTP {status})",
-                                    hint="check HF_TOKEN and that its account may read the repo")
-            return InvalidInput(f"{repo} needs a token: set HF_TOKEN (HTTP {status})")
-        return ToolMissing(f"the hub at {where} answered HTTP {status} for {repo}", hint="try again later")
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
-        return ToolMissing(f"cannot reach the hub at {where} ({type(exc).__name__})",
-                           hint="check the network or HF_ENDPOINT; a rerun resumes the transfer")
-    return StepFailed(f"download of {repo} failed: {type(exc).__name__}: {secrets.redact(str(exc))[:300]}")
+    def emit(self, record: logging.LogRecord) -> None:
+        self.ctx.log(secrets.redact(record.getMessage().splitlines()[0])[:300])

@@ -5,7 +5,7 @@
 kv_cache_config, chunked prefill, CUDA graphs, MoE and attention backends), plus one note per non-obvious
 choice. Every key is validated against the LLM-API argument spec extracted from TensorRT-LLM's source.
 For gpt-oss-120b on H200 and B200 the result is compared with NVIDIA's tuned configs
-(`compare_with_reference`); docs/compile.md lists where and why trtforge differs.
+(`compare_with_tuned`); docs/compile.md lists where and why trtforge differs.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def generate_llm_api_config(recipe: Recipe, plan: Plan) -> LlmApiConfig:
     return LlmApiConfig(dict(spec.llm_api or {}), list(spec.decisions))
 
 
-# ------------------------------------------------------------------------------------- NVIDIA reference configs
+# ------------------------------------------------------------------------------------- NVIDIA tuned configs
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,9 @@ def _normalize(key: str, value: Any) -> Any:
     return value
 
 
-def compare_with_reference(ours: dict[str, Any], reference: dict[str, Any]) -> list[Difference]:
+def compare_with_tuned(ours: dict[str, Any], tuned: dict[str, Any]) -> list[Difference]:
     """Keys where two LLM-API configs disagree, after resolving absent keys to their LLM-API defaults."""
-    a, b = _flatten(ours), _flatten(reference)
+    a, b = _flatten(ours), _flatten(tuned)
     diffs: list[Difference] = []
     for key in sorted(set(a) | set(b)):
         va = _normalize(key, a.get(key, _default_of(key)))

@@ -1,4 +1,9 @@
-"""Read the JSON specs shipped in trtforge/data (cached; tests may clear the cache)."""
+"""The one loader of the data tables shipped in trtforge/data (cached; tests may clear the cache).
+
+Every table trtforge reads lives under trtforge/data: NVIDIA specs extracted by scripts/ (JSON), the GPU
+catalog, the architecture table, the quantization-format table, NVIDIA's tuned configurations (YAML) and the
+bundled model configs (data/model_configs/). Modules ask for a table by its name here, never by a path.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -18,10 +25,24 @@ SPEC_INDEX = "trtllm/specs.json"  # per-version spec manifest (tags, commits, wh
 SPEC_KINDS = ("llm_api_args", "trtllm_build_options", "quant_algos", "model_map")
 
 
+GPUS = "gpus.yaml"
+ARCHITECTURES = "architectures.yaml"
+QUANT_FORMAT_TABLE = "quant_formats.yaml"
+TUNED_CONFIGS = "tuned_configs.yaml"
+MODEL_CONFIGS = "model_configs"  # a folder: one published config.json per well-known model
+
+
+def path(name: str) -> Path:
+    """Where one data file or folder lies (for the few callers that list a folder)."""
+    return DATA_DIR / name
+
+
 @cache
 def load(name: str) -> Any:
-    """Parsed content of one data file; a missing or broken file is a packaging bug (internal error)."""
-    return json.loads((DATA_DIR / name).read_text(encoding="utf-8"))
+    """Parsed content of one data file (JSON or YAML by suffix); a missing or broken file is a packaging bug
+    (internal error)."""
+    text = (DATA_DIR / name).read_text(encoding="utf-8")
+    return yaml.safe_load(text) if name.endswith((".yaml", ".yml")) else json.loads(text)
 
 
 def provenance(name: str) -> dict[str, Any]:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
 from trtforge.errors import InvalidInput
+from trtforge.toolchain.data import QUANT_FORMAT_TABLE, load
 
 EXPORT_KINDS = (
     "hf",
@@ -22,11 +19,9 @@ EXPORT_KINDS = (
 )  # unified HF checkpoint (PyTorch backend) | TRT-LLM checkpoint (engine backend)
 
 
-@lru_cache(maxsize=1)
 def load_table() -> dict[str, Any]:
-    """The parsed data file (cached)."""
-    text = resources.files("trtforge").joinpath("data/quant_formats.yaml").read_text()
-    return yaml.safe_load(text)
+    """The parsed data file (cached by the one data loader)."""
+    return load(QUANT_FORMAT_TABLE)
 
 
 @dataclass(frozen=True)
@@ -57,6 +52,16 @@ def format_names() -> tuple[str, ...]:
     return tuple(load_table()["formats"])
 
 
+def format_for_quant_algo(quant_algo: str) -> str | None:
+    """The format whose checkpoints declare `quant_algo`, among those trtforge produces and those it only plans
+    for (case-insensitive: ModelOpt writes 'mxfp4' lower case); None for an algorithm the table lacks."""
+    table = load_table()
+    for name, row in (*table["formats"].items(), *table["checkpoint_formats"].items()):
+        if row.get("quant_algo") and str(row["quant_algo"]).upper() == quant_algo.upper():
+            return str(name)
+    return None
+
+
 def get_format(name: str) -> FormatSpec:
     """The table row for a recipe format (fp8, nvfp4, ...); InvalidInput for anything else."""
     rows = load_table()["formats"]
@@ -78,6 +83,11 @@ def get_format(name: str) -> FormatSpec:
         trtllm_note=row.get("trtllm_note"),
         cuda_extensions=tuple(row.get("cuda_extensions", ())),
     )
+
+
+def kv_dtype_bytes(kv_dtype: str) -> float:
+    """Bytes per KV-cache element of a dtype (bf16, fp16, fp8, nvfp4), from the table's kv_cache rows."""
+    return float(load_table()["kv_cache"][kv_dtype]["bytes"])
 
 
 def kv_spec(kv_cache: str | None) -> KvSpec | None:

@@ -7,21 +7,18 @@ repository whose backend contract cannot be checked, instead of the build failin
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from trtforge.errors import InvalidInput
+from trtforge.toolchain.data import load
 
 
 class SpecUnavailable(InvalidInput):
     """No extracted NVIDIA backend facts for the pinned TensorRT-LLM version."""
 
 
-@lru_cache(maxsize=1)
 def versions_index() -> dict[str, Any]:
-    return json.loads(resources.files("trtforge").joinpath("data/triton/versions.json").read_text())
+    return load("triton/versions.json")
 
 
 def version_entry(version: str) -> dict[str, Any] | None:

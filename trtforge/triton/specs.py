@@ -15,12 +15,11 @@ Config builders only name tensors; types and dims come from here, so a tensor ca
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from trtforge.errors import InvalidInput
+from trtforge.toolchain.data import load
 from trtforge.toolchain.triton_backend import (  # noqa: F401 - re-exported: the writer and tests use them here
     SpecUnavailable,
     engine_spec_name,
@@ -53,7 +52,7 @@ TEMPLATE = {
 
 
 def _read(name: str) -> dict[str, Any]:
-    return json.loads(resources.files("trtforge").joinpath(f"data/triton/{name}.json").read_text())
+    return load(f"triton/{name}.json")
 
 
 @cache

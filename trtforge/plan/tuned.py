@@ -1,19 +1,16 @@
-"""Match a plan against NVIDIA's tuned configurations (reference_configs.yaml)."""
+"""Match a plan against NVIDIA's tuned configurations (trtforge/data/tuned_configs.yaml)."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-REFERENCE_FILE = Path(__file__).parent / "reference_configs.yaml"
+from trtforge.toolchain.data import TUNED_CONFIGS, load
 
 
 @dataclass(frozen=True)
-class ReferenceConfig:
+class TunedConfig:
     id: str
     source: str
     architecture: str
@@ -27,11 +24,10 @@ class ReferenceConfig:
 
 
 @functools.cache
-def reference_configs() -> tuple[ReferenceConfig, ...]:
-    with REFERENCE_FILE.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+def tuned_configs() -> tuple[TunedConfig, ...]:
+    """Every tuned entry of the table, in file order."""
     return tuple(
-        ReferenceConfig(
+        TunedConfig(
             id=e["id"],
             source=e["source"],
             architecture=e["architecture"],
@@ -43,29 +39,29 @@ def reference_configs() -> tuple[ReferenceConfig, ...]:
             quantization=e["quantization"],
             settings=dict(e["settings"]),
         )
-        for e in data["entries"]
+        for e in load(TUNED_CONFIGS)["entries"]
     )
 
 
-def find_reference(
+def find_tuned(
     architecture: str,
     total_params: int,
     gpu: str,
     workload: tuple[int, int, int] | None,
     tp: int,
     quant_source: str,
-) -> ReferenceConfig | None:
+) -> TunedConfig | None:
     """The tuned entry for exactly this model, GPU, workload, TP and quantization; None if there is none."""
     if workload is None:
         return None
-    for ref in reference_configs():
+    for tuned in tuned_configs():
         if (
-            ref.architecture == architecture
-            and ref.total_params == total_params
-            and ref.gpu == gpu
-            and ref.workload == workload
-            and ref.tp == tp
-            and ref.quantization == quant_source
+            tuned.architecture == architecture
+            and tuned.total_params == total_params
+            and tuned.gpu == gpu
+            and tuned.workload == workload
+            and tuned.tp == tp
+            and tuned.quantization == quant_source
         ):
-            return ref
+            return tuned
     return None
