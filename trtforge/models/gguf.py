@@ -368,17 +368,9 @@ def _fetch_hub(model: Any) -> FetchedGguf:
     hit = _cached(g.sha256)
     if hit is not None and hit.provenance.get("repo") == model.repo:
         return hit
-    from trtforge import secrets
-    from trtforge.steps.download import _endpoint, _hub_dir, hub_error
+    from trtforge import hub, secrets
 
-    token = secrets.hub_token(model.token)
-    try:
-        from huggingface_hub import hf_hub_download
-
-        got = Path(hf_hub_download(model.repo, g.file, revision=model.revision, cache_dir=_hub_dir(),
-                                   endpoint=_endpoint(), token=token or None))
-    except Exception as exc:  # noqa: BLE001 - mapped to one precise line
-        raise hub_error(exc, model.repo, model.revision, token_given=bool(token)) from None
+    got = hub.fetch_file(model.repo, g.file, model.revision, secrets.hub_token(model.token))
     sha = sha256_file(got)
     _check_pin(f"{g.file} of {model.repo}@{model.revision}", sha, g.sha256)
     read_header(got)
