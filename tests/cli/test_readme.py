@@ -16,11 +16,11 @@ def test_two_setup_commands_and_ci_runs_the_test_one() -> None:
     assert len(blocks) == 2 and all("\n" not in b for b in blocks)
     quick_start, tests = blocks
     assert tests in (ROOT / ".ci" / "run").read_text()
-    assert "make_tiny_model.py --all" in quick_start
-    assert "trtforge build recipes/tiny-llama-cpu.yaml" in quick_start
-    assert "trtforge serve out/tiny-llama-cpu --check" in quick_start
+    assert "trtforge build recipes/smollm2-135m-cpu.yaml" in quick_start  # a real model first
+    assert 'trtforge serve out/smollm2-135m-cpu --check "The capital of France is"' in quick_start
 
 
 def test_the_quick_start_recipe_and_output_exist() -> None:
-    assert (ROOT / "recipes" / "tiny-llama-cpu.yaml").is_file()
-    assert "name: tiny-llama-cpu" in (ROOT / "recipes" / "tiny-llama-cpu.yaml").read_text()
+    assert (ROOT / "recipes" / "smollm2-135m-cpu.yaml").is_file()
+    assert "name: smollm2-135m-cpu" in (ROOT / "recipes" / "smollm2-135m-cpu.yaml").read_text()
+    assert (ROOT / "recipes" / "tiny-llama-cpu.yaml").is_file()  # the fast tests' recipe stays

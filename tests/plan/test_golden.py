@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from trtforge.hardware import find_gpu
-from trtforge.models import load_model_spec
-from trtforge.plan import model_source, plan_target
+from trtforge.models import load_recipe_model_spec
+from trtforge.plan import plan_target
 from trtforge.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,8 +20,7 @@ RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 
 def _plans(path: Path) -> list[dict]:
     recipe = load_recipe(path, env={"HF_TOKEN": ""}).recipe
-    source, revision = model_source(recipe)
-    spec = load_model_spec(source, revision=revision)
+    spec = load_recipe_model_spec(recipe.model)  # a GGUF package source: fetched once, planned from its header
     # host RAM is left out so the cpu plans do not depend on the machine that runs the test
     return [plan_target(recipe, t, spec, find_gpu(t.gpu)).model_dump(mode="json") for t in recipe.all_targets]
 

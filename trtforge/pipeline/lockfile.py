@@ -29,6 +29,12 @@ def _model_block(loaded: "LoadedRecipe", results: list["StepResult"]) -> dict[st
     m = loaded.recipe.model
     download = next((r for r in results if r.kind == "download"), None)
     meta = (download.metadata if download is not None else None) or {}
+    if m.gguf is not None:  # the gguf_convert step's record: where the file came from, both hashes
+        conv = next((r for r in results if r.kind == "gguf_convert"), None)
+        src = ((conv.metadata if conv is not None else None) or {}).get("source") or {}
+        return {"source": "gguf", "gguf": src or m.gguf.model_dump(mode="json"), "repo": m.repo,
+                "revision_requested": m.revision if m.repo else None,
+                "revision_resolved": src.get("revision"), "content_digest": conv.digest if conv else None}
     block: dict[str, Any] = {"source": "hub" if m.repo else "path"}
     if m.repo:
         block.update(repo=m.repo, revision_requested=m.revision, revision_resolved=meta.get("revision"))

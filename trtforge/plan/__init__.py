@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 def model_source(recipe: Recipe) -> tuple[str, str | None]:
     """(source, revision) of a recipe's model for `load_model_spec`."""
-    if recipe.model.path is not None:
-        return recipe.model.path, None
+    if recipe.model.path is not None or recipe.model.gguf is not None:
+        return recipe.model.path or recipe.model.gguf.file, None
     return str(recipe.model.repo), recipe.model.revision
 
 
@@ -40,22 +40,20 @@ def _plan_with_lookups(recipe: Recipe, target: Target, found: list[LocalGPU], sp
 def make_plan(recipe: Recipe, target: Target) -> Plan:
     """Introspect the recipe's model (config.json only), look the GPU up, and plan this target."""
     from trtforge.hardware.auto import resolve_auto_target
-    from trtforge.models import load_model_spec
+    from trtforge.models import load_recipe_model_spec
 
     target, found = resolve_auto_target(target)  # before anything is fetched: no GPU here is exit 4 at once
-    source, revision = model_source(recipe)
-    spec = load_model_spec(source, revision=revision, token=recipe.model.token)
+    spec = load_recipe_model_spec(recipe.model)  # a GGUF source: planned from its header (models/gguf.py)
     return _plan_with_lookups(recipe, target, found, spec)
 
 
 def make_plans(recipe: Recipe) -> list[Plan]:
     """One plan per target of the recipe (the model is introspected once)."""
     from trtforge.hardware.auto import resolve_auto_target
-    from trtforge.models import load_model_spec
+    from trtforge.models import load_recipe_model_spec
 
     resolved = [resolve_auto_target(t) for t in recipe.all_targets]
-    source, revision = model_source(recipe)
-    spec = load_model_spec(source, revision=revision, token=recipe.model.token)
+    spec = load_recipe_model_spec(recipe.model)
     return [_plan_with_lookups(recipe, target, found, spec) for target, found in resolved]
 
 

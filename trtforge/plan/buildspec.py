@@ -48,6 +48,7 @@ class AccuracyJob(SpecSection):
     samples: int
     min_top1_agreement: float | None = None
     max_mean_kl: float | None = None
+    max_perplexity_increase: float | None = None
 
 
 class ExportJob(SpecSection):

@@ -165,6 +165,8 @@ def resolve_quantization(
         )
         errors.extend(produced.errors)
         warnings.extend(produced.warnings)
+        if (why := group_size_problem(weight_format, group_size, spec)) is not None:
+            errors.append(why)
     plan = QuantPlan(
         format="native" if source == "native" else weight_format,
         kv_cache=kv_dtype,
@@ -187,6 +189,25 @@ def resolve_quantization(
         warnings=warnings,
         errors=errors,
     )
+
+
+def group_size_problem(name: str, group_size: int | None, spec: ModelSpec) -> str | None:
+    """A group-quantized format needs every quantized linear layer's input width to be a whole number of groups:
+    ModelOpt 0.47's exporters refuse partial groups ("Cannot pack weight with input dimension 576 and block size
+    128"). Refused at plan time rather than silently changing the group size, which the format's ModelOpt preset,
+    its quant_algo and TensorRT-LLM's kernels all fix (SmolLM2-135M, hidden 576: int4_awq/w4a8_awq no, fp8 yes)."""
+    if not group_size:
+        return None
+    widths = {"hidden_size": spec.hidden_size, "intermediate_size": spec.intermediate_size,
+              "moe_intermediate_size": spec.moe_intermediate_size}
+    bad = {k: v for k, v in widths.items() if v and v % group_size}
+    if not bad:
+        return None
+    key, width = next(iter(bad.items()))
+    return (f"quantization.format {name} quantizes in groups of {group_size} input channels; "
+            f"{spec.architecture}'s {key} {width} is not a multiple of {group_size} "
+            f"({width} = {width // group_size} x {group_size} + {width % group_size}): "
+            "use fp8 or int8_sq (no groups) for this model")
 
 
 @dataclass

@@ -204,6 +204,7 @@ def _quantize(recipe: Recipe, plan: Plan, errors: list[str]) -> QuantizeSpec | N
             samples=a.samples,
             min_top1_agreement=a.min_top1_agreement,
             max_mean_kl=a.max_mean_kl,
+            max_perplexity_increase=a.max_perplexity_increase,
         ),
         exports=exports,
         dtype=dtype,

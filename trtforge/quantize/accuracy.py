@@ -66,17 +66,29 @@ def compare(model, heldout_batches: list, ref: list, device) -> dict[str, Any]:
         "ppl_original": round(ppl_ref, 4),
         "ppl_quantized": round(ppl_q, 4),
         "ppl_delta": round(ppl_q - ppl_ref, 4),
+        "ppl_increase": round(ppl_q / ppl_ref - 1.0, 6) if ppl_ref else float("nan"),
     }
     if not all(map(math.isfinite, (result["mean_kl"], ppl_q))):
         result["warning"] = "non-finite values: the quantized model produced inf/nan logits"
     return result
 
 
-def gate_failures(acc: dict[str, Any], min_top1: float | None, max_kl: float | None) -> list[str]:
+def perplexity_increase(acc: dict[str, Any]) -> float:
+    """Relative growth of held-out perplexity, quantized over original (0.02 = 2 % higher)."""
+    return acc["ppl_quantized"] / acc["ppl_original"] - 1.0
+
+
+def gate_failures(acc: dict[str, Any], min_top1: float | None, max_kl: float | None,
+                  max_ppl_increase: float | None = None) -> list[str]:
     """Threshold violations, one line each (empty when the gate passes or nothing was set)."""
     if not acc.get("measured"):
         return []
     out = []
+    if max_ppl_increase is not None:
+        rise = perplexity_increase(acc)
+        if not rise <= max_ppl_increase:  # NaN fails too
+            out.append(f"perplexity {acc['ppl_original']:.3f} -> {acc['ppl_quantized']:.3f} is "
+                       f"{rise:+.2%}, above max_perplexity_increase {max_ppl_increase:.2%}")
     if min_top1 is not None and acc["top1_agreement"] < min_top1:
         out.append(f"top-1 agreement {acc['top1_agreement']:.4f} < min_top1_agreement {min_top1}")
     if max_kl is not None and not acc["mean_kl"] <= max_kl:

@@ -3,12 +3,15 @@
 Text is tokenized, joined with EOS and cut into seq_len windows; a seeded shuffle picks the held-out windows
 (for the accuracy report) first and the calibration windows from the rest, so the two never overlap.
 `synthetic` draws random token ids: it exercises the plumbing in tests and is labelled so in the lock file.
+`pydoc` is real English that needs no download: the topic texts of CPython's own documentation
+(`pydoc_data.topics`, ~465 KB, shipped with every CPython), one sample per topic in sorted topic order.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from trtforge.errors import InvalidInput, ToolMissing
 
 SYNTHETIC = "synthetic"
 SYNTHETIC_LABEL = "synthetic (random token ids: for tests only, not a real calibration)"
+PYDOC = "pydoc"
 
 
 @dataclass
@@ -31,6 +35,10 @@ def describe_source(dataset: str) -> str:
     """What the lock file shows; a local file by name and content hash (its path differs between machines)."""
     if dataset == SYNTHETIC:
         return SYNTHETIC_LABEL
+    if dataset == PYDOC:
+        texts = pydoc_texts()
+        return (f"CPython {sys.version.split()[0]} pydoc_data.topics ({len(texts)} topics, sha256 "
+                f"{pydoc_digest()[:16]})")
     if dataset.startswith("hf:"):
         return f"Hugging Face dataset {dataset[3:]}"
     path = Path(dataset)
@@ -43,7 +51,7 @@ def describe_source(dataset: str) -> str:
 
 def check_dataset(dataset: str) -> None:
     """Cheap preflight: a local file must exist and have a known suffix."""
-    if dataset == SYNTHETIC or dataset.startswith("hf:"):
+    if dataset in (SYNTHETIC, PYDOC) or dataset.startswith("hf:"):
         return
     path = Path(dataset)
     if path.suffix not in (".txt", ".jsonl", ".json"):
@@ -59,6 +67,8 @@ def read_texts(dataset: str) -> list[str]:
     """Non-empty text samples of a local .txt (one per line) / .jsonl ('text' field) file, or an hf: dataset."""
     if dataset.startswith("hf:"):
         return _hf_texts(dataset[3:])
+    if dataset == PYDOC:
+        return pydoc_texts()
     check_dataset(dataset)
     path = Path(dataset)
     texts: list[str] = []
@@ -80,6 +90,26 @@ def read_texts(dataset: str) -> list[str]:
     if not texts:
         raise InvalidInput(f"calibration dataset {dataset} holds no text")
     return texts
+
+
+def pydoc_texts() -> list[str]:
+    """The topic texts of CPython's documentation (`pydoc_data.topics`), in sorted topic order."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:  # some distributions strip it
+        raise ToolMissing("calibration dataset 'pydoc' needs CPython's pydoc_data package, which this Python "
+                          "lacks", hint="use a local .txt/.jsonl file") from None
+    return [topics[k] for k in sorted(topics) if topics[k].strip()]
+
+
+def pydoc_digest() -> str:
+    """sha256 of the pydoc text as used (it changes between CPython versions: part of the cache key)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for text in pydoc_texts():
+        h.update(text.encode("utf-8") + b"\0")
+    return h.hexdigest()
 
 
 def _hf_texts(spec: str) -> list[str]:

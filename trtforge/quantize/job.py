@@ -24,7 +24,7 @@ class ExportSpec:
 
 @dataclass
 class CalibrationSpec:
-    dataset: str = "synthetic"  # local .txt/.jsonl path, "hf:<name>[:<split>]", or "synthetic"
+    dataset: str = "synthetic"  # local .txt/.jsonl path, "pydoc", "hf:<name>[:<split>]", or "synthetic"
     samples: int = 512
     seq_len: int = 512
     batch_size: int = 1
@@ -37,6 +37,7 @@ class AccuracySpec:
     samples: int = 16
     min_top1_agreement: float | None = None
     max_mean_kl: float | None = None
+    max_perplexity_increase: float | None = None
 
 
 @dataclass

@@ -275,7 +275,10 @@ def run_job(job: QuantJob, emit: Emit) -> dict[str, Any]:
                 ) from e
         del ref
     accuracy["held_out_windows"] = len(windows.heldout)
-    accuracy["gate_failures"] = acc_mod.gate_failures(accuracy, a.min_top1_agreement, a.max_mean_kl)
+    accuracy["text"] = f"{windows.source}: {len(windows.heldout)} held-out windows, disjoint from calibration"
+    accuracy["gate_failures"] = acc_mod.gate_failures(
+        accuracy, a.min_top1_agreement, a.max_mean_kl, a.max_perplexity_increase
+    )
 
     exports: dict[str, Any] = {}
     state_file = None

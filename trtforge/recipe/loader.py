@@ -410,6 +410,11 @@ def load_recipe(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     if recipe.model.path is not None and not os.path.isabs(recipe.model.path):
         resolved = str((p.parent / recipe.model.path).resolve())
         recipe = recipe.model_copy(update={"model": recipe.model.model_copy(update={"path": resolved})})
+    g = recipe.model.gguf
+    if g is not None and not (g.package or recipe.model.repo) and not os.path.isabs(os.path.expanduser(g.file)):
+        resolved = str((p.parent / g.file).resolve())  # a local GGUF file: relative to the recipe, like path
+        gguf = g.model_copy(update={"file": resolved})
+        recipe = recipe.model_copy(update={"model": recipe.model.model_copy(update={"gguf": gguf})})
     return LoadedRecipe(recipe=recipe, path=p, fingerprint=recipe_fingerprint(recipe), locations=locs)
 
 

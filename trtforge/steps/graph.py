@@ -1,7 +1,7 @@
 """From (recipe, plan) to the steps of a build and where their outputs land in the output directory.
 
 One step per section of the plan's BuildSpec (trtforge.plan.resolve decides which sections exist):
-    download -> quantize (spec.quantize: a ModelOpt job)
+    download | gguf_convert (model.gguf) -> quantize (spec.quantize: a ModelOpt job)
              -> compile_engine (spec.engine) | llmapi_config (spec.llm_api) | nothing (reference, CPU)
              -> triton_repo (spec.triton: outputs.triton_repo)
              -> deploy (PyTorch backend on a GPU: trtforge deploy's files, published as deploy/)
@@ -89,10 +89,11 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
 
     recipe = loaded.recipe
     spec = resolve(recipe, plan)  # one step per BuildSpec section: the resolver did the branching
-    steps: list[Step] = [_make(registry, "download", loaded, plan, ())]
-    anchors = {"download": "download", "checkpoint": "download"}
+    source = "gguf_convert" if recipe.model.gguf is not None else "download"  # a GGUF file stands for download
+    steps: list[Step] = [_make(registry, source, loaded, plan, ())]
+    anchors = {"download": source, "checkpoint": source}
     if spec.quantize is not None:
-        steps.append(_make(registry, "quantize", loaded, plan, ("download",)))
+        steps.append(_make(registry, "quantize", loaded, plan, (source,)))
         anchors["checkpoint"] = "quantize"
     ckpt = anchors["checkpoint"]
     anchors["compile"] = ckpt
@@ -130,7 +131,7 @@ def publish_layout(steps: list[Step], loaded: Any,
     names = {s.name: s for s in steps}
     layout: dict[str, tuple[str, str]] = {}
     if loaded.recipe.outputs.keep_checkpoint:
-        ckpt = "quantize" if "quantize" in names else "download" if "download" in names else None
+        ckpt = next((k for k in ("quantize", "download", "gguf_convert") if k in names), None)
         if ckpt:
             layout["checkpoint"] = (ckpt, "")
     for kind, (sub, inner) in COMPILE_LAYOUT.items():

@@ -89,7 +89,7 @@ class QuantizeStep(Step):
         )
 
     def _dataset_path(self, dataset: str) -> str:
-        if dataset == calib.SYNTHETIC or dataset.startswith("hf:"):
+        if dataset in (calib.SYNTHETIC, calib.PYDOC) or dataset.startswith("hf:"):
             return dataset
         p = Path(dataset).expanduser()
         return str(p if p.is_absolute() else (self.loaded.path.parent / p).resolve())
@@ -101,6 +101,7 @@ class QuantizeStep(Step):
             samples=a.samples,
             min_top1_agreement=a.min_top1_agreement,
             max_mean_kl=a.max_mean_kl,
+            max_perplexity_increase=a.max_perplexity_increase,
         )
 
     def params(self) -> dict[str, Any]:
@@ -108,6 +109,8 @@ class QuantizeStep(Step):
         cal = self._calibration()
         if Path(cal.dataset).is_file():  # a local file: its content, not its path, determines the output
             job["calibration"]["dataset"] = f"file:{Path(cal.dataset).name}:{_sha256(Path(cal.dataset))}"
+        elif cal.dataset == calib.PYDOC:  # its text changes between CPython versions
+            job["calibration"]["dataset"] = f"pydoc:{calib.pydoc_digest()[:16]}"
         return {**job, "device": self._device(), "worker_version": WORKER_VERSION}
 
     def tool_versions(self) -> dict[str, str]:
@@ -127,11 +130,12 @@ class QuantizeStep(Step):
             if error:
                 raise ToolMissing(f"quantize: {error}", hint="build on a machine with an NVIDIA GPU")
             a = job.accuracy
-            if acc_note and a.enabled and (a.min_top1_agreement is not None or a.max_mean_kl is not None):
+            gated = (a.min_top1_agreement, a.max_mean_kl, a.max_perplexity_increase)
+            if acc_note and a.enabled and any(v is not None for v in gated):
                 raise ToolMissing(
                     f"quantize: the recipe sets an accuracy threshold but {job.format} accuracy "
                     f"cannot be measured on this machine: {acc_note}",
-                    hint="build on a GPU machine, or drop min_top1_agreement/max_mean_kl",
+                    hint="build on a GPU machine, or drop the accuracy thresholds",
                 )
         calib.check_dataset(self._calibration().dataset)
         self._check_memory()
