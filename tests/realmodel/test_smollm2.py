@@ -18,7 +18,8 @@ import pytest
 from tests.conftest import ROOT, run_cli
 
 # slow: a real 135M-parameter model built from the package index (fetch, convert, FP8 on CPU, Triton): minutes
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
+# one xdist worker runs the whole module (with `--dist loadgroup`), so the session build happens once
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000), pytest.mark.xdist_group("smollm2")]
 RECIPE = ROOT / "recipes" / "smollm2-135m-cpu.yaml"
 WHEEL_SHA = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"  # PyPI's file hash
 GGUF_SHA = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"

@@ -143,8 +143,9 @@ def test_remote_code_never_runs_unless_the_recipe_says_so(world) -> None:
     plan = json.loads(run("plan default --json", "plan", "sec.yaml", "--json").stdout)
     assert not [w for w in plan["warnings"] if "trust_remote_code" in w]
     lock = json.loads((out / "trtforge.lock.json").read_text())
-    assert {s["name"]: s["params"].get("trust_remote_code") for s in lock["steps"]} == {
-        "download": False, "quantize": False, "triton_repo": False}
+    # the Triton step records its BuildSpec section, where the flag sits
+    flags = {s["name"]: {**s["params"], **s["params"].get("triton", {})}.get("trust_remote_code") for s in lock["steps"]}
+    assert flags == {"download": False, "quantize": False, "triton_repo": False}
     for config in ("preprocessing", "postprocessing"):
         text = (out / "model_repository" / config / "config.pbtxt").read_text()
         assert re.findall(r'key: "trust_remote_code"\s*value\s*\{\s*string_value: "(\w+)"', text) == ["false"]

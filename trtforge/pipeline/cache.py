@@ -142,7 +142,11 @@ class CacheStore:
 
     def new_staging(self, fp: str) -> Path:
         d = self.tmp / f"{fp}.{os.getpid()}.{next(_counter)}"
-        (d / "out").mkdir(parents=True)
+        try:
+            (d / "out").mkdir(parents=True)
+        except OSError:  # e.g. ENOSPC between the two mkdirs: leave no half-made staging directory behind
+            fsutil.remove_tree(d)
+            raise
         return d
 
     def sweep_staging(self, fp: str | None = None) -> list[Path]:
