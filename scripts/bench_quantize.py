@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.testing.tiny_models import ARCHITECTURES, make_tiny_model
+from trtforge.toolchain import quant_formats as formats
 
 MATRIX_CELLS = [  # (label, format, kv_cache)
     ("fp8", "fp8", None),

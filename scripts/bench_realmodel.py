@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trtforge.toolchain import quant_formats as formats  # noqa: E402
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob  # noqa: E402
 from trtforge.quantize.runner import run_jobs  # noqa: E402
+from trtforge.toolchain import quant_formats as formats  # noqa: E402
 
 CELLS = {  # label -> (format, kv_cache)
     "fp8": ("fp8", None),

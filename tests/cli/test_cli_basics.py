@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RECIPES, ROOT, run_cli
+from tests.conftest import RECIPES, ROOT
 
 HEAVY = ("torch", "transformers", "modelopt", "tritonclient", "huggingface_hub", "safetensors", "numpy")
 

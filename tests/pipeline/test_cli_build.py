@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import PLUGIN_ENV, PYTHONPATH, REPO, events, fingerprints, leftovers, lock_of, write_recipe
+from tests.pipeline.conftest import (
+    PLUGIN_ENV,
+    PYTHONPATH,
+    REPO,
+    events,
+    fingerprints,
+    leftovers,
+    lock_of,
+    write_recipe,
+)
 
 
 def test_build_then_noop_rebuild(workdir: Path, build_cli) -> None:

@@ -12,7 +12,6 @@ import pytest
 from trtforge.pipeline import hashing, statindex
 from trtforge.pipeline.hashing import FileInfo
 
-
 ALGOS = sorted(hashing.HASHERS)  # sha256 always; blake3 where installed (the default then)
 
 

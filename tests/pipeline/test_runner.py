@@ -14,11 +14,11 @@ from tests.pipeline.conftest import leftovers, write_recipe
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing
 from trtforge.pipeline import hashing
 from trtforge.pipeline.cache import CacheStore
-from trtforge.steps.graph import UnavailableStep, publish_layout, steps_for
 from trtforge.pipeline.runner import BuildRequest, run_build, topo_order
 from trtforge.plan import make_plan
 from trtforge.recipe.loader import load_recipe
 from trtforge.steps import StepRegistry, builtin_registry
+from trtforge.steps.graph import UnavailableStep, publish_layout, steps_for
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from trtforge.plan import make_plans
-from trtforge.recipe.loader import load_recipe
 from trtforge.plan import resolve as options
+from trtforge.recipe.loader import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))

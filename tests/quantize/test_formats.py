@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from trtforge.errors import InvalidInput
-from trtforge.toolchain import quant_formats as formats
 from trtforge.recipe.schema import KV_CACHE_DTYPES, QUANT_FORMATS
+from trtforge.toolchain import quant_formats as formats
 
 GOLDEN = Path(__file__).parent / "golden" / "matrix_cpu.json"  # scripts/bench_quantize.py --matrix, CPU
 GOLDEN_GPU = Path(__file__).parent / "golden" / "matrix_h100.json"  # scripts/device_quantize.sh, H100

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from trtforge.errors import Interrupted
-from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.quantize.runner import run_jobs
 from trtforge.testing.tiny_models import make_tiny_model
+from trtforge.toolchain import quant_formats as formats
 
 pytestmark = pytest.mark.slow  # real ModelOpt quantize + export jobs in a worker process (torch import)
 

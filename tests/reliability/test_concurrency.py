@@ -20,7 +20,15 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.conftest import leftovers
-from tests.reliability.conftest import base_env, figure, processes_with, stable_lock, tree, trtforge, write_yaml
+from tests.reliability.conftest import (
+    base_env,
+    figure,
+    processes_with,
+    stable_lock,
+    tree,
+    trtforge,
+    write_yaml,
+)
 
 QUANT = {"name": "c", "model": {"path": "model"}, "target": {"gpu": "cpu"},
          "quantization": {"format": "fp8", "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32,

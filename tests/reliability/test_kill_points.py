@@ -27,7 +27,15 @@ import pytest
 
 from tests.pipeline.conftest import leftovers
 from tests.reliability.conftest import (
-    base_env, figure, json_lines, lock_fingerprints, processes_with, stable_lock, tree, trtforge, write_yaml,
+    base_env,
+    figure,
+    json_lines,
+    lock_fingerprints,
+    processes_with,
+    stable_lock,
+    tree,
+    trtforge,
+    write_yaml,
 )
 from trtforge.pipeline.cache import CacheStore
 from trtforge.triton.validate import validate_repository

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.hubserver import FakeHub
-from tests.reliability.conftest import base_env, figure, trtforge, tree, write_yaml
+from tests.reliability.conftest import base_env, figure, tree, trtforge, write_yaml
 
 BASE = {"model": {"path": "model"}, "target": {"gpu": "cpu"}, "quantization": {"format": "none"},
         "engine": {"max_batch_size": 2, "max_seq_len": 128}}

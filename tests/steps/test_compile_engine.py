@@ -23,8 +23,8 @@ import pytest
 from trtforge.errors import Infeasible, StepFailed, ToolMissing
 from trtforge.pipeline.step import StepContext
 from trtforge.plan import make_plans
-from trtforge.recipe.loader import LoadedRecipe, load_recipe
 from trtforge.plan.resolve import resolve
+from trtforge.recipe.loader import LoadedRecipe, load_recipe
 from trtforge.steps import compile_engine as ce
 from trtforge.steps.executors import ContainerExecutor
 from trtforge.steps.llmapi_config import LlmApiConfigStep

@@ -13,15 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import PYTHONPATH, clean_hf_env, events, fake_hub, leftovers, tiny_model, write_recipe  # noqa: F401
+from tests.pipeline.conftest import (  # noqa: F401
+    PYTHONPATH,
+    clean_hf_env,
+    events,
+    fake_hub,
+    leftovers,
+    tiny_model,
+    write_recipe,
+)
 from trtforge.errors import InvalidInput, ToolMissing
 from trtforge.pipeline.cache import CacheStore
-from trtforge.steps.graph import publish_layout, steps_for
 from trtforge.pipeline.runner import BuildRequest, run_build
 from trtforge.plan import make_plan
 from trtforge.recipe.loader import load_recipe
 from trtforge.steps import builtin_registry
 from trtforge.steps.download import select_files
+from trtforge.steps.graph import publish_layout, steps_for
 
 REPO = "acme/tiny-llama"
 CANARY = "hf_CANARYtokenDoNotLeak0123456789abcdef"

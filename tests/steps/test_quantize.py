@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trtforge.errors import EXIT_INFEASIBLE, EXIT_MISSING, Infeasible, InvalidInput, ToolMissing
+from trtforge.errors import EXIT_MISSING, Infeasible, InvalidInput, ToolMissing
 from trtforge.pipeline.step import StepContext
-from trtforge.plan.resolve import resolve
 from trtforge.plan.model import (
     GpuInfo,
     Limits,
@@ -21,10 +20,11 @@ from trtforge.plan.model import (
     QuantPlan,
     ToolchainPlan,
 )
+from trtforge.plan.resolve import resolve
 from trtforge.quantize import versions
-from trtforge.toolchain import quant_formats as formats
 from trtforge.recipe.loader import load_recipe
 from trtforge.steps.quantize import DEVICE_ENV, AccuracyGateFailed, QuantizeStep
+from trtforge.toolchain import quant_formats as formats
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import importlib.util
 import shlex
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 CACHE_HELP = "Cache directory (default: $TRTFORGE_CACHE or the platform user cache dir)."
 
 
-def _cache(cache_dir: Optional[Path]) -> CacheStore:
+def _cache(cache_dir: Path | None) -> CacheStore:
     # the cache's hashing and file helpers (blake3, importlib.metadata): ~30 ms of start-up
     from trtforge.pipeline.cache import CacheStore, default_root
 
@@ -59,20 +59,20 @@ def _print_handoffs(handoffs: list[dict[str, Any]], as_json: bool) -> None:
 
 def build(
     recipe: Path = typer.Argument(..., help="Recipe file.", show_default=False),
-    output: Optional[Path] = typer.Option(
+    output: Path | None = typer.Option(
         None, "--output", "-o",
         help="Output directory (default: outputs.dir, else ./out/<name>; a matrix: one subdirectory per target)."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show the steps, what is cached and the commands; run nothing."),
     force: bool = typer.Option(False, "--force", help="Rebuild even what is cached (with --only: that step)."),
-    only: Optional[str] = typer.Option(
+    only: str | None = typer.Option(
         None, "--only", help="Run this step (and what it needs) into the cache; do not publish."),
     as_json: bool = typer.Option(False, "--json", help="One JSON event per line (--dry-run: one JSON document)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
-    lock: Optional[Path] = typer.Option(
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    lock: Path | None = typer.Option(
         None, "--lock",
         help="Reproduce this trtforge.lock.json: pin its model commit, fail if a step fingerprint differs."),
-    target: Optional[str] = typer.Option(None, "--target", help="Matrix recipes: build only this target label."),
+    target: str | None = typer.Option(None, "--target", help="Matrix recipes: build only this target label."),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, max=32, help="Independent steps to run at once."),
 ) -> None:
     """Build a recipe: download -> quantize -> compile -> Triton repository, cached and resumable.
@@ -108,7 +108,7 @@ cache_app = typer.Typer(help="Inspect and clean the build cache.", no_args_is_he
 @cache_app.command("ls")
 def cache_ls(
     as_json: bool = typer.Option(False, "--json", help="Print entries as JSON."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """List cached step outputs with their sizes, and the hub download cache."""
     cache = _cache(cache_dir)
@@ -140,7 +140,7 @@ def cache_ls(
 def cache_verify(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     fix: bool = typer.Option(False, "--fix", help="Remove corrupt entries (the next build recreates them)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """Re-hash every cache entry and report the corrupt ones (exit 1 if any remain)."""
     cache = _cache(cache_dir)
@@ -173,13 +173,13 @@ def cache_verify(
 
 @cache_app.command("gc")
 def cache_gc(
-    older_than: Optional[float] = typer.Option(
+    older_than: float | None = typer.Option(
         None, "--older-than", help="Also remove entries unused for this many days (even if an output uses them)."),
     all_: bool = typer.Option(
         False, "--all", help="Ignore references: remove every entry not used in the last 10 minutes."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
 ) -> None:
     """Remove entries no output directory references (and old ones), and leftovers of killed builds."""
     cache = _cache(cache_dir)

@@ -6,6 +6,7 @@ build_finished. Step events carry "step" and "kind"; progress carries message/do
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Sink = Callable[[dict[str, Any]], None]

@@ -17,10 +17,11 @@ import hashlib
 import os
 import stat
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 _blake3: Any
 try:  # optional accelerator (a dependency of trtforge; SHA-256 keeps things working without it)
@@ -66,7 +67,7 @@ class FileInfo:
         return {"digest": self.digest, "size": self.size, "mtime_ns": self.mtime_ns, "exec": self.exec}
 
     @classmethod
-    def from_json(cls, d: dict) -> "FileInfo":
+    def from_json(cls, d: dict) -> FileInfo:
         return cls(d["digest"], int(d["size"]), int(d["mtime_ns"]), bool(d.get("exec", False)))
 
 

@@ -25,7 +25,7 @@ LOCK_NAME = "trtforge.lock.json"
 LOCK_VERSION = 1
 
 
-def _model_block(loaded: "LoadedRecipe", results: list["StepResult"]) -> dict[str, Any]:
+def _model_block(loaded: LoadedRecipe, results: list[StepResult]) -> dict[str, Any]:
     m = loaded.recipe.model
     download = next((r for r in results if r.kind == "download"), None)
     meta = (download.metadata if download is not None else None) or {}
@@ -44,7 +44,7 @@ def _model_block(loaded: "LoadedRecipe", results: list["StepResult"]) -> dict[st
     return block
 
 
-def _plan_block(plan: "Plan") -> dict[str, Any]:
+def _plan_block(plan: Plan) -> dict[str, Any]:
     doc = plan.model_dump(mode="json")
     keep = ("backend", "fits", "parallel", "limits", "quantization", "toolchain", "moe_backend",
             "tuned_config", "warnings", "topology")  # topology: multi-node plans only
@@ -55,7 +55,7 @@ def _plan_block(plan: "Plan") -> dict[str, Any]:
     return out
 
 
-def make_lock(loaded: "LoadedRecipe", plan: "Plan", results: list["StepResult"], layout: dict[str, str],
+def make_lock(loaded: LoadedRecipe, plan: Plan, results: list[StepResult], layout: dict[str, str],
               *, status: str) -> dict[str, Any]:
     """The lock document for one target's build. `layout` maps output subdirectory -> step name."""
     blocked = next((r for r in results if r.status == "blocked"), None)

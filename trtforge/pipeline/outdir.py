@@ -18,7 +18,6 @@ from trtforge.pipeline import fsutil, hashing
 from trtforge.pipeline.cache import CacheStore, Entry
 from trtforge.pipeline.lockfile import LOCK_NAME
 
-
 Part = tuple[Entry, str]  # a cache entry and the path inside its output that is published ("" = all of it)
 
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from trtforge import secrets
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing, TrtforgeError
-from trtforge.pipeline import fingerprint as fpmod
 from trtforge.pipeline import cache as cache_mod
+from trtforge.pipeline import fingerprint as fpmod
 from trtforge.pipeline import fsutil, lockfile, outdir, statindex
 from trtforge.pipeline.cache import CacheStore, Entry, scan_output
 from trtforge.pipeline.events import Sink
@@ -337,7 +337,7 @@ class Runner:
         if self.req.dry_run:
             return self.dry_run(order)
         results: dict[str, StepResult] = {}
-        done: "queue.Queue[StepResult]" = queue.Queue()
+        done: queue.Queue[StepResult] = queue.Queue()
         pending = list(order)
         running: set[str] = set()
         failed = False

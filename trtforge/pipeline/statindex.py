@@ -16,7 +16,7 @@ from pathlib import Path
 
 from trtforge.pipeline import hashing
 
-_active: "StatIndex | None" = None
+_active: StatIndex | None = None
 RACY_NS = 1_000_000_000
 
 

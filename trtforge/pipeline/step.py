@@ -8,9 +8,10 @@ and publishes the directory atomically, so a killed step never leaves a half-wri
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from trtforge.plan.model import Plan
 from trtforge.recipe.loader import LoadedRecipe

@@ -29,7 +29,7 @@ MAX_EXTENDS = 8
 ENV_RE = re.compile(r"\$\{([^}]*)\}")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-Path_ = tuple[Union[str, int], ...]
+Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)

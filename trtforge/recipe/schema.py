@@ -60,7 +60,7 @@ class GgufFile(Section):
         return v
 
     @model_validator(mode="after")
-    def _pins(self) -> "GgufFile":
+    def _pins(self) -> GgufFile:
         if self.package and not (self.sha256 and self.package_sha256):
             raise ValueError("a package source needs both sha256 (the .gguf file) and package_sha256 (the wheel)")
         return self
@@ -94,7 +94,7 @@ class ModelSource(Section):
         return v
 
     @model_validator(mode="after")
-    def _one_source(self) -> "ModelSource":
+    def _one_source(self) -> ModelSource:
         if self.gguf is not None:  # gguf alone (local file or package), or with repo (a file of that repo)
             if self.path is not None or (self.repo is not None and self.gguf.package):
                 raise ValueError("gguf takes its file from repo, from gguf.package, or from a local path: "
@@ -130,7 +130,7 @@ class Target(Section):
         return v
 
     @model_validator(mode="after")
-    def _parallel_fits(self) -> "Target":
+    def _parallel_fits(self) -> Target:
         if self.is_auto and "gpus" not in self.model_fields_set:
             return self  # the GPU count is what NVML finds: checked once it is known (hardware/auto.py)
         sizes = [s for s in (self.tp, self.pp) if isinstance(s, int)]
@@ -213,7 +213,7 @@ class Speculative(Section):
     )
 
     @model_validator(mode="after")
-    def _draft_len(self) -> "Speculative":
+    def _draft_len(self) -> Speculative:
         if self.mode != "none" and self.mode != "lookahead" and self.max_draft_len < 1:
             raise ValueError(f"speculative mode '{self.mode}' needs max_draft_len >= 1")
         if self.mode == "lookahead":
@@ -242,7 +242,7 @@ class Engine(Section):
     speculative: Speculative = Field(default_factory=Speculative, description="Speculative decoding.")
 
     @model_validator(mode="after")
-    def _chunked_needs_paged(self) -> "Engine":
+    def _chunked_needs_paged(self) -> Engine:
         if self.chunked_prefill and not (self.paged_kv_cache and self.paged_context_fmha):
             raise ValueError("chunked_prefill needs paged_kv_cache and paged_context_fmha (set both true, or chunked_prefill false)")
         if self.paged_context_fmha and not self.paged_kv_cache:
@@ -285,7 +285,7 @@ class Serving(Section):
     )
     streaming: bool = Field(True, description="Decoupled models: token streaming through generate_stream.")
     exclude_input_in_output: bool = Field(True, description="Return only the completion, not the prompt.")
-    kv_cache_free_gpu_mem_fraction: Union[Auto, Annotated[float, Field(gt=0, le=1)]] = Field(
+    kv_cache_free_gpu_mem_fraction: Auto | Annotated[float, Field(gt=0, le=1)] = Field(
         "auto", description="GPU memory left after weights that the KV cache may take; auto = the planner's value."
     )
     enable_kv_cache_reuse: bool = Field(True, description="Reuse KV blocks of shared prompt prefixes.")
@@ -361,7 +361,7 @@ class DeployStorage(Section):
         return v.rstrip("/") or "/"
 
     @model_validator(mode="after")
-    def _size_needs_pvc(self) -> "DeployStorage":
+    def _size_needs_pvc(self) -> DeployStorage:
         if self.pvc_size and not self.pvc:
             raise ValueError("pvc_size needs pvc (the claim's name)")
         return self
@@ -438,7 +438,7 @@ class Recipe(Section):
         return v
 
     @model_validator(mode="after")
-    def _targets(self) -> "Recipe":
+    def _targets(self) -> Recipe:
         if (self.target is None) == (self.targets is None):
             raise ValueError("give exactly one of 'target' (one GPU setup) or 'targets' (a list, for a matrix)")
         if self.targets is not None:

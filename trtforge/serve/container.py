@@ -8,6 +8,7 @@ import subprocess
 
 from trtforge.errors import ToolMissing
 
+
 def check_container_engine(engine: str = "docker") -> str:
     """Path of docker/podman if its daemon answers; ToolMissing (exit 4) with a clear line otherwise."""
     path = shutil.which(engine)

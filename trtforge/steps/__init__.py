@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from trtforge.errors import ToolMissing
 
@@ -60,7 +61,7 @@ class StepKind:
     publish: str | None = None  # output subdirectory for this step's output (plugins: plugins/<kind>)
     origin: str = "builtin"  # "builtin" or the plugin's name
 
-    def load(self) -> "type[Step]":
+    def load(self) -> type[Step]:
         if not isinstance(self.target, str):
             return self.target
         module_name, _, attr = self.target.partition(":")
@@ -130,14 +131,14 @@ class StepRegistry:
     def kinds(self) -> list[StepKind]:
         return list(self._kinds.values())
 
-    def load(self, kind: str) -> "type[Step]":
+    def load(self, kind: str) -> type[Step]:
         spec = self._kinds.get(kind)
         if spec is None:
             raise KindUnavailable(f"unknown step kind '{kind}'")
         return spec.load()
 
     def register_plugin(self, report: PluginReport | str,
-                        register: Callable[["StepRegistry"], None]) -> PluginReport:
+                        register: Callable[[StepRegistry], None]) -> PluginReport:
         """Run one plugin's `register(registry)`; its kinds are marked as coming from it. All or nothing."""
         if isinstance(report, str):
             report = PluginReport(name=report, value=report)

@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 from trtforge.errors import Infeasible, Interrupted, StepFailed, ToolMissing
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.plan.model import Plan
-from trtforge.recipe.schema import Recipe
 from trtforge.plan.render import TOOL, build_argv  # noqa: F401  (build_argv re-exported)
-from trtforge.steps.executors import ContainerExecutor, LocalExecutor, make_executor
 from trtforge.plan.resolve import engine_options_from, resolve  # noqa: F401  (re-exported)
+from trtforge.recipe.schema import Recipe
+from trtforge.steps.executors import ContainerExecutor, LocalExecutor, make_executor
 from trtforge.toolchain.options import (  # noqa: F401  (re-exported for callers of this module)
     ENGINE_SPEC_MODE,
     gemm_plugin_for,

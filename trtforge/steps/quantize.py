@@ -22,11 +22,11 @@ from trtforge.plan.buildspec import QuantizeSpec
 from trtforge.plan.resolve import resolve
 from trtforge.quantize import calibration as calib
 from trtforge.quantize import memory
-from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.quantize.runner import raise_for, run_jobs, worker_command
 from trtforge.quantize.versions import check_versions, installed_versions
 from trtforge.quantize.worker import REPORT_NAME, WORKER_VERSION
+from trtforge.toolchain import quant_formats as formats
 
 DEVICE_ENV = (
     "TRTFORGE_QUANT_DEVICE"  # cpu | cuda: force where the worker quantizes (default: CUDA if present)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from trtforge_smoke.checks import _nonfinite, check_checkpoint
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from trtforge.errors import StepFailed
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.pipeline.versions import tool_versions
-
 from trtforge_smoke import SmokeOptions, __version__
 from trtforge_smoke.checks import check_checkpoint
 
