@@ -44,13 +44,25 @@ def job_for(label: str, args: argparse.Namespace, out: Path) -> QuantJob:
     fmt, kv = CELLS[label]
     spec, k = formats.get_format(fmt), formats.kv_spec(kv)
     return QuantJob(
-        model_dir=str(args.model), out_dir=str(out / label), format=fmt, modelopt_config=spec.modelopt_config,
-        quant_algo=spec.quant_algo, kv_cache=k.name if k else None, kv_modelopt_config=k.modelopt_config if k else None,
+        model_dir=str(args.model),
+        out_dir=str(out / label),
+        format=fmt,
+        modelopt_config=spec.modelopt_config,
+        quant_algo=spec.quant_algo,
+        kv_cache=k.name if k else None,
+        kv_modelopt_config=k.modelopt_config if k else None,
         kv_cache_quant_algo=k.kv_cache_quant_algo if k else None,
-        calibration=CalibrationSpec(dataset=args.dataset, samples=args.samples, seq_len=args.seq_len,
-                                    batch_size=args.batch, seed=args.seed),
+        calibration=CalibrationSpec(
+            dataset=args.dataset,
+            samples=args.samples,
+            seq_len=args.seq_len,
+            batch_size=args.batch,
+            seed=args.seed,
+        ),
         accuracy=AccuracySpec(enabled=True, samples=args.acc_samples),
-        exports=[ExportSpec(e) for e in args.exports.split(",") if e], device=args.device, keep_going=True,
+        exports=[ExportSpec(e) for e in args.exports.split(",") if e],
+        device=args.device,
+        keep_going=True,
         torch_extensions_dir=args.ext_dir,
     )
 
@@ -60,17 +72,31 @@ def row(label: str, outcome: dict) -> dict:
         return {"label": label, "ok": False, "error": outcome.get("message")}
     rep = outcome["report"]
     acc = rep["accuracy"]
-    return {"label": label, "ok": True, "device": rep["device"], "quant_algo": rep["quant_algo"],
-            "accuracy": acc, "timings_s": rep["timings_s"], "peak_gpu_mib": rep.get("peak_gpu_mib"),
-            "peak_rss_mib": rep.get("peak_rss_mib"), "calibration": rep["calibration"],
-            "exports": {k: {"ok": v.get("ok"), "error": v.get("error"), "bytes": v.get("bytes")}
-                        for k, v in rep["exports"].items()}}
+    return {
+        "label": label,
+        "ok": True,
+        "device": rep["device"],
+        "quant_algo": rep["quant_algo"],
+        "accuracy": acc,
+        "timings_s": rep["timings_s"],
+        "peak_gpu_mib": rep.get("peak_gpu_mib"),
+        "peak_rss_mib": rep.get("peak_rss_mib"),
+        "calibration": rep["calibration"],
+        "exports": {
+            k: {"ok": v.get("ok"), "error": v.get("error"), "bytes": v.get("bytes")}
+            for k, v in rep["exports"].items()
+        },
+    }
 
 
 def render(rows: list[dict], meta: dict) -> str:
-    lines = [f"model {meta['model']}, {meta['device']}; calibration {meta['calibration']}; held-out: {meta['heldout']}",
-             "", "| format | ppl original | ppl quantized | increase | top-1 agreement | mean KL | quantize s | "
-             "HF export |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"model {meta['model']}, {meta['device']}; calibration {meta['calibration']}; held-out: {meta['heldout']}",
+        "",
+        "| format | ppl original | ppl quantized | increase | top-1 agreement | mean KL | quantize s | "
+        "HF export |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if not r["ok"]:
             lines.append(f"| {r['label']} | - | - | - | - | - | - | failed: {str(r['error'])[:120]} |")
@@ -79,12 +105,16 @@ def render(rows: list[dict], meta: dict) -> str:
         exp = r["exports"].get("hf", {})
         exp_s = "ok" if exp.get("ok") else f"no: {str(exp.get('error'))[-110:]}"
         if a.get("measured"):
-            lines.append(f"| {r['label']} | {a['ppl_original']:.3f} | {a['ppl_quantized']:.3f} | "
-                         f"{a['ppl_increase']:+.2%} | {a['top1_agreement']:.4f} | {a['mean_kl']:.5f} | "
-                         f"{t.get('quantize', 0):.1f} | {exp_s} |")
+            lines.append(
+                f"| {r['label']} | {a['ppl_original']:.3f} | {a['ppl_quantized']:.3f} | "
+                f"{a['ppl_increase']:+.2%} | {a['top1_agreement']:.4f} | {a['mean_kl']:.5f} | "
+                f"{t.get('quantize', 0):.1f} | {exp_s} |"
+            )
         else:
-            lines.append(f"| {r['label']} | - | - | - | not measured: {a.get('reason')} | - | "
-                         f"{t.get('quantize', 0):.1f} | {exp_s} |")
+            lines.append(
+                f"| {r['label']} | - | - | - | not measured: {a.get('reason')} | - | "
+                f"{t.get('quantize', 0):.1f} | {exp_s} |"
+            )
     return "\n".join(lines) + "\n"
 
 

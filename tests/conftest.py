@@ -36,13 +36,25 @@ def root() -> Path:
     return ROOT
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120,
-            input: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str,
+    env: dict | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
     """Run `python -m trtforge ARGS` in a subprocess, as a user would (exit code, stdout, stderr)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("TRTFORGE_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "trtforge", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd or ROOT, timeout=timeout, input=input)
+    return subprocess.run(
+        [sys.executable, "-m", "trtforge", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or ROOT,
+        timeout=timeout,
+        input=input,
+    )
 
 
 @pytest.fixture

@@ -89,8 +89,9 @@ SHARED_TABLE = [
 
 
 @pytest.mark.parametrize("repo,total,active,convention", SHARED_TABLE, ids=[t[0] for t in SHARED_TABLE])
-def test_shared_configs_match_the_published_table(repo: str, total: float, active: float,
-                                                  convention: str) -> None:
+def test_shared_configs_match_the_published_table(
+    repo: str, total: float, active: float, convention: str
+) -> None:
     """shared/models/README.md lists these totals (and active counts) for shared/models/configs."""
     spec = load_model_spec(str(BUNDLED_DIR / (repo.replace("/", "--") + ".json")))
     assert abs(spec.total_params - total) / total < 0.02

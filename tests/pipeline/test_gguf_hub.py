@@ -23,8 +23,14 @@ def test_gguf_file_of_a_hub_repo(tmp_path, fake_hub, clean_hf_env):
     r = run_cli("plan", str(good), "--json", env=env)
     assert r.returncode == 0, r.stderr
     record = json.loads((tmp_path / "cache" / "gguf" / f"{digest}.json").read_text())
-    assert record == {"source": "hub", "repo": "org/tiny-gguf", "revision": commit, "file": "m.Q8_0.gguf",
-                      "sha256": digest, "size": len(data)}
+    assert record == {
+        "source": "hub",
+        "repo": "org/tiny-gguf",
+        "revision": commit,
+        "file": "m.Q8_0.gguf",
+        "sha256": digest,
+        "size": len(data),
+    }
     bad = tmp_path / "bad.yaml"
     bad.write_text(RECIPE.format(sha="f" * 64))
     r = run_cli("plan", str(bad), env=env)

@@ -285,6 +285,17 @@ def test_engine_triton_repository_needs_the_pinned_backend_facts(tmp_path, capsy
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100", quantization={"format": "fp8"}, engine={"backend": "tensorrt"},
     )  # fmt: skip
-    assert_refused(g, "engine Triton repository for TensorRT-LLM 1.2.1 cannot be written", "outputs.triton_repo")
-    assert_passes(gate(tmp_path, capsys, LLAMA_8B, "H100", quantization={"format": "fp8"},
-                       engine={"backend": "tensorrt"}, outputs=ENGINE_ONLY))
+    assert_refused(
+        g, "engine Triton repository for TensorRT-LLM 1.2.1 cannot be written", "outputs.triton_repo"
+    )
+    assert_passes(
+        gate(
+            tmp_path,
+            capsys,
+            LLAMA_8B,
+            "H100",
+            quantization={"format": "fp8"},
+            engine={"backend": "tensorrt"},
+            outputs=ENGINE_ONLY,
+        )
+    )

@@ -101,7 +101,9 @@ def test_fp8_with_fp8_kv_exports_both_kinds(batch):
         "rank1.safetensors",
     ]
     written = json.loads((out / "quant_report.json").read_text())
-    assert written == {k: v for k, v in r.items() if k not in ("timings_s", "peak_rss_mib", "peak_gpu_mib", "memory")}
+    assert written == {
+        k: v for k, v in r.items() if k not in ("timings_s", "peak_rss_mib", "peak_gpu_mib", "memory")
+    }
 
 
 def test_accuracy_report_and_synthetic_label(batch):
@@ -264,7 +266,22 @@ def test_a_full_disk_is_not_blamed_on_the_format(tmp_path):
 
     j = job(tmp_path, tmp_path, "fp8")
     with pytest.raises(StepFailed) as e:
-        _export(ExportSpec("hf"), j, None, "LlamaForCausalLM", None, None, tmp_path, lambda *a, **k: None,
-                _Clock(), full_disk, None, None, SimpleNamespace(bfloat16="bf16"))
+        _export(
+            ExportSpec("hf"),
+            j,
+            None,
+            "LlamaForCausalLM",
+            None,
+            None,
+            tmp_path,
+            lambda *a, **k: None,
+            _Clock(),
+            full_disk,
+            None,
+            None,
+            SimpleNamespace(bfloat16="bf16"),
+        )
     line = e.value.one_line()
-    assert "No space left on device (errno 28)" in line and "not supported" not in line and "free space" in line
+    assert (
+        "No space left on device (errno 28)" in line and "not supported" not in line and "free space" in line
+    )

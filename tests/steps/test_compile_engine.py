@@ -550,11 +550,15 @@ def test_handoff_names_the_published_checkpoint_relative_to_the_output(
     output directory, never this machine's cache (tests/pipeline/test_handoff.py runs such a script)."""
     loaded, plan = engine_plan
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    ctx, _ = make_ctx(loaded, plan, tmp_path, checkpoint, executor="local", published_as={"quantize": "checkpoint"})
+    ctx, _ = make_ctx(
+        loaded, plan, tmp_path, checkpoint, executor="local", published_as={"quantize": "checkpoint"}
+    )
     with pytest.raises(ToolMissing):
         ce.CompileEngineStep("compile", loaded, plan, needs=("quantize",)).run(ctx)
     inputs = json.loads((tmp_path / "handoff" / "compile-inputs.json").read_text())
-    assert inputs["checkpoint_dir"] == "checkpoint/trtllm_checkpoint" and inputs["checkpoint_published"] is True
+    assert (
+        inputs["checkpoint_dir"] == "checkpoint/trtllm_checkpoint" and inputs["checkpoint_published"] is True
+    )
     argv = inputs["argv"]
     assert argv[argv.index("--checkpoint_dir") + 1] == "checkpoint/trtllm_checkpoint"
     assert argv[argv.index("--output_dir") + 1] == "engine"

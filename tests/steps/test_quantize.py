@@ -132,7 +132,11 @@ def test_preflight_passes_for_a_cpu_format(tmp_path, fmt, kv):
     s = step(tmp_path, MODEL, plan(fmt, kv=kv))
     assert s.preflight() is None
     p = s.params()
-    assert (p["device"], p["format"], p["modelopt_config"]) == ("cpu", fmt, formats.get_format(fmt).modelopt_config)
+    assert (p["device"], p["format"], p["modelopt_config"]) == (
+        "cpu",
+        fmt,
+        formats.get_format(fmt).modelopt_config,
+    )
     assert p["kv_cache"] == (None if kv == "bf16" else kv)
 
 

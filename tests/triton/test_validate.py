@@ -156,8 +156,12 @@ def test_cli_ok(good_repo):
 
 def test_lock_file_next_to_the_repository_must_agree(repo):
     # `trtforge build` publishes trtforge.lock.json beside model_repository/.
-    (repo.parent / "trtforge.lock.json").write_text(json.dumps({"plan": {"toolchain": {"trtllm_version": "1.1.0"}}}))
-    assert "trtforge.lock.json: TensorRT-LLM 1.1.0 in the lock file, 1.2.1 in trtforge.json" in _messages(repo)
+    (repo.parent / "trtforge.lock.json").write_text(
+        json.dumps({"plan": {"toolchain": {"trtllm_version": "1.1.0"}}})
+    )
+    assert "trtforge.lock.json: TensorRT-LLM 1.1.0 in the lock file, 1.2.1 in trtforge.json" in _messages(
+        repo
+    )
 
 
 # -- NVIDIA's required parameters, per pinned version ------------------------------------------------------------
@@ -195,7 +199,9 @@ def test_each_required_parameter_removed_fails_validation(version, tiny_llama, t
         name: specs.required_parameters(version, name)
         for name in ("preprocessing", "tensorrt_llm", "postprocessing", "tensorrt_llm_bls")
     }
-    assert required["tensorrt_llm"] and required["preprocessing"]  # every release reads some without a fallback
+    assert (
+        required["tensorrt_llm"] and required["preprocessing"]
+    )  # every release reads some without a fallback
     for name, keys in required.items():
         path = repo / name / "config.pbtxt"
         original = path.read_text()
@@ -243,4 +249,6 @@ def test_bls_without_its_routes_is_named(repo):
     config = parse_pbtxt((repo / "tensorrt_llm_bls" / "config.pbtxt").read_text())
     del config.parameters["routes"]
     (repo / "tensorrt_llm_bls" / "config.pbtxt").write_text(to_pbtxt(config))
-    assert _messages(repo) == ["tensorrt_llm_bls/config.pbtxt: parameter 'routes' missing (trtforge's BLS routes inputs by it)"]
+    assert _messages(repo) == [
+        "tensorrt_llm_bls/config.pbtxt: parameter 'routes' missing (trtforge's BLS routes inputs by it)"
+    ]

@@ -22,7 +22,9 @@ def load_recipe_model_spec(model) -> ModelSpec:  # noqa: ANN001 - a recipe's Mod
     from trtforge.models import gguf
 
     fetched = gguf.fetch(model)
-    return spec_from_config(gguf.hf_config(gguf.read_header(fetched.path)), source=f"gguf:{fetched.describe()}")
+    return spec_from_config(
+        gguf.hf_config(gguf.read_header(fetched.path)), source=f"gguf:{fetched.describe()}"
+    )
 
 
 __all__ = [

@@ -41,9 +41,13 @@ def fingerprint_of(inputs: dict[str, Any], *, step_name: str = "?") -> str:
     try:
         text = canonical_json(inputs)
     except (TypeError, ValueError) as exc:
-        raise StepFailed(f"step '{step_name}': params/tool_versions must be plain JSON values ({exc})") from None
+        raise StepFailed(
+            f"step '{step_name}': params/tool_versions must be plain JSON values ({exc})"
+        ) from None
     if secrets.redact(text) != text:
-        raise StepFailed(f"step '{step_name}': its parameters contain a secret (a token); refusing to record it")
+        raise StepFailed(
+            f"step '{step_name}': its parameters contain a secret (a token); refusing to record it"
+        )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -35,7 +35,10 @@ BLOCK = 4 << 20  # one read; both hash libraries release the GIL for buffers thi
 FORMAT = f"{ALGORITHM}tree-64m"  # name of the scheme, recorded in cache entries and lock files
 
 
-HASHERS: dict[str, Callable] = {"sha256": hashlib.sha256, **({"blake3": _blake3} if _blake3 is not None else {})}
+HASHERS: dict[str, Callable] = {
+    "sha256": hashlib.sha256,
+    **({"blake3": _blake3} if _blake3 is not None else {}),
+}
 
 
 def new_hasher(algorithm: str = ALGORITHM):
@@ -78,8 +81,9 @@ class _Local(threading.local):
 _local = _Local()
 
 
-def _hash_range(path: str, offset: int, length: int, on_bytes: Callable[[int], None] | None,
-                algorithm: str) -> bytes:
+def _hash_range(
+    path: str, offset: int, length: int, on_bytes: Callable[[int], None] | None, algorithm: str
+) -> bytes:
     """Digest of `length` bytes of `path` from `offset`, read through a per-thread buffer."""
     if _local.buf is None or len(_local.buf) != BLOCK:
         _local.buf = bytearray(BLOCK)
@@ -130,9 +134,11 @@ def hash_files(
     lock = threading.Lock()
     counted = None
     if on_bytes is not None:
+
         def counted(n: int) -> None:
             with lock:
                 on_bytes(n)
+
     pieces: dict[str, dict[int, bytes]] = {p: {} for p in names}
     n_workers = min(workers or default_workers(), max(1, len(tasks)))
     if n_workers == 1:
@@ -140,8 +146,10 @@ def hash_files(
             pieces[p][i] = _hash_range(p, off, length, counted, algorithm)
     else:
         with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="hash") as pool:
-            futures = [(p, i, pool.submit(_hash_range, p, off, length, counted, algorithm))
-                       for p, i, off, length in tasks]
+            futures = [
+                (p, i, pool.submit(_hash_range, p, off, length, counted, algorithm))
+                for p, i, off, length in tasks
+            ]
             for p, i, fut in futures:
                 pieces[p][i] = fut.result()
     out: dict[str, str] = {}
@@ -161,8 +169,9 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = ALGORITHM) -> str
     return hash_files([path], algorithm=algorithm)[os.fspath(path)]
 
 
-def rehash_like(expected: dict[str, str], *,
-                on_bytes: Callable[[int], None] | None = None) -> dict[str, str | None]:
+def rehash_like(
+    expected: dict[str, str], *, on_bytes: Callable[[int], None] | None = None
+) -> dict[str, str | None]:
     """Re-hash files {path: recorded digest} with the algorithm each digest was made with.
 
     A path whose algorithm is not installed here maps to None (cannot be checked, which is not corruption).

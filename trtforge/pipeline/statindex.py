@@ -48,8 +48,9 @@ class StatIndex:
             if db is None:
                 return None
             try:
-                row = db.execute("SELECT size, mtime_ns, digest FROM hashes WHERE dev=? AND ino=?",
-                                 (st.st_dev, st.st_ino)).fetchone()
+                row = db.execute(
+                    "SELECT size, mtime_ns, digest FROM hashes WHERE dev=? AND ino=?", (st.st_dev, st.st_ino)
+                ).fetchone()
             except sqlite3.Error:
                 return None
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
@@ -120,7 +121,10 @@ def digests(paths: list[Path], *, on_bytes=None) -> dict[str, tuple[str, os.stat
             after = os.stat(sp)
             before = stats[sp]
             same = (after.st_size, after.st_mtime_ns, after.st_ino) == (
-                before.st_size, before.st_mtime_ns, before.st_ino)
+                before.st_size,
+                before.st_mtime_ns,
+                before.st_ino,
+            )
             if same and after.st_mtime_ns < recent:
                 remember.append((after, fresh[sp]))
             out[sp] = (fresh[sp], after)

@@ -29,7 +29,9 @@ class StepContext:
     emit: Callable[[dict[str, Any]], None] = lambda event: None  # progress/log events (runner renders them)
     options: dict[str, Any] = field(default_factory=dict)  # CLI-level switches (e.g. executor overrides)
 
-    def progress(self, message: str, done: float | None = None, total: float | None = None, unit: str = "") -> None:
+    def progress(
+        self, message: str, done: float | None = None, total: float | None = None, unit: str = ""
+    ) -> None:
         self.emit({"event": "progress", "message": message, "done": done, "total": total, "unit": unit})
 
     def log(self, line: str) -> None:

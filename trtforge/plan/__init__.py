@@ -27,14 +27,18 @@ def _plan_with_lookups(recipe: Recipe, target: Target, found: list[LocalGPU], sp
     from trtforge.hardware.auto import describe_found
 
     gpu = find_gpu(target.gpu)
-    plan = plan_target(recipe, target, spec, gpu, host_memory_bytes=host_memory_bytes() if gpu.is_cpu else None)
+    plan = plan_target(
+        recipe, target, spec, gpu, host_memory_bytes=host_memory_bytes() if gpu.is_cpu else None
+    )
     if not found:
         return plan
     seen = describe_found(found)
-    return plan.model_copy(update={
-        "gpu": plan.gpu.model_copy(update={"detected": seen}),
-        "decisions": [f"target.gpu auto: NVML found {seen} on this machine", *plan.decisions],
-    })
+    return plan.model_copy(
+        update={
+            "gpu": plan.gpu.model_copy(update={"detected": seen}),
+            "decisions": [f"target.gpu auto: NVML found {seen} on this machine", *plan.decisions],
+        }
+    )
 
 
 def make_plan(recipe: Recipe, target: Target) -> Plan:

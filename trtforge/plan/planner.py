@@ -125,7 +125,9 @@ def engine_draft_len(recipe: Recipe) -> int:
         return 0
     if spec.mode == "lookahead" and spec.lookahead:
         return lookahead_max_draft_len(
-            spec.lookahead["window_size"], spec.lookahead["ngram_size"], spec.lookahead["verification_set_size"]
+            spec.lookahead["window_size"],
+            spec.lookahead["ngram_size"],
+            spec.lookahead["verification_set_size"],
         )
     return spec.max_draft_len
 

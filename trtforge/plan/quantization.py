@@ -98,8 +98,13 @@ def resolve_quantization(
     weight_format = "none"
     groups: tuple[str, ...] = ()
     excludes: list[str] = []
-    asked_same = native is not None and native.format is not None and (
-        fmt_requested == native.format or _SAME_FAMILY.get(fmt_requested) == _SAME_FAMILY.get(native.format, "-")
+    asked_same = (
+        native is not None
+        and native.format is not None
+        and (
+            fmt_requested == native.format
+            or _SAME_FAMILY.get(fmt_requested) == _SAME_FAMILY.get(native.format, "-")
+        )
     )
     if asked_same and fmt_requested not in ("none", "native"):
         decisions.append(
@@ -198,16 +203,21 @@ def group_size_problem(name: str, group_size: int | None, spec: ModelSpec) -> st
     its quant_algo and TensorRT-LLM's kernels all fix (SmolLM2-135M, hidden 576: int4_awq/w4a8_awq no, fp8 yes)."""
     if not group_size:
         return None
-    widths = {"hidden_size": spec.hidden_size, "intermediate_size": spec.intermediate_size,
-              "moe_intermediate_size": spec.moe_intermediate_size}
+    widths = {
+        "hidden_size": spec.hidden_size,
+        "intermediate_size": spec.intermediate_size,
+        "moe_intermediate_size": spec.moe_intermediate_size,
+    }
     bad = {k: v for k, v in widths.items() if v and v % group_size}
     if not bad:
         return None
     key, width = next(iter(bad.items()))
-    return (f"quantization.format {name} quantizes in groups of {group_size} input channels; "
-            f"{spec.architecture}'s {key} {width} is not a multiple of {group_size} "
-            f"({width} = {width // group_size} x {group_size} + {width % group_size}): "
-            "use fp8 or int8_sq (no groups) for this model")
+    return (
+        f"quantization.format {name} quantizes in groups of {group_size} input channels; "
+        f"{spec.architecture}'s {key} {width} is not a multiple of {group_size} "
+        f"({width} = {width // group_size} x {group_size} + {width % group_size}): "
+        "use fp8 or int8_sq (no groups) for this model"
+    )
 
 
 @dataclass

@@ -116,7 +116,9 @@ def suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
             q = resolve_quantization(fmt, ctx.recipe.quantization.kv_cache, [], spec, gpu, ctx.backend)
             if q.errors or q.plan.bytes_per_weight >= ctx.quant.plan.bytes_per_weight:
                 continue
-            layouts, _ = placed_layouts(spec, target, gpu, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe)
+            layouts, _ = placed_layouts(
+                spec, target, gpu, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe
+            )
             if _first_fit(replace(ctx, quant=q), layouts) is not None:
                 out.append(f"quantization.format: {fmt}")
                 break

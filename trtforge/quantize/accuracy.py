@@ -78,8 +78,9 @@ def perplexity_increase(acc: dict[str, Any]) -> float:
     return acc["ppl_quantized"] / acc["ppl_original"] - 1.0
 
 
-def gate_failures(acc: dict[str, Any], min_top1: float | None, max_kl: float | None,
-                  max_ppl_increase: float | None = None) -> list[str]:
+def gate_failures(
+    acc: dict[str, Any], min_top1: float | None, max_kl: float | None, max_ppl_increase: float | None = None
+) -> list[str]:
     """Threshold violations, one line each (empty when the gate passes or nothing was set)."""
     if not acc.get("measured"):
         return []
@@ -87,8 +88,10 @@ def gate_failures(acc: dict[str, Any], min_top1: float | None, max_kl: float | N
     if max_ppl_increase is not None:
         rise = perplexity_increase(acc)
         if not rise <= max_ppl_increase:  # NaN fails too
-            out.append(f"perplexity {acc['ppl_original']:.3f} -> {acc['ppl_quantized']:.3f} is "
-                       f"{rise:+.2%}, above max_perplexity_increase {max_ppl_increase:.2%}")
+            out.append(
+                f"perplexity {acc['ppl_original']:.3f} -> {acc['ppl_quantized']:.3f} is "
+                f"{rise:+.2%}, above max_perplexity_increase {max_ppl_increase:.2%}"
+            )
     if min_top1 is not None and acc["top1_agreement"] < min_top1:
         out.append(f"top-1 agreement {acc['top1_agreement']:.4f} < min_top1_agreement {min_top1}")
     if max_kl is not None and not acc["mean_kl"] <= max_kl:

@@ -37,8 +37,10 @@ def describe_source(dataset: str) -> str:
         return SYNTHETIC_LABEL
     if dataset == PYDOC:
         texts = pydoc_texts()
-        return (f"CPython {sys.version.split()[0]} pydoc_data.topics ({len(texts)} topics, sha256 "
-                f"{pydoc_digest()[:16]})")
+        return (
+            f"CPython {sys.version.split()[0]} pydoc_data.topics ({len(texts)} topics, sha256 "
+            f"{pydoc_digest()[:16]})"
+        )
     if dataset.startswith("hf:"):
         return f"Hugging Face dataset {dataset[3:]}"
     path = Path(dataset)
@@ -97,8 +99,10 @@ def pydoc_texts() -> list[str]:
     try:
         from pydoc_data.topics import topics
     except ImportError:  # some distributions strip it
-        raise ToolMissing("calibration dataset 'pydoc' needs CPython's pydoc_data package, which this Python "
-                          "lacks", hint="use a local .txt/.jsonl file") from None
+        raise ToolMissing(
+            "calibration dataset 'pydoc' needs CPython's pydoc_data package, which this Python lacks",
+            hint="use a local .txt/.jsonl file",
+        ) from None
     return [topics[k] for k in sorted(topics) if topics[k].strip()]
 
 

@@ -45,7 +45,13 @@ class RecipeIssue:
         return f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
 
     def to_json(self) -> dict:
-        return {"file": self.file, "line": self.line, "column": self.column, "path": self.path, "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+        }
 
 
 class RecipeInvalid(InvalidInput):
@@ -96,7 +102,11 @@ class _Doc:
                     continue
                 out[key] = self.to_data(value_node, path + (key,))
                 # point at the key, not the value, for errors about this entry
-                self.locations[path + (key,)] = (self.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                self.locations[path + (key,)] = (
+                    self.file,
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.to_data(item, path + (i,)) for i, item in enumerate(node.value)]
@@ -120,7 +130,9 @@ class _Doc:
             else:
                 explicit.append((k, v))
         keys = {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)}
-        return explicit + [(k, v) for k, v in merged if not (isinstance(k, yaml.ScalarNode) and k.value in keys)]
+        return explicit + [
+            (k, v) for k, v in merged if not (isinstance(k, yaml.ScalarNode) and k.value in keys)
+        ]
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
@@ -131,7 +143,9 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int
     if key in memo:
         return memo[key]
     if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
+        size = 1 + sum(
+            _expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value
+        )
     elif isinstance(node, yaml.SequenceNode):
         size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in node.value)
     else:
@@ -201,17 +215,24 @@ def parse_yaml(text: str, display: str) -> tuple[Any, dict[Path_, tuple[str, int
         raise fail(1, 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     except _TooDeep as exc:
         mark = exc.node.start_mark
-        raise fail(mark.line + 1, mark.column + 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
+        raise fail(
+            mark.line + 1, mark.column + 1, f"nesting is too deep (limit {MAX_DEPTH} levels)"
+        ) from None
     if len(nodes) > 1:
-        raise fail(nodes[1].start_mark.line + 1, 1, "more than one YAML document ('---'): a recipe is one document")
+        raise fail(
+            nodes[1].start_mark.line + 1, 1, "more than one YAML document ('---'): a recipe is one document"
+        )
     if not nodes or nodes[0] is None:
         raise fail(1, 1, "recipe is empty")
     root = nodes[0]
     try:
         size = _expanded_size(root, {})
     except _TooDeep as exc:
-        raise fail(exc.node.start_mark.line + 1, exc.node.start_mark.column + 1,
-                   f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
+        raise fail(
+            exc.node.start_mark.line + 1,
+            exc.node.start_mark.column + 1,
+            f"nesting is too deep (limit {MAX_DEPTH} levels)",
+        ) from None
     except RecursionError:
         raise fail(1, 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     if size > MAX_NODES:
@@ -243,12 +264,22 @@ def _load_with_extends(path: Path, display: str, seen: tuple[Path, ...] = ()) ->
         return data, locs
     where = locs.get(("extends",), (display, 1, 1))
     if not isinstance(base_ref, str) or not base_ref.strip():
-        raise RecipeInvalid([RecipeIssue(where[0], where[1], where[2], "extends", "must be a path to a base recipe")])
+        raise RecipeInvalid(
+            [RecipeIssue(where[0], where[1], where[2], "extends", "must be a path to a base recipe")]
+        )
     base_path = (path.parent / base_ref).resolve()
     if base_path in seen or base_path == path.resolve():
-        raise RecipeInvalid([RecipeIssue(where[0], where[1], where[2], "extends", f"'{base_ref}' extends itself (a cycle)")])
+        raise RecipeInvalid(
+            [RecipeIssue(where[0], where[1], where[2], "extends", f"'{base_ref}' extends itself (a cycle)")]
+        )
     if len(seen) >= MAX_EXTENDS:
-        raise RecipeInvalid([RecipeIssue(where[0], where[1], where[2], "extends", f"more than {MAX_EXTENDS} levels of extends")])
+        raise RecipeInvalid(
+            [
+                RecipeIssue(
+                    where[0], where[1], where[2], "extends", f"more than {MAX_EXTENDS} levels of extends"
+                )
+            ]
+        )
     base_display = os.path.relpath(base_path) if not base_ref.startswith("/") else str(base_path)
     base_data, base_locs = _load_with_extends(base_path, base_display, seen + (path.resolve(),))
     merged = _deep_merge(base_data, data)
@@ -326,7 +357,11 @@ def _clean_loc(loc: tuple) -> tuple[Path_, type[BaseModel] | None]:
     for part in loc:
         if isinstance(part, int):
             out.append(part)
-            model = _submodel(get_args(annotation)[0]) if annotation is not None and get_origin(annotation) in (list,) else model
+            model = (
+                _submodel(get_args(annotation)[0])
+                if annotation is not None and get_origin(annotation) in (list,)
+                else model
+            )
             continue
         if model is not None and part in model.model_fields:
             out.append(part)
@@ -347,7 +382,9 @@ def _clean_loc(loc: tuple) -> tuple[Path_, type[BaseModel] | None]:
 def _tidy(msg: str) -> str:
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     msg = msg.replace("Input should be ", "")
-    msg = msg.replace(f"less than or equal to {INT32_MAX}", f"at most {INT32_MAX} (TensorRT-LLM's int32 SizeType32)")
+    msg = msg.replace(
+        f"less than or equal to {INT32_MAX}", f"at most {INT32_MAX} (TensorRT-LLM's int32 SizeType32)"
+    )
     msg = re.sub(r"a valid dictionary or instance of \w+", "a mapping (section)", msg)
     # pydantic explains its parse failures after a comma; the expected type is what the user needs
     if msg.startswith("a valid "):
@@ -371,7 +408,11 @@ def _issues_from_validation(exc: ValidationError, locs: dict) -> list[RecipeIssu
         hint = ""
         if model is not None:
             close = difflib.get_close_matches(str(path[-1]), list(model.model_fields), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(model.model_fields)})"
+            hint = (
+                f" (did you mean '{close[0]}'?)"
+                if close
+                else f" (known keys: {', '.join(model.model_fields)})"
+            )
         issues.append(_issue_at(locs, path, f"unknown key '{key}' in {parent}{hint}"))
     for path, errs in grouped.items():
         if any(e["type"] == "missing" for e in errs):
@@ -379,10 +420,25 @@ def _issues_from_validation(exc: ValidationError, locs: dict) -> list[RecipeIssu
             continue
         parts = list(dict.fromkeys(_tidy(e["msg"]) for e in errs))
         text = " or ".join(parts)
-        if len(errs) > 1 or errs[0]["type"] in ("literal_error", "int_type", "int_parsing", "bool_type", "bool_parsing",
-                                                  "string_type", "float_type", "float_parsing", "dict_type", "list_type",
-                                                  "model_type", "greater_than_equal", "less_than_equal", "greater_than",
-                                                  "less_than", "int_from_float", "model_attributes_type"):
+        if len(errs) > 1 or errs[0]["type"] in (
+            "literal_error",
+            "int_type",
+            "int_parsing",
+            "bool_type",
+            "bool_parsing",
+            "string_type",
+            "float_type",
+            "float_parsing",
+            "dict_type",
+            "list_type",
+            "model_type",
+            "greater_than_equal",
+            "less_than_equal",
+            "greater_than",
+            "less_than",
+            "int_from_float",
+            "model_attributes_type",
+        ):
             text = "must be " + text
         text = text.replace("a valid dictionary", "a mapping")
         issues.append(_issue_at(locs, path, text))
@@ -404,14 +460,20 @@ def load_recipe(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeInvalid(_issues_from_validation(exc, locs) or [RecipeIssue(display, 1, 1, "", "invalid recipe")]) from None
+        raise RecipeInvalid(
+            _issues_from_validation(exc, locs) or [RecipeIssue(display, 1, 1, "", "invalid recipe")]
+        ) from None
     except RecursionError:
         raise RecipeInvalid([RecipeIssue(display, 1, 1, "", "nesting is too deep")]) from None
     if recipe.model.path is not None and not os.path.isabs(recipe.model.path):
         resolved = str((p.parent / recipe.model.path).resolve())
         recipe = recipe.model_copy(update={"model": recipe.model.model_copy(update={"path": resolved})})
     g = recipe.model.gguf
-    if g is not None and not (g.package or recipe.model.repo) and not os.path.isabs(os.path.expanduser(g.file)):
+    if (
+        g is not None
+        and not (g.package or recipe.model.repo)
+        and not os.path.isabs(os.path.expanduser(g.file))
+    ):
         resolved = str((p.parent / g.file).resolve())  # a local GGUF file: relative to the recipe, like path
         gguf = g.model_copy(update={"file": resolved})
         recipe = recipe.model_copy(update={"model": recipe.model.model_copy(update={"gguf": gguf})})

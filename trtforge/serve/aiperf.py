@@ -253,7 +253,11 @@ def run_aiperf(target: Target, cfg, tokenizer: Path, artifacts: Path) -> dict[st
 
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,
             preexec_fn=functools.partial(die_with_parent, os.getpid()),  # noqa: PLW1509 - see process.py
         )
@@ -268,7 +272,9 @@ def run_aiperf(target: Target, cfg, tokenizer: Path, artifacts: Path) -> dict[st
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     if proc.returncode != 0:
-        raise StepFailed(f"aiperf failed (exit {proc.returncode}): {first_error(log)}", hint=f"full output: {log}")
+        raise StepFailed(
+            f"aiperf failed (exit {proc.returncode}): {first_error(log)}", hint=f"full output: {log}"
+        )
     summary = parse_exports(artifacts)
     succeeded = int(_metric(summary, "request_count") or 0)
     wall = _metric(summary, "benchmark_duration")

@@ -123,7 +123,9 @@ def _first_difference(a: list[int], b: list[int]) -> str:
     return f"{len(a)} tokens (generate) vs {len(b)} (stream)"
 
 
-def stream_verdict(model: str, whole: str, chunks: list[str], tokens: SlotTokens | None) -> tuple[str, str | None]:
+def stream_verdict(
+    model: str, whole: str, chunks: list[str], tokens: SlotTokens | None
+) -> tuple[str, str | None]:
     """("ok" | "note" | "mismatch", why) for a route's stream against the same request's generate text."""
     if tokens is not None and tokens.generated != tokens.streamed:
         return "mismatch", (
@@ -134,7 +136,11 @@ def stream_verdict(model: str, whole: str, chunks: list[str], tokens: SlotTokens
     if streamed == whole:
         return "ok", None
     # empty chunks (a final response with no token, a special token skipped in decoding) carry no text
-    if tokens is not None and [c for c in chunks if c] == [p for p in tokens.pieces if p] and whole == tokens.text:
+    if (
+        tokens is not None
+        and [c for c in chunks if c] == [p for p in tokens.pieces if p]
+        and whole == tokens.text
+    ):
         return "note", SPLIT_NOTE.format(model=model)
     why = "token ids unavailable" if tokens is None else "not explained by per-token decoding of the same ids"
     return "mismatch", (
@@ -164,7 +170,8 @@ def run_check(url: str, models: list[str], prompt: str, layout_has_slot: bool) -
         if verdict == "mismatch" and slot_error:
             message = f"{message}; token ids could not be read: {slot_error}"
         answers.append(
-            Answer(name, "generate_stream", streamed.text, streamed.latency_s, streamed.chunks, verdict, message)
+            Answer(
+                name, "generate_stream", streamed.text, streamed.latency_s, streamed.chunks, verdict, message
+            )
         )
     return answers
-

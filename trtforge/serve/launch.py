@@ -195,7 +195,11 @@ def _local_server(
     )
     env = {**install.env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **opts.extra_env}
     server = ServerProcess(
-        argv=argv, env=env, endpoints=ep, shm_prefix=shm_prefix, log_path=opts.log_file,
+        argv=argv,
+        env=env,
+        endpoints=ep,
+        shm_prefix=shm_prefix,
+        log_path=opts.log_file,
         ready_marker=TRITON_LAST_STARTED if install.bundled else None,
     )
     return server, install.source

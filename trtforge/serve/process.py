@@ -165,8 +165,11 @@ class ServerProcess:
         """Refuse a port another process holds before starting: Triton would load every model first, then
         fail to bind, and meanwhile another server would answer our readiness checks."""
         ep = self.endpoints
-        for flag, port in (("--http-port", ep.http_port), ("--grpc-port", ep.grpc_port),
-                           ("--metrics-port", ep.metrics_port)):
+        for flag, port in (
+            ("--http-port", ep.http_port),
+            ("--grpc-port", ep.grpc_port),
+            ("--metrics-port", ep.metrics_port),
+        ):
             host = "127.0.0.1" if ep.host in ("0.0.0.0", "") else ep.host
             if port and port_in_use(host, port):
                 raise InvalidInput(

@@ -25,25 +25,39 @@ if TYPE_CHECKING:  # pragma: no cover
     from trtforge.pipeline.step import Step
 
 ENTRY_POINT_GROUP = "trtforge.steps"
-PLUGINS_ENV = "TRTFORGE_PLUGINS"  # extra "module:function" registrations, comma-separated (development, tests)
+PLUGINS_ENV = (
+    "TRTFORGE_PLUGINS"  # extra "module:function" registrations, comma-separated (development, tests)
+)
 
 # Where a plugin step may attach; each falls back to the previous one when the build has no such step.
 ANCHORS = ("download", "checkpoint", "compile", "triton_repo")
 
 BUILTIN: dict[str, tuple[str, str]] = {
-    "download": ("trtforge.steps.download:DownloadStep",
-                 "Fetch the checkpoint (Hugging Face hub at a pinned commit, or a local directory)."),
-    "gguf_convert": ("trtforge.steps.gguf_convert:GgufConvertStep",
-                     "Fetch a pinned GGUF file and convert it to a bf16 Hugging Face checkpoint."),
-    "quantize": ("trtforge.steps.quantize:QuantizeStep",
-                 "Quantize with NVIDIA ModelOpt into a unified checkpoint."),
-    "compile_engine": ("trtforge.steps.compile_engine:CompileEngineStep",
-                       "Build a TensorRT engine (trtllm-build)."),
-    "llmapi_config": ("trtforge.steps.llmapi_config:LlmApiConfigStep",
-                      "Write the LLM-API (PyTorch backend) configuration."),
+    "download": (
+        "trtforge.steps.download:DownloadStep",
+        "Fetch the checkpoint (Hugging Face hub at a pinned commit, or a local directory).",
+    ),
+    "gguf_convert": (
+        "trtforge.steps.gguf_convert:GgufConvertStep",
+        "Fetch a pinned GGUF file and convert it to a bf16 Hugging Face checkpoint.",
+    ),
+    "quantize": (
+        "trtforge.steps.quantize:QuantizeStep",
+        "Quantize with NVIDIA ModelOpt into a unified checkpoint.",
+    ),
+    "compile_engine": (
+        "trtforge.steps.compile_engine:CompileEngineStep",
+        "Build a TensorRT engine (trtllm-build).",
+    ),
+    "llmapi_config": (
+        "trtforge.steps.llmapi_config:LlmApiConfigStep",
+        "Write the LLM-API (PyTorch backend) configuration.",
+    ),
     "triton_repo": ("trtforge.steps.triton_repo:TritonRepoStep", "Write the Triton model repository."),
-    "deploy": ("trtforge.steps.deploy_files:DeployFilesStep",
-               "Write trtllm-serve, Kubernetes (LeaderWorkerSet), Dynamo and Slurm hand-off files (deploy/)."),
+    "deploy": (
+        "trtforge.steps.deploy_files:DeployFilesStep",
+        "Write trtllm-serve, Kubernetes (LeaderWorkerSet), Dynamo and Slurm hand-off files (deploy/).",
+    ),
 }
 
 
@@ -69,8 +83,10 @@ class StepKind:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-                raise KindUnavailable(f"step kind '{self.kind}' is not available: module {module_name} is not "
-                                      "installed in this version") from None
+                raise KindUnavailable(
+                    f"step kind '{self.kind}' is not available: module {module_name} is not "
+                    "installed in this version"
+                ) from None
             raise KindUnavailable(f"step kind '{self.kind}' cannot be loaded: {exc}") from None
         try:
             return getattr(module, attr)
@@ -90,8 +106,14 @@ class PluginReport:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "dist": self.dist, "version": self.version,
-                "kinds": self.kinds, "error": self.error}
+        return {
+            "name": self.name,
+            "value": self.value,
+            "dist": self.dist,
+            "version": self.version,
+            "kinds": self.kinds,
+            "error": self.error,
+        }
 
 
 class StepRegistry:
@@ -101,8 +123,16 @@ class StepRegistry:
         self._kinds: dict[str, StepKind] = {}
         self._origin = "builtin"
 
-    def add(self, step: Any, *, kind: str | None = None, summary: str = "", after: str = "checkpoint",
-            options: Any = None, publish: str | None = None) -> None:
+    def add(
+        self,
+        step: Any,
+        *,
+        kind: str | None = None,
+        summary: str = "",
+        after: str = "checkpoint",
+        options: Any = None,
+        publish: str | None = None,
+    ) -> None:
         """Register a step kind. `step` is a Step subclass (or "module:Class"); `kind` defaults to step.kind."""
         if kind is None:
             kind = getattr(step, "kind", None)
@@ -137,8 +167,9 @@ class StepRegistry:
             raise KindUnavailable(f"unknown step kind '{kind}'")
         return spec.load()
 
-    def register_plugin(self, report: PluginReport | str,
-                        register: Callable[[StepRegistry], None]) -> PluginReport:
+    def register_plugin(
+        self, report: PluginReport | str, register: Callable[[StepRegistry], None]
+    ) -> PluginReport:
         """Run one plugin's `register(registry)`; its kinds are marked as coming from it. All or nothing."""
         if isinstance(report, str):
             report = PluginReport(name=report, value=report)
@@ -168,7 +199,9 @@ def _entry_points() -> list[tuple[str, str, str | None, str | None, Callable[[],
     found = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
-        found.append((ep.name, ep.value, getattr(dist, "name", None), getattr(dist, "version", None), ep.load))
+        found.append(
+            (ep.name, ep.value, getattr(dist, "name", None), getattr(dist, "version", None), ep.load)
+        )
     for value in filter(None, (v.strip() for v in os.environ.get(PLUGINS_ENV, "").split(","))):
         module, _, attr = value.partition(":")
 

@@ -400,7 +400,8 @@ class CompileEngineStep(Step):
             .replace("__UID__", '"$(id -u):$(id -g)"')
         )
         missing_hint = (
-            "copy the whole output directory" if published is not None
+            "copy the whole output directory"
+            if published is not None
             else "it is not in the output directory: build with outputs.keep_checkpoint: true"
         )
         script = [

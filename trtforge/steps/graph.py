@@ -30,8 +30,9 @@ class UnavailableStep(Step):
 
     cacheable = False
 
-    def __init__(self, kind: str, reason: str, name: str, loaded: Any, plan: Any,
-                 needs: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, kind: str, reason: str, name: str, loaded: Any, plan: Any, needs: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(name, loaded, plan, needs)
         self.kind = kind  # type: ignore[misc]  # per instance: stands in for that kind
         self.reason = reason
@@ -89,7 +90,9 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
 
     recipe = loaded.recipe
     spec = resolve(recipe, plan)  # one step per BuildSpec section: the resolver did the branching
-    source = "gguf_convert" if recipe.model.gguf is not None else "download"  # a GGUF file stands for download
+    source = (
+        "gguf_convert" if recipe.model.gguf is not None else "download"
+    )  # a GGUF file stands for download
     steps: list[Step] = [_make(registry, source, loaded, plan, ())]
     anchors = {"download": source, "checkpoint": source}
     if spec.quantize is not None:
@@ -97,7 +100,9 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
         anchors["checkpoint"] = "quantize"
     ckpt = anchors["checkpoint"]
     anchors["compile"] = ckpt
-    compile_kind = "compile_engine" if spec.engine is not None else "llmapi_config" if spec.llm_api is not None else None
+    compile_kind = (
+        "compile_engine" if spec.engine is not None else "llmapi_config" if spec.llm_api is not None else None
+    )
     if compile_kind is not None:
         steps.append(_make(registry, compile_kind, loaded, plan, (ckpt,)))
         anchors["compile"] = compile_kind
@@ -114,7 +119,8 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
             known = sorted(k.kind for k in registry.kinds() if k.origin != "builtin")
             raise InvalidInput(
                 f"{_location(loaded, ('steps', kind))}steps.{kind}: unknown plugin step kind '{kind}'",
-                hint=f"loaded plugin kinds: {', '.join(known) or 'none'}; see `trtforge plugins`")
+                hint=f"loaded plugin kinds: {', '.join(known) or 'none'}; see `trtforge plugins`",
+            )
         _check_options(loaded, spec)
         anchor = anchors.get(spec.after, spec.after)
         if anchor not in {s.name for s in steps}:
@@ -123,8 +129,9 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
     return steps
 
 
-def publish_layout(steps: list[Step], loaded: Any,
-                   registry: StepRegistry | None = None) -> dict[str, tuple[str, str]]:
+def publish_layout(
+    steps: list[Step], loaded: Any, registry: StepRegistry | None = None
+) -> dict[str, tuple[str, str]]:
     """{output subdirectory: (step name, path inside its output, "" for all of it)} of what is published."""
     if registry is None:
         registry, _reports = default_registry()

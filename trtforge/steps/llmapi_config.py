@@ -138,7 +138,11 @@ class LlmApiConfigStep(Step):
         self.config: dict[str, Any] = dict(self.spec.llm_api or {})
 
     def params(self) -> dict[str, Any]:
-        return {"backend": "pytorch", "trtllm_version": self.plan.toolchain.trtllm_version, "config": self.config}
+        return {
+            "backend": "pytorch",
+            "trtllm_version": self.plan.toolchain.trtllm_version,
+            "config": self.config,
+        }
 
     def preflight(self) -> None:
         problems = self.spec.errors  # the plan refused these already; a plugin-made plan may not have

@@ -72,7 +72,8 @@ class QuantizeStep(Step):
 
     def _exports(self) -> list[ExportSpec]:
         return [
-            ExportSpec(e.kind, e.tp, e.pp) if e.kind == "trtllm" else ExportSpec(e.kind) for e in self.job.exports
+            ExportSpec(e.kind, e.tp, e.pp) if e.kind == "trtllm" else ExportSpec(e.kind)
+            for e in self.job.exports
         ]
 
     def _device(self) -> str:

@@ -234,8 +234,14 @@ class _Checker:
                         f"parameter {key!r} missing: NVIDIA's {kind} at {where} reads it without a fallback, "
                         "so the model fails to load (an empty string means unset)",
                     )
-            if kind == "tensorrt_llm_bls" and config.backend == "python" and "routes" not in config.parameters:
-                self.add(f"{name}/config.pbtxt", "parameter 'routes' missing (trtforge's BLS routes inputs by it)")
+            if (
+                kind == "tensorrt_llm_bls"
+                and config.backend == "python"
+                and "routes" not in config.parameters
+            ):
+                self.add(
+                    f"{name}/config.pbtxt", "parameter 'routes' missing (trtforge's BLS routes inputs by it)"
+                )
             if kind in ("ensemble", "tensorrt_llm_bls", "llmapi"):
                 have = {i.name for i in config.input}
                 for tensor in tensor_names(spec, kind, "inputs"):

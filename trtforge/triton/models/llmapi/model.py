@@ -61,17 +61,20 @@ IDS_SAMPLING = {
     "end_id": "end_id",
     "pad_id": "pad_id",
 }
-IDS_SUPPORTED = set(IDS_SAMPLING) | {
-    "input_ids",
-    "input_lengths",
-    "request_output_len",
-    "stop_words_list",
-    "bad_words_list",
-    "streaming",
-    "exclude_input_in_output",
-    "beam_width",
-    "num_return_sequences",
-}  # len_penalty / early_stopping only shape beam search, which this model does not serve: refused, not ignored
+IDS_SUPPORTED = (
+    set(IDS_SAMPLING)
+    | {
+        "input_ids",
+        "input_lengths",
+        "request_output_len",
+        "stop_words_list",
+        "bad_words_list",
+        "streaming",
+        "exclude_input_in_output",
+        "beam_width",
+        "num_return_sequences",
+    }
+)  # len_penalty / early_stopping only shape beam search, which this model does not serve: refused, not ignored
 
 
 def ids_sampling_kwargs(values: dict, stop_words: list[list[int]], bad_words: list[list[int]]) -> dict:

@@ -47,7 +47,9 @@ class Postprocessor:
         for b in range(tokens.shape[0]):
             for k in range(tokens.shape[1]):
                 ids = tokens[b, k, : int(lengths[b, k])].tolist()
-                out.append(self.tokenizer.decode(ids, skip_special_tokens=self.skip_special_tokens).encode("utf-8"))
+                out.append(
+                    self.tokenizer.decode(ids, skip_special_tokens=self.skip_special_tokens).encode("utf-8")
+                )
         return np.array(out, dtype=object)
 
 

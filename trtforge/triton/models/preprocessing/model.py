@@ -160,7 +160,9 @@ class TritonPythonModel:
             try:
                 bad = unsupported_inputs(request, SUPPORTED)
                 if bad:
-                    raise ValueError(f"input(s) {', '.join(sorted(bad))} not supported by trtforge's preprocessing")
+                    raise ValueError(
+                        f"input(s) {', '.join(sorted(bad))} not supported by trtforge's preprocessing"
+                    )
                 query = self._input(request, "QUERY")
                 batch = query.shape[0]
                 words = {}

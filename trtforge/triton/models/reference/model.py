@@ -377,8 +377,12 @@ class TritonPythonModel:
     def _ids_request(self, request, sender):
         bad = unsupported_inputs(request, IDS_SUPPORTED)
         if bad:
-            named = [f"{n} (request input {self.public_names[n]})" if n in self.public_names else n for n in bad]
-            raise ReferenceUnsupported(f"input(s) {', '.join(sorted(named))} not supported by the {RUNTIME_NOTE}")
+            named = [
+                f"{n} (request input {self.public_names[n]})" if n in self.public_names else n for n in bad
+            ]
+            raise ReferenceUnsupported(
+                f"input(s) {', '.join(sorted(named))} not supported by the {RUNTIME_NOTE}"
+            )
         if (
             int(_scalar(request, "beam_width", 1)) != 1
             or int(_scalar(request, "num_return_sequences", 1)) != 1

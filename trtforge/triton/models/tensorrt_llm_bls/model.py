@@ -90,7 +90,9 @@ class TritonPythonModel:
             i["name"]: [int(d) for d in i["dims"]] for i in self.config["input"] if "reshape" in i
         }
         if not self.routes or not self.pre_to_llm:
-            raise RuntimeError("tensorrt_llm_bls: parameter `routes` missing or empty (rebuild the repository)")
+            raise RuntimeError(
+                "tensorrt_llm_bls: parameter `routes` missing or empty (rebuild the repository)"
+            )
 
     # -- BLS calls ----------------------------------------------------------------------------------------
 
@@ -120,7 +122,9 @@ class TritonPythonModel:
         """tensorrt_llm's inputs: the public inputs routed to preprocessing go through it, the rest straight on."""
         bad = unsupported_inputs(request, set(self.routes))
         if bad:
-            raise RuntimeError(f"input(s) {', '.join(sorted(bad))} not supported by trtforge's tensorrt_llm_bls")
+            raise RuntimeError(
+                f"input(s) {', '.join(sorted(bad))} not supported by trtforge's tensorrt_llm_bls"
+            )
         pre_in, direct = [], []
         for tensor in request.inputs():
             if tensor.name() not in self.routes:
