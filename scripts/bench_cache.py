@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark the build cache: no-op rebuild time vs artifact size, `cache verify` throughput vs raw reads, RSS.
+"""Benchmark the build cache: no-op rebuild time vs artifact size, `cache verify` throughput vs raw reads,
+RSS.
 
 For each artifact size (default 100 MB and 5 GB) it writes a checkpoint directory (the tiny model's config and
 tokenizer plus safetensors-named shards of that size), builds a CPU recipe from it once, then times no-op
@@ -112,7 +113,8 @@ def raw_read(paths: list[Path]) -> tuple[int, float]:
 def verify_with_rss(env: dict[str, str], cwd: Path) -> tuple[dict, int]:
     """Run `trtforge cache verify --json` in a child that reports its own peak RSS (bytes).
 
-    VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its parent's.
+    VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its
+    parent's.
     """
     code = (
         "import sys\nfrom trtforge.cli.app import main\n"
@@ -226,13 +228,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     print(
-        "| artifact | files | first build (s) | no-op rebuild, wall (s) | of which pipeline (s) | `--help` (s) |"
+        "| artifact | files | first build (s) | no-op rebuild, wall (s) | of which pipeline (s) | `--help` "
+        "(s) |"
     )
     print("|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['size'] / 1e9:g} GB | {r['files']} | {r['first_build_s']} | {r['noop_wall_s']} "
-            f"(all: {', '.join(map(str, r['noop_wall_all']))}) | {r['noop_pipeline_s']} | {r['cli_startup_s']} |"
+            f"(all: {', '.join(map(str, r['noop_wall_all']))}) | {r['noop_pipeline_s']} | "
+            f"{r['cli_startup_s']} |"
         )
     print(f"\nno-op ratio {results[-1]['size'] / 1e9:g} GB / {results[0]['size'] / 1e9:g} GB: {ratio:.3f}")
     print("\n| run | raw sequential read (MB/s) | cache verify (MB/s) | ratio | verify peak RSS (MB) |")

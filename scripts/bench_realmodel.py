@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""Quantize a real checkpoint (SmolLM2-135M, converted from its GGUF) in every format and measure accuracy on held-out
-real text: the table in docs/quantization.md ("A real model").
+"""Quantize a real checkpoint (SmolLM2-135M, converted from its GGUF) in every format and measure accuracy on
+held-out real text: the table in docs/quantization.md ("A real model").
 
   python scripts/bench_realmodel.py --model DIR --formats fp8,fp8+kv_fp8,int8_sq --out OUT
   python scripts/bench_realmodel.py --gguf FILE.gguf --model DIR ...   (converts the GGUF into DIR first)
 
-All jobs run in one trtforge worker process (trtforge/quantize/worker.py: the same code the build's quantize step
-runs), with the same calibration and held-out windows (`--dataset`, default Python's pydoc text). An export that
-ModelOpt refuses is recorded, not fatal (keep_going), so the accuracy of the quantized forward is still reported.
-Writes OUT/realmodel.json and OUT/realmodel.md.
+All jobs run in one trtforge worker process (trtforge/quantize/worker.py: the same code the build's quantize
+step runs), with the same calibration and held-out windows (`--dataset`, default Python's pydoc text). An
+export that ModelOpt refuses is recorded, not fatal (keep_going), so the accuracy of the quantized forward is
+still reported. Writes OUT/realmodel.json and OUT/realmodel.md.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def row(label: str, outcome: dict) -> dict:
 
 def render(rows: list[dict], meta: dict) -> str:
     lines = [
-        f"model {meta['model']}, {meta['device']}; calibration {meta['calibration']}; held-out: {meta['heldout']}",
+        f"model {meta['model']}, {meta['device']}; calibration {meta['calibration']}; held-out: "
+        f"{meta['heldout']}",
         "",
         "| format | ppl original | ppl quantized | increase | top-1 agreement | mean KL | quantize s | "
         "HF export |",

@@ -15,8 +15,8 @@ writes trtforge/data/trtllm/<version>/:
   quant_algos.json           QuantAlgo members and the KV-cache algo list (tensorrt_llm/quantization/mode.py)
   model_map.json             keys of MODEL_MAP (tensorrt_llm/models/__init__.py)
 each with provenance {repo, tag, commit, paths, extracted_by, extracted_on}.
-`--list-files` prints the repo paths it reads (with --source: also the modules llm_args.py imports configs from).
-Exit codes: 0 ok, 2 bad input (missing source, tag/version mismatch, unparseable file).
+`--list-files` prints the repo paths it reads (with --source: also the modules llm_args.py imports configs
+from). Exit codes: 0 ok, 2 bad input (missing source, tag/version mismatch, unparseable file).
 """
 
 from __future__ import annotations
@@ -265,7 +265,8 @@ def _load_modules(source: Path, paths: list[str]) -> tuple[Module, list[str]]:
 
 
 def _imported_modules(tree: ast.Module, rel: str) -> list[str]:
-    """Repo paths of modules a file imports relatively or from tensorrt_llm (candidates for nested configs)."""
+    """Repo paths of modules a file imports relatively or from tensorrt_llm (candidates for nested
+    configs)."""
     package = rel.rsplit("/", 1)[0].split("/")
     out: list[str] = []
     for node in ast.walk(tree):
@@ -1049,7 +1050,8 @@ def extract_build_options(source: Path) -> tuple[dict[str, Any], list[str]]:
             "schema_version": 2,
             "tool": "trtllm-build",
             "engine_backend": False,
-            "why": f"{BUILD_PY} does not exist at this tag: the TensorRT engine backend (trtllm-build) was removed",
+            "why": f"{BUILD_PY} does not exist at this tag: the TensorRT engine backend (trtllm-build) was "
+            "removed",
             "options": [],
             "legacy_options": [],
         }, []
@@ -1070,11 +1072,12 @@ def extract_build_options(source: Path) -> tuple[dict[str, Any], list[str]]:
     }, sorted(set(read), key=read.index)
 
 
-# --------------------------------------------------------------------------------------------- enums, MODEL_MAP
+# ------------------------------------------------------------------------------------------- enums, MODEL_MAP
 
 
 def _enum_list(node: ast.AST | None, enum: str, members: list[str]) -> list[str] | None:
-    """Members named by a list/set expression over QuantAlgo (literals, set(QuantAlgo) - {...}, sorted(...))."""
+    """Members named by a list/set expression over QuantAlgo (literals, set(QuantAlgo) - {...},
+    sorted(...))."""
     if node is None:
         return None
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
@@ -1201,9 +1204,11 @@ def extract(source: Path, tag: str, commit: str, out_root: Path, today: str | No
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else None
     entry = (manifest or {}).get("versions", {}).get(version)
     if entry and entry.get("commit") and entry["commit"] != commit:
-        # the manifest's commit came from other evidence (e.g. a backend's submodule pin): a mismatch needs a person
+        # the manifest's commit came from other evidence (e.g. a backend's submodule pin): a mismatch needs a
+        # person
         raise ExtractError(
-            f"--commit {commit[:12]} is not the commit {MANIFEST} records for {version} ({entry['commit'][:12]}); "
+            f"--commit {commit[:12]} is not the commit {MANIFEST} records for {version} "
+            f"({entry['commit'][:12]}); "
             f"check `git rev-parse {tag}^{{commit}}`, then correct the manifest entry and its commit_evidence"
         )
     today = today or _dt.date.today().isoformat()
@@ -1235,7 +1240,8 @@ def extract(source: Path, tag: str, commit: str, out_root: Path, today: str | No
 
 
 def _mark_extracted(manifest: dict[str, Any], version: str, tag: str, commit: str, path: Path) -> None:
-    """Record in the manifest that `version` now has an extracted spec (no longer interim, nothing missing)."""
+    """Record in the manifest that `version` now has an extracted spec (no longer interim, nothing
+    missing)."""
     entry = manifest["versions"][version]
     if not entry.get("commit"):
         entry["commit"] = commit

@@ -24,8 +24,9 @@ SHARED = ROOT.parent / "shared"
 
 
 def pytest_configure(config) -> None:
-    """Make the bundled recipes' tiny models (models/tiny-llama, models/tiny-moe) before collection: several test
-    modules plan every shipped recipe at import time, and a clean clone holds no weights (idempotent, seconds)."""
+    """Make the bundled recipes' tiny models (models/tiny-llama, models/tiny-moe) before collection: several
+    test modules plan every shipped recipe at import time, and a clean clone holds no weights (idempotent,
+    seconds)."""
     from trtforge.testing.tiny_models import make_default_models
 
     make_default_models(ROOT)

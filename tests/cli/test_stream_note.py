@@ -36,7 +36,7 @@ def test_text_the_ids_do_not_explain_is_a_mismatch() -> None:
     assert verdict == "mismatch" and "token ids unavailable" in why
 
 
-# -- `trtforge serve --check` end to end with a test double behind the HTTP client: exit 1 on a token mismatch --
+# -- `trtforge serve --check` end to end with a test double behind the HTTP client: exit 1 on a token mismatch
 
 
 def _serve_check_with(monkeypatch, capsys, tmp_path, slot: SlotTokens, stream_pieces: list[str]):

@@ -1,7 +1,7 @@
 """`target.gpu: auto` / `plan --gpu auto`: this machine's GPUs through NVML, matched to the catalog.
 
-The found case injects a fake `pynvml` module; the none case is this machine (no NVIDIA driver), made certain by
-a fake NVML that fails to initialise, as it does without a driver.
+The found case injects a fake `pynvml` module; the none case is this machine (no NVIDIA driver), made certain
+by a fake NVML that fails to initialise, as it does without a driver.
 """
 
 from __future__ import annotations

@@ -2,13 +2,15 @@
 
 Not a mock of huggingface_hub: the real client talks HTTP to it (set HF_ENDPOINT to `FakeHub.url`).
 Implemented, after huggingface_hub's file_download.py / _snapshot_download.py / hf_api.py / utils/_http.py:
-- GET  /api/models/{org}/{name}/revision/{rev}[?blobs=true] -> {"id", "sha", "siblings": [{"rfilename", "size",
+- GET  /api/models/{org}/{name}/revision/{rev}[?blobs=true] -> {"id", "sha", "siblings": [{"rfilename",
+"size",
   "blobId", "lfs": {"sha256", "size", "pointerSize"}}]}; unknown repo 404 X-Error-Code: RepoNotFound,
   unknown revision 404 X-Error-Code: RevisionNotFound.
-- HEAD/GET /{org}/{name}/resolve/{rev}/{path}: small files answer 200 with ETag (git blob sha1), X-Repo-Commit,
+- HEAD/GET /{org}/{name}/resolve/{rev}/{path}: small files answer 200 with ETag (git blob sha1),
+X-Repo-Commit,
   Content-Length; LFS files (*.safetensors, *.bin) answer 302 to /cdn/{sha256} with X-Linked-Etag,
-  X-Linked-Size and X-Repo-Commit, like the hub's CDN redirect. Gated repos: 401 (no token) or 403 (wrong token)
-  with X-Error-Code: GatedRepo. Missing file: 404 X-Error-Code: EntryNotFound.
+  X-Linked-Size and X-Repo-Commit, like the hub's CDN redirect. Gated repos: 401 (no token) or 403 (wrong
+  token) with X-Error-Code: GatedRepo. Missing file: 404 X-Error-Code: EntryNotFound.
 - GET /cdn/{sha256}: the bytes, with `Range: bytes=N-` support (206 + Content-Range) for resumed downloads.
 Fault injection: `drop_once[file] = n` sends n bytes of that file's first GET then closes the connection;
 `stall[file] = n` sends n bytes then waits until `release` is set (for SIGKILL-mid-transfer tests).

@@ -1,4 +1,5 @@
-"""`trtforge build` / `cache` / `plugins` as a user runs them: separate processes, SIGKILL, concurrent builds."""
+"""`trtforge build` / `cache` / `plugins` as a user runs them: separate processes, SIGKILL, concurrent
+builds."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The exit-4 hand-off travels: build a tiny Llama for an H100 engine here (no trtllm-build), copy only the
-output directory elsewhere, delete the cache, and run the script there with a stand-in trtllm-build that checks
+output directory elsewhere, delete the cache, and run the script there with a stand-in trtllm-build that
+checks
 what it is given. The terminal shows the same command the script runs."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The runner, in process: caching, concurrency, failure, blocked steps, --only/--force, secrets, the graph."""
+"""The runner, in process: caching, concurrency, failure, blocked steps, --only/--force, secrets, the
+graph."""
 
 from __future__ import annotations
 

@@ -70,7 +70,8 @@ def test_build_spec_is_pure_serialisable_data(path: Path) -> None:
     "path", [p for p in RECIPES if "gpt-oss" in p.name or "llama3.1-70b" in p.name], ids=lambda p: p.stem
 )
 def test_one_decision_reaches_every_consumer(path: Path) -> None:
-    """KV fraction, block reuse and chunked prefill: the LLM-API options and the Triton settings say the same."""
+    """KV fraction, block reuse and chunked prefill: the LLM-API options and the Triton settings say the
+    same."""
     recipe, plans = planned(path)
     spec = options.resolve(recipe, plans[0])
     kv = spec.llm_api["kv_cache_config"]

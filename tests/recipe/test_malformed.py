@@ -64,12 +64,14 @@ CASES = [
     (
         "bad-name",
         GOOD.replace("name: ok", "name: My Model"),
-        "1:1: name: must be lowercase letters, digits, '.', '_' or '-' (max 64), starting with a letter or digit",
+        "1:1: name: must be lowercase letters, digits, '.', '_' or '-' (max 64), starting with a letter or "
+        "digit",
     ),
     (
         "name-traversal",
         GOOD.replace("name: ok", "name: ../etc"),
-        "1:1: name: must be lowercase letters, digits, '.', '_' or '-' (max 64), starting with a letter or digit",
+        "1:1: name: must be lowercase letters, digits, '.', '_' or '-' (max 64), starting with a letter or "
+        "digit",
     ),
     ("name-number", GOOD.replace("name: ok", "name: 12"), "1:1: name: must be a valid string"),
     (
@@ -150,7 +152,8 @@ CASES = [
     (
         "bad-format",
         GOOD + "quantization: {format: fp9}\n",
-        "6:16: quantization.format: must be 'none', 'native', 'fp8', 'nvfp4', 'nvfp4_awq', 'mxfp4', 'int4_awq', "
+        "6:16: quantization.format: must be 'none', 'native', 'fp8', 'nvfp4', 'nvfp4_awq', 'mxfp4', "
+        "'int4_awq', "
         "'w4a8_awq' or 'int8_sq'",
     ),
     (
@@ -186,7 +189,8 @@ CASES = [
     (
         "chunked-without-paged",
         GOOD + "engine: {paged_kv_cache: false, paged_context_fmha: false}\n",
-        "6:1: engine: chunked_prefill needs paged_kv_cache and paged_context_fmha (set both true, or chunked_prefill false)",
+        "6:1: engine: chunked_prefill needs paged_kv_cache and paged_context_fmha (set both true, or "
+        "chunked_prefill false)",
     ),
     (
         "input-ge-seq",
@@ -226,7 +230,8 @@ CASES = [
     (
         "bad-model-name",
         GOOD + "serving: {model_name: 'My Model'}\n",
-        "6:11: serving.model_name: must be lowercase letters, digits, '.', '_' or '-' (max 64), starting with a letter or digit",
+        "6:11: serving.model_name: must be lowercase letters, digits, '.', '_' or '-' (max 64), starting "
+        "with a letter or digit",
     ),
     (
         "streaming-string",

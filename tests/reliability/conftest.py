@@ -38,10 +38,11 @@ _SCRUB = (
 
 
 def base_env(workdir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a CLI run: this checkout importable, a private cache and HF home, no stray tokens."""
+    """The environment of a CLI run: this checkout importable, a private cache and HF home, no stray
+    tokens."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
-    # TMPDIR under workdir: the temp files of the run (ModelOpt job files, server logs, overlays) are this test's
-    # own, so scans and process checks never see another test's or another user's.
+    # TMPDIR under workdir: the temp files of the run (ModelOpt job files, server logs, overlays) are this
+    # test's own, so scans and process checks never see another test's or another user's.
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
     env.update(
         {

@@ -1,6 +1,6 @@
 """N builds of the same recipe at once, sharing one cache: each step's work happens once, the others wait and
-reuse it; when the build doing the work is SIGKILLed, a waiting one takes over (the kernel frees its lock); the
-survivors all succeed with identical outputs and nothing in the cache is corrupt.
+reuse it; when the build doing the work is SIGKILLed, a waiting one takes over (the kernel frees its lock);
+the survivors all succeed with identical outputs and nothing in the cache is corrupt.
 
 tests/pipeline/test_cli_build.py proves "work once" with three builds of a test-only step; this uses the real
 steps (download, ModelOpt quantize in its worker process, triton_repo), four builds, and a killed worker.

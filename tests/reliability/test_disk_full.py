@@ -2,8 +2,10 @@
 space is back the rebuild equals a build that never failed.
 
 Two ways to fill the disk:
-- a real small file system: a tmpfs mounted for the test (root on Linux, as CI runs here) holding the cache and
-  the output, with a ballast file leaving just a little space; skipped with the reason where mounting is refused;
+- a real small file system: a tmpfs mounted for the test (root on Linux, as CI runs here) holding the cache
+and
+  the output, with a ballast file leaving just a little space; skipped with the reason where mounting is
+  refused;
 - injected ENOSPC (tests/reliability/faultkit.py): from the K-th file-system operation of the build on, every
   operation needing space fails, for K across every step, the cache commits and the output swap.
 """
@@ -125,7 +127,8 @@ def test_disk_full_in_download_on_a_small_filesystem(tmp_path: Path, model_dir: 
 
 @pytest.mark.slow  # a real ModelOpt export onto a small full file system
 def test_disk_full_during_modelopt_export(tmp_path: Path, model_dir: Path, small_fs: Path) -> None:
-    """The download fits, the quantized checkpoint does not: the worker's failure is reported, nothing kept."""
+    """The download fits, the quantized checkpoint does not: the worker's failure is reported, nothing
+    kept."""
     write_yaml(tmp_path / "dq.yaml", QUANT)
     env = base_env(tmp_path, TRTFORGE_CACHE=str(small_fs / "cache"))
     fill(small_fs, 3_700_000)  # ~2.9 MB download + ~1.7 MB export: the export runs out
@@ -197,7 +200,8 @@ def test_enospc_at_any_point_keeps_the_cache_intact_and_the_rebuild_equal(
 
 
 def test_an_os_error_inside_a_rust_library_error_is_recognised() -> None:
-    """safetensors reports a full disk as SafetensorError('... I/O error: No space left on device (os error 28)'):
+    """safetensors reports a full disk as SafetensorError('... I/O error: No space left on device (os error
+    28)'):
     the quantize worker must see the ENOSPC in it (and not blame the quantization format)."""
     from trtforge.quantize.worker import _os_error
 

@@ -1,11 +1,12 @@
-"""Fuzzing the CLI with recipes: the planner and the build graph under adversarial but well-formed recipes, and
-hostile recipe files through the real entry point.
+"""Fuzzing the CLI with recipes: the planner and the build graph under adversarial but well-formed recipes,
+and hostile recipe files through the real entry point.
 
-tests/recipe/test_fuzz_recipes.py already fuzzes the loader alone (bytes, text, structures, mutations, nesting).
-Here: (1) recipes the loader *accepts* or nearly accepts (every section, extreme numbers, every format x backend
-x GPU x model family) go through `plan --json` and `build --dry-run --json`: exit 0, 2, 3 or 4 with `error:` lines
-only, never an internal error; (2) hostile files (alias bomb, 30 MB, binary, deep nesting, NUL bytes, a FIFO,
-a directory) go through `validate`, `plan` and `build` as separate processes: exit 2, one line, bounded time.
+tests/recipe/test_fuzz_recipes.py already fuzzes the loader alone (bytes, text, structures, mutations,
+nesting). Here: (1) recipes the loader *accepts* or nearly accepts (every section, extreme numbers, every
+format x backend x GPU x model family) go through `plan --json` and `build --dry-run --json`: exit 0, 2, 3 or
+4 with `error:` lines only, never an internal error; (2) hostile files (alias bomb, 30 MB, binary, deep
+nesting, NUL bytes, a FIFO, a directory) go through `validate`, `plan` and `build` as separate processes: exit
+2, one line, bounded time.
 """
 
 from __future__ import annotations
@@ -274,7 +275,8 @@ def test_hostile_recipe_files_through_the_cli(tmp_path: Path) -> None:
             seconds = time.monotonic() - t0
             assert r.returncode == 2, (name, argv, r.stderr[-500:])
             lines = r.stderr.strip().splitlines()
-            # validate lists each problem located (file:line:col: ...); the other commands say one `error:` line
+            # validate lists each problem located (file:line:col: ...); the other commands say one `error:`
+            # line
             prefixes = ("error: ", str(path)) if argv[0] == "validate" else ("error: ",)
             assert lines and all(ln.startswith(prefixes) for ln in lines), (name, r.stderr[-500:])
             assert "Traceback" not in r.stderr, (name, r.stderr[-500:])
@@ -292,7 +294,8 @@ def test_hostile_recipe_files_through_the_cli(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("key", ["max_batch_size", "max_num_tokens", "max_seq_len", "max_input_len"])
 def test_engine_limits_past_32_bits_are_invalid_input(key: str) -> None:
-    """Found by the fuzzer: max_num_tokens 10^400 overflowed the memory arithmetic (internal error). The recipe
+    """Found by the fuzzer: max_num_tokens 10^400 overflowed the memory arithmetic (internal error). The
+    recipe
     schema bounds them (TensorRT-LLM's int32 SizeType32), so the error has the recipe's file:line:col."""
     engine = {key: 10**400}
     if key == "max_input_len":

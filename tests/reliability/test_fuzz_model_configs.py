@@ -2,11 +2,12 @@
 
 Inputs: mutations of the bundled real configs (wrong types, negative/zero/huge numbers, NaN/Infinity, missing
 keys, unknown architectures, garbage in text_config/quantization_config), random JSON documents, random bytes,
-truncated JSON, deep nesting and oversized files. Every case must end with exit 0 (the mutation still describes a
-model: then stdout is the JSON report), 2 (invalid input) or 3 (cannot introspect / does not fit), with every
-stderr line an `error: ...` line (exactly one line for exit 2), never an internal error or a traceback, within
-CASE_SECONDS. The CLI runs in process (its real entry point, SystemExit caught) to try thousands of cases fast;
-test_subprocess_sample runs a sample through `python -m trtforge` to prove the same outside.
+truncated JSON, deep nesting and oversized files. Every case must end with exit 0 (the mutation still
+describes a model: then stdout is the JSON report), 2 (invalid input) or 3 (cannot introspect / does not fit),
+with every stderr line an `error: ...` line (exactly one line for exit 2), never an internal error or a
+traceback, within CASE_SECONDS. The CLI runs in process (its real entry point, SystemExit caught) to try
+thousands of cases fast; test_subprocess_sample runs a sample through `python -m trtforge` to prove the same
+outside.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Two kinds of kill points:
   repository emission, the LLM-API config export, cache commits, the output swap;
 - event points: the build is killed when it reports a chosen progress event, e.g. while the ModelOpt worker is
   calibrating or exporting (the worker is a separate process and must die with the build).
-After each kill, before the rebuild: every cache entry verifies (a killed build leaves no partial entry) and each
-output directory is absent or complete. After the rebuild: exit 0, lock fingerprints equal a never-killed
+After each kill, before the rebuild: every cache entry verifies (a killed build leaves no partial entry) and
+each output directory is absent or complete. After the rebuild: exit 0, lock fingerprints equal a never-killed
 build's, outputs byte-identical, `cache verify` clean, no staging or `.tmp`/`.old` leftovers.
 """
 
@@ -63,7 +63,8 @@ def _count(workdir: Path, env: dict) -> dict:
 
 
 def _pick(trace: list[str], n: int, rng: random.Random) -> list[int]:
-    """Kill points: one operation of each critical call site and of each module that writes, then random others."""
+    """Kill points: one operation of each critical call site and of each module that writes, then random
+    others."""
     seen, chosen = set(), []
     for line in trace:
         k, _op, where = line.split(" ", 2)
@@ -89,7 +90,8 @@ def _state_is_consistent(
     expected: dict[str, dict[str, str]],
     previous: dict[str, dict[str, str]] | None = None,
 ) -> None:
-    """Right after a kill: no cache entry is partial or corrupt; each output is absent, the old one, or the new."""
+    """Right after a kill: no cache entry is partial or corrupt; each output is absent, the old one, or the
+    new."""
     for report in CacheStore(cache_root).verify():
         assert report["ok"], report
     for label, out in outs.items():

@@ -1,9 +1,10 @@
 """The network during a download: drops are resumed in the same run; an outage longer than the retries stops
 the build with exit 4 and one line, and the next run (network back, even through another endpoint) resumes the
-partial file instead of starting over. Real huggingface_hub against the local hub of tests/pipeline/hubserver.py.
+partial file instead of starting over. Real huggingface_hub against the local hub of
+tests/pipeline/hubserver.py.
 
-tests/steps/test_download.py already proves one dropped connection resumed in process and a SIGKILL mid-transfer
-resumed by the next process; this adds drops on several files at once and a full outage.
+tests/steps/test_download.py already proves one dropped connection resumed in process and a SIGKILL
+mid-transfer resumed by the next process; this adds drops on several files at once and a full outage.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def hub():
 
 
 def go_down(h: FakeHub) -> None:
-    """A real outage: new connections refused, and the open keep-alive connections cut on their next request."""
+    """A real outage: new connections refused, and the open keep-alive connections cut on their next
+    request."""
 
     def cut(handler) -> None:  # noqa: ANN001
         handler.close_connection = True
@@ -133,9 +135,9 @@ def test_outage_beyond_retries_is_exit_4_and_the_next_run_resumes(
 
 
 def test_hub_model_config_unreachable_is_exit_4_in_one_line(tmp_path: Path) -> None:
-    """`inspect`/`plan` of a hub id whose config.json is neither cached nor reachable (offline): exit 4 (tool or
-    network missing), one line from trtforge.hub's error table, the same line the download step gives; it was
-    exit 2 'has no config.json' before (LocalEntryNotFoundError is a subclass of EntryNotFoundError), with
+    """`inspect`/`plan` of a hub id whose config.json is neither cached nor reachable (offline): exit 4 (tool
+    or network missing), one line from trtforge.hub's error table, the same line the download step gives; it
+    was exit 2 'has no config.json' before (LocalEntryNotFoundError is a subclass of EntryNotFoundError), with
     huggingface_hub's retry warnings on stderr."""
     env = base_env(tmp_path, HF_HUB_OFFLINE="1")
     for argv in (

@@ -111,7 +111,8 @@ def test_hub_file_names_cannot_climb_out(tmp_path: Path, tiny_model: Path) -> No
     tag = uuid.uuid4().hex[:12]
     victim = tmp_path / "victim"
     victim.mkdir()
-    # the snapshot is <tmp>/hf-home/hub/models--acme--evil/snapshots/<sha>/; staging is <tmp>/cache/tmp/<x>/out/
+    # the snapshot is <tmp>/hf-home/hub/models--acme--evil/snapshots/<sha>/; staging is
+    # <tmp>/cache/tmp/<x>/out/
     hostile = [
         "..",
         f"../evil-{tag}.json",

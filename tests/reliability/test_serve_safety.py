@@ -1,8 +1,8 @@
-"""Serving: loopback by default, a warning when exposed, and a server that never becomes ready is given up at the
-deadline with nothing left behind (no tritonserver, no python stub, no /dev/shm region, no temp overlay).
+"""Serving: loopback by default, a warning when exposed, and a server that never becomes ready is given up at
+the deadline with nothing left behind (no tritonserver, no python stub, no /dev/shm region, no temp overlay).
 
-tests/serve/test_process.py proves the deadline on a stand-in process; here it is the real `trtforge serve` on the
-real bundled tritonserver 2.51 with a python model whose initialize() never returns.
+tests/serve/test_process.py proves the deadline on a stand-in process; here it is the real `trtforge serve` on
+the real bundled tritonserver 2.51 with a python model whose initialize() never returns.
 """
 
 from __future__ import annotations

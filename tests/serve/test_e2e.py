@@ -1,6 +1,6 @@
 """The tiny recipe built by `trtforge build` (FP8 via ModelOpt) and served by a REAL Triton server (bundled
-tritonserver 2.51) with the CPU reference runtime: ensemble and BLS, generate and generate_stream, compared with
-transformers' own greedy decoding on the same weights.
+tritonserver 2.51) with the CPU reference runtime: ensemble and BLS, generate and generate_stream, compared
+with transformers' own greedy decoding on the same weights.
 
 One server for the whole module (each start costs ~20 s on 2 cores)."""
 
@@ -47,7 +47,8 @@ def processes_mentioning(text: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def built(tiny_llama, tmp_path_factory) -> Path:
-    """`trtforge build` of the tiny CPU recipe (download -> ModelOpt FP8 quantize -> triton_repo), as CI runs it."""
+    """`trtforge build` of the tiny CPU recipe (download -> ModelOpt FP8 quantize -> triton_repo), as CI runs
+    it."""
     tmp = tmp_path_factory.mktemp("e2e")
     recipe = tiny_recipe(tmp, tiny_llama)
     r = run_cli(
@@ -218,7 +219,7 @@ def test_bench_cli_builtin(server):
     print("bench", json.dumps(result))
 
 
-# -- the CLI end to end: `trtforge serve` of a one-model repository, SIGTERM, and a refused checkpoint ----------
+# -- the CLI end to end: `trtforge serve` of a one-model repository, SIGTERM, and a refused checkpoint -------
 
 
 def _write_llmapi_reference_repo(tmp: Path, checkpoint: Path) -> Path:
@@ -255,7 +256,8 @@ def _serve(repo: Path, log: Path) -> subprocess.Popen:
 
 
 def test_cli_serve_gpu_repository_with_reference_swap_then_sigterm(tiny_llama, tmp_path):
-    """An H100 / PyTorch-backend (llmapi) repository, served here: no GPU -> the reference runtime is swapped in
+    """An H100 / PyTorch-backend (llmapi) repository, served here: no GPU -> the reference runtime is swapped
+    in
     at serve time (text contract), the built repository is left untouched; SIGTERM stops everything."""
     from trtforge.pipeline.step import StepContext
     from trtforge.steps.llmapi_config import LlmApiConfigStep
@@ -333,7 +335,8 @@ def test_cli_serve_refuses_a_checkpoint_it_cannot_dequantize(tiny_llama, tmp_pat
 
 
 def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_path):
-    """`serve --check PROMPT` (the README's smoke test): ensemble and BLS, generate and stream, then a clean stop."""
+    """`serve --check PROMPT` (the README's smoke test): ensemble and BLS, generate and stream, then a clean
+    stop."""
     import shutil
 
     repo = tmp_path / "repo"  # a copy, so the module's server is not mistaken for a leftover
@@ -360,7 +363,7 @@ def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_p
     assert not list(repo.rglob("__pycache__"))  # serving left the repository as it was built
 
 
-# -- aiperf, a port in use, SIGKILL of `trtforge serve`, and a --check that must fail ----------------------------
+# -- aiperf, a port in use, SIGKILL of `trtforge serve`, and a --check that must fail ------------------------
 
 
 def _ensemble_successes(url: str) -> int:
@@ -370,8 +373,9 @@ def _ensemble_successes(url: str) -> int:
 
 
 def test_bench_aiperf_needs_no_flags_and_counts_what_triton_counts(server, tmp_path):
-    """`bench --tool aiperf` against the served tiny repository: no --tokenizer (the repository's own is used),
-    aiperf's export, trtforge's result and Triton's statistics agree on the requests; tokens are the server's."""
+    """`bench --tool aiperf` against the served tiny repository: no --tokenizer (the repository's own is
+    used), aiperf's export, trtforge's result and Triton's statistics agree on the requests; tokens are the
+    server's."""
     url = server.server.endpoints.http
     before = _ensemble_successes(url)
     artifacts = tmp_path / "aiperf"
@@ -495,7 +499,7 @@ def test_cli_serve_check_fails_when_the_stream_has_other_tokens(tiny_repo, tmp_p
     assert processes_mentioning(str(repo)) == []
 
 
-# -- NVIDIA's client contract (gRPC stream, 1-D text_output) ------------------------------------------------------
+# -- NVIDIA's client contract (gRPC stream, 1-D text_output) -------------------------------------------------
 
 
 @pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
@@ -521,7 +525,8 @@ def test_nvidia_end_to_end_grpc_client_contract(server, expected, model, streami
 
 @pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
 def test_inputs_the_runtime_cannot_honour_are_refused_by_name(server, model):
-    """NVIDIA's public inputs all exist; one the CPU reference runtime or trtforge's preprocessing cannot honour
+    """NVIDIA's public inputs all exist; one the CPU reference runtime or trtforge's preprocessing cannot
+    honour
     fails the request with its name instead of being ignored."""
     from tests.serve.nvidia_client import nvidia_inputs, run
 

@@ -100,7 +100,8 @@ def test_exit_before_ready_reports_the_model_error_line(tmp_path):
     script.write_text(
         textwrap.dedent("""
         print("I1124 model_lifecycle.cc:472] loading: tensorrt_llm:1")
-        print("E1124 model_lifecycle.cc:641] failed to load 'tensorrt_llm' version 1: Internal: ReferenceUnsupported: NVFP4")
+        print("E1124 model_lifecycle.cc:641] failed to load 'tensorrt_llm' version 1: "
+              "Internal: ReferenceUnsupported: NVFP4")
         print("error: creating server: Internal - failed to load all models")
         raise SystemExit(1)
     """)
@@ -119,7 +120,8 @@ def test_exit_before_ready_reports_the_model_error_line(tmp_path):
 def test_error_line_prefers_the_model_load_error():
     log = (
         "W warning\nE ensemble_scheduler.cc: unable to create stream: CUDA driver\n"
-        "E model_lifecycle.cc:641] failed to load 'preprocessing' version 1: Internal: ModuleNotFoundError: numpy\n"
+        "E model_lifecycle.cc:641] failed to load 'preprocessing' version 1: Internal: ModuleNotFoundError: "
+        "numpy\n"
     )
     assert error_line(log) == "failed to load 'preprocessing' version 1: Internal: ModuleNotFoundError: numpy"
     assert error_line("all good\n") is None
@@ -195,7 +197,8 @@ def test_the_server_dies_with_its_parent_even_on_sigkill(tmp_path):
         import sys, time
         from trtforge.serve.process import Endpoints, ServerProcess
         s = ServerProcess(argv=[sys.executable, "-c", "import time; time.sleep(300)"], env={{}},
-                          endpoints=Endpoints("127.0.0.1", 0, 0, 0), log_path={str(tmp_path / "l.log")!r}).start()
+                          endpoints=Endpoints("127.0.0.1", 0, 0, 0),
+                          log_path={str(tmp_path / "l.log")!r}).start()
         open({str(pid_file)!r}, "w").write(str(s.proc.pid))
         time.sleep(300)
     """)
@@ -218,7 +221,8 @@ def test_the_server_dies_with_its_parent_even_on_sigkill(tmp_path):
 
 
 def test_a_ready_answer_from_another_server_is_not_ours(tmp_path):
-    """A port taken between check_ports and Triton's bind: the other server answers /v2/health/ready while ours
+    """A port taken between check_ports and Triton's bind: the other server answers /v2/health/ready while
+    ours
     logs "Started HTTPService" and then fails to bind. Readiness waits for the line that proves it is ours."""
     other = _server(tmp_path, 0).start()  # holds the port and answers ready
     try:

@@ -1,4 +1,5 @@
-"""--runtime reference over a GPU repository: an overlay swaps the tensorrt_llm slot; the built repo is untouched."""
+"""--runtime reference over a GPU repository: an overlay swaps the tensorrt_llm slot; the built repo is
+untouched."""
 
 from __future__ import annotations
 

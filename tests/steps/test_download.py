@@ -1,4 +1,5 @@
-"""The download step against a local HTTP endpoint that answers like the hub (real huggingface_hub, no mocks)."""
+"""The download step against a local HTTP endpoint that answers like the hub (real huggingface_hub, no
+mocks)."""
 # ruff: noqa: F811 - fixtures imported from tests/pipeline/conftest.py are re-bound as arguments
 
 from __future__ import annotations
@@ -273,7 +274,7 @@ def test_offline_mode_uses_the_cache(hub_env, tiny_model, tmp_path, clean_hf_env
     assert isinstance(missing.error, ToolMissing) and "offline (HF_HUB_OFFLINE=1)" in missing.error.message
 
 
-# ---------------------------------------------------------------------------------------------- CLI, processes
+# --------------------------------------------------------------------------------------------- CLI, processes
 
 
 def cli_env(workdir: Path, hub_url: str, **extra: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""QuantizeStep: preflight refusals (one clear line each), params/versions, and real runs through the worker."""
+"""QuantizeStep: preflight refusals (one clear line each), params/versions, and real runs through the
+worker."""
 
 from __future__ import annotations
 
@@ -128,7 +129,8 @@ def test_local_calibration_file_is_fingerprinted_by_content(tmp_path):
 @pytest.mark.parametrize("fmt,kv", [("fp8", "fp8"), ("int4_awq", "bf16"), ("nvfp4", "bf16")])
 def test_preflight_passes_for_a_cpu_format(tmp_path, fmt, kv):
     """Combinations the real worker quantizes and exports on CPU (tests/quantize/test_worker.py: fp8 + fp8 KV,
-    int4_awq, nvfp4 without its accuracy check) pass preflight, and the job it prepares runs them on the CPU."""
+    int4_awq, nvfp4 without its accuracy check) pass preflight, and the job it prepares runs them on the
+    CPU."""
     s = step(tmp_path, MODEL, plan(fmt, kv=kv))
     assert s.preflight() is None
     p = s.params()

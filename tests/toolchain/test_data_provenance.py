@@ -1,4 +1,5 @@
-"""Every extracted spec names where it came from (repo, path, commit or index id, date), and is well formed."""
+"""Every extracted spec names where it came from (repo, path, commit or index id, date), and is well
+formed."""
 
 from __future__ import annotations
 
@@ -143,7 +144,8 @@ _EXTRACTED = [
 
 
 def test_manifest_says_what_was_extracted() -> None:
-    """A version is marked extracted exactly when its folder holds the spec files; otherwise it says what is missing."""
+    """A version is marked extracted exactly when its folder holds the spec files; otherwise it says what is
+    missing."""
     for version, entry in _MANIFEST["versions"].items():
         assert entry["tag"] == f"v{version}"
         assert entry["commit"] is None or SHA.match(entry["commit"])

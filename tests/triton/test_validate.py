@@ -107,7 +107,8 @@ def test_ensemble_step_names_a_missing_tensor(repo):
 
 
 def test_engine_repository_checks(tmp_path, tiny_llama):
-    """An engine repository: parameter typos, engine files vs world size, batch size vs the engine, version."""
+    """An engine repository: parameter typos, engine files vs world size, batch size vs the engine,
+    version."""
     engine = tmp_path / "engine"
     write_json(engine / "config.json", engine_config_json(world_size=2, max_batch_size=8, version="0.18.2"))
     s = RepoSettings(
@@ -164,7 +165,7 @@ def test_lock_file_next_to_the_repository_must_agree(repo):
     )
 
 
-# -- NVIDIA's required parameters, per pinned version ------------------------------------------------------------
+# -- NVIDIA's required parameters, per pinned version --------------------------------------------------------
 
 from trtforge.triton import specs
 from trtforge.triton.pb import parse_pbtxt, to_pbtxt

@@ -1,4 +1,5 @@
-"""`trtforge build`, `trtforge cache ls|verify|gc`, `trtforge plugins`: run the pipeline, look after its cache."""
+"""`trtforge build`, `trtforge cache ls|verify|gc`, `trtforge plugins`: run the pipeline, look after its
+cache."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def build(
         None,
         "--output",
         "-o",
-        help="Output directory (default: outputs.dir, else ./out/<name>; a matrix: one subdirectory per target).",
+        help="Output directory (default: outputs.dir, else ./out/<name>; a matrix: one subdirectory per "
+        "target).",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show the steps, what is cached and the commands; run nothing."
@@ -92,7 +94,7 @@ def build(
     """Build a recipe: download -> quantize -> compile -> Triton repository, cached and resumable.
 
     Exit: 0 built, 1 step failed, 2 invalid input, 3 infeasible plan, 4 tool missing (rest published), 130 stopped.
-    """
+    """  # noqa: E501 (Typer keeps the docstring's line breaks in --help)
     # trtforge.api loads the recipe schema, planner and step graph (pydantic models, data tables): ~0.3 s
     # that `trtforge --help` and the other commands must not pay.
     from trtforge import api
@@ -170,7 +172,8 @@ def cache_ls(
     for r in rows:
         ref = "in use" if r["referenced_by"] else "unreferenced"
         say(
-            f"  {r['fingerprint'][:12]}  {r['kind']:<14} {r['recipe'] or '':<20} {human_bytes(r['bytes']):>10} "
+            f"  {r['fingerprint'][:12]}  {r['kind']:<14} {r['recipe'] or '':<20} "
+            f"{human_bytes(r['bytes']):>10} "
             f"{r['files']:>5} files  used {r['last_used']}  {ref}"
         )
     say(f"{len(rows)} entries, {human_bytes(total_bytes)}; hub downloads {human_bytes(hub_bytes)}")
@@ -250,7 +253,8 @@ def cache_gc(
     for r in report["removed"]:
         say(f"{verb} {r['fingerprint'][:12]} {r['kind']} ({r['reason']}, {human_bytes(r['bytes'])})")
     say(
-        f"{verb} {len(report['removed'])} entries ({human_bytes(report['freed_bytes'])}), kept {report['kept']}"
+        f"{verb} {len(report['removed'])} entries ({human_bytes(report['freed_bytes'])}), kept "
+        f"{report['kept']}"
     )
 
 

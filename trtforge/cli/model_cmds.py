@@ -137,7 +137,8 @@ def _adhoc_recipe(
     nodes: int = 1,
 ):
     """A Recipe for `plan --model ... --gpu ...` (validated like a file): the same plan as a recipe file with
-    these fields. `gpus` None = unset (1, or with gpu auto every local GPU of that model); `workload` None = no
+    these fields. `gpus` None = unset (1, or with gpu auto every local GPU of that model); `workload` None =
+    no
     engine.workload section, its given keys otherwise (the rest take the recipe's Workload defaults)."""
     from pydantic import ValidationError
 
@@ -216,7 +217,8 @@ def plan(
         min=1,
         show_default=False,
         help="Typical prompt length to size limits for, engine.workload.input_len (default 1024 once any of "
-        "--isl/--osl/--concurrency is given; none given: limits from the model's context, as a recipe without "
+        "--isl/--osl/--concurrency is given; none given: limits from the model's context, as a recipe "
+        "without "
         "engine.workload).",
     ),
     osl: int | None = typer.Option(

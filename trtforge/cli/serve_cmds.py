@@ -61,7 +61,8 @@ def serve(
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON event per line (ready, answer, stopped)."),
 ) -> None:
-    """Serve a model repository on a real Triton server until Ctrl-C / SIGTERM (or, with --check, one smoke test)."""
+    """Serve a model repository on a real Triton server until Ctrl-C / SIGTERM (or, with --check, one smoke
+    test)."""
     # trtforge.api loads the recipe schema, planner and step graph: ~0.3 s `trtforge --help` must not pay.
     from trtforge import api
     from trtforge.serve.launch import ServeOptions  # http.client + ssl (see above)
@@ -134,7 +135,8 @@ def exposed_warning(host: str) -> str:
 
 
 def _show_answers(check, as_json: bool) -> None:
-    """The smoke test's answers (stream answers carry their verdict); raise its error after showing them all."""
+    """The smoke test's answers (stream answers carry their verdict); raise its error after showing them
+    all."""
     for a in check.answers:
         if as_json:
             extra = {"note": a.message} if a.verdict == "note" else {}

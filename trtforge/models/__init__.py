@@ -14,7 +14,8 @@ def load_model_spec(source: str, revision: str | None = None, token: str | None 
 
 
 def load_recipe_model_spec(model) -> ModelSpec:  # noqa: ANN001 - a recipe's ModelSource
-    """ModelSpec of a recipe's `model` section. A GGUF source is fetched (pinned, cached by sha256) and planned
+    """ModelSpec of a recipe's `model` section. A GGUF source is fetched (pinned, cached by sha256) and
+    planned
     from its header metadata, without converting it (trtforge/models/gguf.py)."""
     if model.gguf is None:
         source, revision = (model.path, None) if model.path is not None else (model.repo, model.revision)

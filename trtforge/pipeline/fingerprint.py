@@ -37,7 +37,8 @@ def fingerprint_inputs(step, upstream: dict[str, str]) -> dict[str, Any]:
 
 
 def fingerprint_of(inputs: dict[str, Any], *, step_name: str = "?") -> str:
-    """sha256 of the canonical inputs. Refuses inputs holding a secret: a fingerprint is written everywhere."""
+    """sha256 of the canonical inputs. Refuses inputs holding a secret: a fingerprint is written
+    everywhere."""
     try:
         text = canonical_json(inputs)
     except (TypeError, ValueError) as exc:

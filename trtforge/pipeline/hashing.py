@@ -211,7 +211,8 @@ def is_exec(mode: int) -> bool:
 
 
 def tree_digest(files: dict[str, FileInfo], dirs: Iterable[str]) -> str:
-    """One hash for a whole tree: its files' paths, content hashes and executable bits, and its directories."""
+    """One hash for a whole tree: its files' paths, content hashes and executable bits, and its
+    directories."""
     h = hashlib.sha256()  # a few hundred bytes: the algorithm of the file digests inside names the scheme
     for d in sorted(dirs):
         h.update(f"D {d}\n".encode())

@@ -75,8 +75,9 @@ def publish(
     lock_text: str,
     extras: dict[str, Path] | None = None,
 ) -> str:
-    """Make out_dir hold `parts` ({subdir: (cache entry, path inside it)}), `extras` ({subdir: plain directory},
-    e.g. build-instructions) and the lock file. Returns 'unchanged', 'lock-updated' or 'published'.
+    """Make out_dir hold `parts` ({subdir: (cache entry, path inside it)}), `extras` ({subdir: plain
+    directory}, e.g. build-instructions) and the lock file. Returns 'unchanged', 'lock-updated' or
+    'published'.
     """
     out_dir = out_dir.absolute()
     extras = extras or {}

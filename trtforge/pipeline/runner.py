@@ -350,7 +350,8 @@ class Runner:
         return entry
 
     def _keep_instructions(self, res: StepResult, exc: ToolMissing, staging: Path | None) -> ToolMissing:
-        """Save a blocked step's build-instructions for publishing; point its message at where they will be."""
+        """Save a blocked step's build-instructions for publishing; point its message at where they will
+        be."""
         if staging is None or not (staging / "out" / INSTRUCTIONS_DIR).is_dir():
             return exc
         keep = Path(tempfile.mkdtemp(prefix="trtforge-instructions-"))

@@ -2,8 +2,8 @@
 
 A no-op rebuild must not re-read gigabytes of weights, so a file is hashed only when its stat identity is new
 (like DVC's state database). Hard links share an inode, so a checkpoint linked from the hub cache or a local
-model directory into a cache entry is hashed once. One SQLite file per cache, safe for concurrent builds; if the
-index is unusable for any reason we just hash (never fail a build over a cache of a cache).
+model directory into a cache entry is hashed once. One SQLite file per cache, safe for concurrent builds; if
+the index is unusable for any reason we just hash (never fail a build over a cache of a cache).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class StatIndex:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS hashes (dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER,"
+                    "CREATE TABLE IF NOT EXISTS hashes (dev INTEGER, ino INTEGER, size INTEGER, mtime_ns "
+                    "INTEGER,"
                     " digest TEXT, PRIMARY KEY (dev, ino))"
                 )
                 self._db = db
@@ -97,8 +98,9 @@ def active() -> StatIndex | None:
 def digests(paths: list[Path], *, on_bytes=None) -> dict[str, tuple[str, os.stat_result]]:
     """{str(path): (content hash, stat)} for each file, hashing only those the active index does not know.
 
-    A file that changes while it is hashed is not remembered (its stat after hashing differs), nor one modified
-    in the last second: a second write within the same mtime tick would go unnoticed (git's "racy" case).
+    A file that changes while it is hashed is not remembered (its stat after hashing differs), nor one
+    modified in the last second: a second write within the same mtime tick would go unnoticed (git's "racy"
+    case).
     """
     index = _active
     out: dict[str, tuple[str, os.stat_result]] = {}

@@ -55,11 +55,13 @@ class Step(ABC):
         """JSON-able parameters that, with upstream outputs and tool versions, fully determine the output."""
 
     def tool_versions(self) -> dict[str, str]:
-        """Versions of the libraries/tools that change the output (modelopt, transformers, tensorrt_llm...)."""
+        """Versions of the libraries/tools that change the output (modelopt, transformers,
+        tensorrt_llm...)."""
         return {}
 
     def source_fingerprint(self) -> str | None:
-        """For steps that read outside inputs (a hub revision, a local directory): a cheap identity of them."""
+        """For steps that read outside inputs (a hub revision, a local directory): a cheap identity of
+        them."""
         return None
 
     def external_commands(self) -> list[list[str]]:

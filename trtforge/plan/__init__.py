@@ -1,4 +1,5 @@
-"""Planning: (Recipe, Target) -> Plan. `plan_target` is the pure core; `make_plan` adds the look-ups in front of
+"""Planning: (Recipe, Target) -> Plan. `plan_target` is the pure core; `make_plan` adds the look-ups in front
+of
 it: `target.gpu: auto` (NVML, hardware/auto.py), the model's config.json and the GPU catalog."""
 
 from __future__ import annotations

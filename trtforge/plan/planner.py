@@ -133,11 +133,12 @@ def engine_draft_len(recipe: Recipe) -> int:
 
 
 def decide_chunked_prefill(recipe: Recipe, architecture: str, backend: str) -> tuple[bool, str | None]:
-    """(chunked prefill on?, why it is off although the recipe asked). The one reader of engine.chunked_prefill.
+    """(chunked prefill on?, why it is off although the recipe asked). The one reader of
+    engine.chunked_prefill.
 
-    Engine backend: needs a paged KV cache and paged context FMHA (builder.py). PyTorch backend: the model must
-    have it in NVIDIA's feature matrix (toolchain.rules.chunked_prefill_supported). The CPU reference runtime
-    takes the recipe's value as a Triton parameter.
+    Engine backend: needs a paged KV cache and paged context FMHA (builder.py). PyTorch backend: the model
+    must have it in NVIDIA's feature matrix (toolchain.rules.chunked_prefill_supported). The CPU reference
+    runtime takes the recipe's value as a Triton parameter.
     """
     engine = recipe.engine
     if not engine.chunked_prefill:
@@ -250,7 +251,8 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     if draft and not asked_tokens and max_tokens < max_bs * (draft + 1) <= max_bs * seq:
         # builder.py raises max_num_tokens to max_batch_size x (max_draft_len + 1) for speculative decoding
         limit_notes.append(
-            f"max_num_tokens {max_bs * (draft + 1)} (raised from {max_tokens}): speculative decoding verifies "
+            f"max_num_tokens {max_bs * (draft + 1)} (raised from {max_tokens}): speculative decoding "
+            "verifies "
             f"max_draft_len {draft} + 1 tokens for each of max_batch_size {max_bs} sequences"
         )
         max_tokens = max_bs * (draft + 1)
@@ -264,7 +266,8 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
             max_tokens = max_input
         elif not asked_input:
             limit_notes.append(
-                f"max_input_len capped to max_num_tokens {max_tokens}: without chunked prefill a prompt is one "
+                f"max_input_len capped to max_num_tokens {max_tokens}: without chunked prefill a prompt is "
+                "one "
                 f"forward pass ({ctx.chunked_note or 'engine.chunked_prefill is false'})"
             )
             max_input = max_tokens
@@ -528,7 +531,8 @@ _RESTATED = ("need a GPU with SM", "engines are rejected on SM")
 def with_build_rules(recipe: Recipe, plan: Plan, backend_refused: bool = False) -> Plan:
     """The plan with every rule of its BuildSpec applied: what a step would refuse is a plan error (exit 3).
 
-    Where the backend itself is refused, its build rules are moot and are left out (one answer, not a cascade).
+    Where the backend itself is refused, its build rules are moot and are left out (one answer, not a
+    cascade).
     """
     from trtforge.plan.resolve import resolve
 
@@ -567,7 +571,10 @@ def _limits_decision(ctx: Context, ev: Evaluation) -> str:
     if tokens_auto:
         cap = ev.max_batch_size * ev.max_seq_len
         if ev.max_num_tokens == cap:
-            why = f"max_batch_size x max_seq_len = {ev.max_batch_size} x {ev.max_seq_len} (the most one pass holds)"
+            why = (
+                f"max_batch_size x max_seq_len = {ev.max_batch_size} x {ev.max_seq_len} (the most one pass "
+                "holds)"
+            )
         else:
             why = "the same rounding" if bs_auto else rounding
         parts.append(f"max_num_tokens {ev.max_num_tokens}: {why}")

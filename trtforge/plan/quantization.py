@@ -197,10 +197,12 @@ def resolve_quantization(
 
 
 def group_size_problem(name: str, group_size: int | None, spec: ModelSpec) -> str | None:
-    """A group-quantized format needs every quantized linear layer's input width to be a whole number of groups:
-    ModelOpt 0.47's exporters refuse partial groups ("Cannot pack weight with input dimension 576 and block size
-    128"). Refused at plan time rather than silently changing the group size, which the format's ModelOpt preset,
-    its quant_algo and TensorRT-LLM's kernels all fix (SmolLM2-135M, hidden 576: int4_awq/w4a8_awq no, fp8 yes)."""
+    """A group-quantized format needs every quantized linear layer's input width to be a whole number of
+    groups: ModelOpt 0.47's exporters refuse partial groups ("Cannot pack weight with input dimension 576 and
+    block size 128"). Refused at plan time rather than silently changing the group size, which the format's
+    ModelOpt preset, its quant_algo and TensorRT-LLM's kernels all fix (SmolLM2-135M, hidden 576:
+    int4_awq/w4a8_awq no, fp8
+    yes)."""
     if not group_size:
         return None
     widths = {

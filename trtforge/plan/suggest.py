@@ -1,5 +1,6 @@
 """What would fit instead, for an infeasible plan: more of the same GPU (within one node), the smallest setups
-of other catalog GPUs, a smaller weight format, an FP8 KV cache, a shorter max_seq_len. docs/planning.md section 4.
+of other catalog GPUs, a smaller weight format, an FP8 KV cache, a shorter max_seq_len. docs/planning.md
+section 4.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ MAX_OTHER_GPUS = 2  # other catalog GPUs named in one infeasible answer
 
 
 def _fitting_count(ctx: Context, gpu: GPU, above: int) -> tuple[int, Evaluation] | None:
-    """The fewest GPUs of this kind (more than `above`, at most one node) that fit, with that layout's sizing."""
+    """The fewest GPUs of this kind (more than `above`, at most one node) that fit, with that layout's
+    sizing."""
     if gpu is not ctx.gpu:
         quant = resolve_quantization(
             ctx.recipe.quantization.format,
@@ -95,7 +97,8 @@ def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
     if not picks:
         return [] if ctx.quant.errors else _more_nodes(ctx, target)
     return [
-        f"use {' or '.join(picks)} (target.gpu / target.gpus; one node holds at most {ctx.gpu.node_gpus}×{ctx.gpu.name})"
+        f"use {' or '.join(picks)} (target.gpu / target.gpus; one node holds at most "
+        f"{ctx.gpu.node_gpus}×{ctx.gpu.name})"
     ]
 
 

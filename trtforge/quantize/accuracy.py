@@ -1,8 +1,8 @@
 """Quantized vs original model on held-out windows: top-1 agreement, mean KL, perplexity (runs in the worker).
 
-The original model's log-probabilities are computed before quantization (ModelOpt quantizes in place) and kept on
-the CPU in float16 (the baseline); `heldout_tokens_cap` bounds their size so a large vocabulary cannot exhaust
-host memory.
+The original model's log-probabilities are computed before quantization (ModelOpt quantizes in place) and kept
+on the CPU in float16 (the baseline); `heldout_tokens_cap` bounds their size so a large vocabulary cannot
+exhaust host memory.
 Random-init test models have nearly flat logits: their numbers prove the plumbing, not accuracy.
 """
 
@@ -37,7 +37,8 @@ def baseline(model, heldout_batches: list, device) -> list:
 
 
 def compare(model, heldout_batches: list, ref: list, device) -> dict[str, Any]:
-    """Agreement of next-token argmax, mean KL(orig || quant) per token, and perplexities on the held-out text."""
+    """Agreement of next-token argmax, mean KL(orig || quant) per token, and perplexities on the held-out
+    text."""
 
     agree = total = 0
     kl_sum = 0.0

@@ -481,7 +481,8 @@ def load_recipe(path: str | os.PathLike[str], env: dict[str, str] | None = None)
 
 
 def recipe_fingerprint(recipe: Recipe) -> str:
-    """sha256 of the validated recipe with secrets left out (the token never reaches a hash or a lock file)."""
+    """sha256 of the validated recipe with secrets left out (the token never reaches a hash or a lock
+    file)."""
     data = recipe.model_dump(mode="json")
     data["model"].pop("token", None)
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

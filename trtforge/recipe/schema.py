@@ -15,8 +15,8 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 HF_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 # TensorRT-LLM holds batch sizes, token counts and sequence lengths as SizeType32 = std::int32_t
-# (cpp/include/tensorrt_llm/runtime/common.h @ 201135e58aa525af7e523d091d4c9584229524bc). The schema is the one
-# place that bound is enforced: the planner and the steps rely on a validated recipe.
+# (cpp/include/tensorrt_llm/runtime/common.h @ 201135e58aa525af7e523d091d4c9584229524bc). The schema is the
+# one place that bound is enforced: the planner and the steps rely on a validated recipe.
 INT32_MAX = 2**31 - 1
 SEED_MAX = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1 (calibration sampling seeds numpy too)
 
@@ -38,7 +38,7 @@ class Section(BaseModel):
 
 
 class GgufFile(Section):
-    """A GGUF file, converted to a bf16 Hugging Face checkpoint by the `gguf_convert` step (docs/recipes.md)."""
+    """A GGUF file, converted to a bf16 Hugging Face checkpoint by the `gguf_convert` step (docs/recipes.md)."""  # noqa: E501 (the recipe JSON Schema's description)
 
     file: str = Field(
         ...,
@@ -77,7 +77,7 @@ class GgufFile(Section):
 
 
 class ModelSource(Section):
-    """Where the checkpoint comes from: a Hugging Face repo (pinned revision), a local directory, or a GGUF file."""
+    """Where the checkpoint comes from: a Hugging Face repo (pinned revision), a local directory, or a GGUF file."""  # noqa: E501 (the recipe JSON Schema's description)
 
     repo: str | None = Field(None, description="Hugging Face repo id, e.g. openai/gpt-oss-120b.")
     revision: str = Field(
@@ -135,7 +135,8 @@ class Target(Section):
 
     gpu: str = Field(
         ...,
-        description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), 'cpu', or 'auto' "
+        description="GPU name or alias from `trtforge gpus` (H100-80GB, H200, B200, L40S...), 'cpu', or "
+        "'auto' "
         "(the GPU NVML finds on this machine; exit 4 where there is none).",
     )
     gpus: int = Field(
@@ -190,8 +191,10 @@ class Calibration(Section):
 
     dataset: str = Field(
         "synthetic",
-        description="A local .txt/.jsonl file (one sample per line; jsonl uses the 'text' field), 'pydoc' (Python's "
-        "own documentation text, shipped with CPython: real English, no download), 'hf:<dataset>' when a hub is "
+        description="A local .txt/.jsonl file (one sample per line; jsonl uses the 'text' field), 'pydoc' "
+        "(Python's "
+        "own documentation text, shipped with CPython: real English, no download), 'hf:<dataset>' when a hub "
+        "is "
         "reachable, or 'synthetic' (random tokens: for tests only, labelled in the lock file).",
     )
     samples: int = Field(512, ge=1, le=100_000, description="Calibration samples (ModelOpt's calib_size).")
@@ -231,7 +234,7 @@ class AccuracyGate(Section):
 
 
 class Quantization(Section):
-    """How weights and the KV cache are stored. `native` keeps what the model author shipped (gpt-oss MXFP4)."""
+    """How weights and the KV cache are stored. `native` keeps what the model author shipped (gpt-oss MXFP4)."""  # noqa: E501 (the recipe JSON Schema's description)
 
     format: QuantFormat = Field(
         "none", description="none | native | fp8 | nvfp4 | nvfp4_awq | mxfp4 | int4_awq | w4a8_awq | int8_sq"
@@ -324,7 +327,8 @@ class Engine(Section):
     def _chunked_needs_paged(self) -> Engine:
         if self.chunked_prefill and not (self.paged_kv_cache and self.paged_context_fmha):
             raise ValueError(
-                "chunked_prefill needs paged_kv_cache and paged_context_fmha (set both true, or chunked_prefill false)"
+                "chunked_prefill needs paged_kv_cache and paged_context_fmha (set both true, or "
+                "chunked_prefill false)"
             )
         if self.paged_context_fmha and not self.paged_kv_cache:
             raise ValueError("paged_context_fmha needs paged_kv_cache: true")
@@ -339,18 +343,20 @@ class Engine(Section):
 
 
 class Toolchain(Section):
-    """The TensorRT-LLM release the artifact is built and served with (engines are not portable across versions)."""
+    """The TensorRT-LLM release the artifact is built and served with (engines are not portable across versions)."""  # noqa: E501 (the recipe JSON Schema's description)
 
     trtllm_version: str = Field(
         "1.2.1", description="TensorRT-LLM version, e.g. 1.2.1 (engine backend exists up to 1.2.x)."
     )
     triton_image: str = Field(
         "auto",
-        description="Triton container; auto = nvcr.io/nvidia/tritonserver:<yy.mm>-trtllm-python-py3 for the version.",
+        description="Triton container; auto = nvcr.io/nvidia/tritonserver:<yy.mm>-trtllm-python-py3 for the "
+        "version.",
     )
     executor: Literal["local", "container"] = Field(
         "local",
-        description="local = tools on PATH; container = run GPU steps inside the TensorRT-LLM container (docker/podman).",
+        description="local = tools on PATH; container = run GPU steps inside the TensorRT-LLM container "
+        "(docker/podman).",
     )
 
     @field_validator("trtllm_version")
@@ -373,7 +379,8 @@ class Serving(Section):
     model_name: str | None = Field(None, description="Name clients use; default: the recipe name.")
     frontend: Literal["auto", "ensemble", "bls", "llmapi"] = Field(
         "auto",
-        description="auto = llmapi for the PyTorch backend, ensemble + BLS for engines and the CPU reference.",
+        description="auto = llmapi for the PyTorch backend, ensemble + BLS for engines and the CPU "
+        "reference.",
     )
     streaming: bool = Field(True, description="Decoupled models: token streaming through generate_stream.")
     exclude_input_in_output: bool = Field(True, description="Return only the completion, not the prompt.")
@@ -433,7 +440,8 @@ QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
 def _k8s_name(v: str | None) -> str | None:
     if v is not None and not K8S_NAME_RE.match(v):
         raise ValueError(
-            "must be a Kubernetes name: lowercase letters, digits and '-', at most 63, no leading/trailing '-'"
+            "must be a Kubernetes name: lowercase letters, digits and '-', at most 63, no leading/trailing "
+            "'-'"
         )
     return v
 
@@ -443,7 +451,8 @@ class DeployStorage(Section):
 
     pvc: str | None = Field(
         None,
-        description="PersistentVolumeClaim holding the model (shared by all pods); default: an emptyDir per pod.",
+        description="PersistentVolumeClaim holding the model (shared by all pods); default: an emptyDir per "
+        "pod.",
     )
     pvc_size: str | None = Field(
         None, description="Also emit the PVC with this size (e.g. 1Ti); without it the claim must exist."
@@ -456,7 +465,8 @@ class DeployStorage(Section):
     )
     hf_token_secret: str | None = Field(
         "hf-token",
-        description="Secret (key HF_TOKEN) the download reads: a name, never a token; null for public models.",
+        description="Secret (key HF_TOKEN) the download reads: a name, never a token; null for public "
+        "models.",
     )
     mount_path: str = Field("/models", description="Where the model volume is mounted in the containers.")
 
@@ -491,11 +501,13 @@ class Deploy(Section):
 
     image: str = Field(
         "auto",
-        description="Serving image; auto = NVIDIA's TensorRT-LLM release image for toolchain.trtllm_version (Triton: toolchain.triton_image).",
+        description="Serving image; auto = NVIDIA's TensorRT-LLM release image for toolchain.trtllm_version "
+        "(Triton: toolchain.triton_image).",
     )
     dynamo_image: str = Field(
         "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.5.0",
-        description="Dynamo's TensorRT-LLM runtime image (Dynamo 1.5.0, whose CRD trtforge validates against; "
+        description="Dynamo's TensorRT-LLM runtime image (Dynamo 1.5.0, whose CRD trtforge validates "
+        "against; "
         "it ships Dynamo's own TensorRT-LLM build).",
     )
     namespace: str = Field("default", description="Kubernetes namespace of every emitted object.")
@@ -605,7 +617,8 @@ class Recipe(Section):
 
 
 def target_label(target: Target) -> str:
-    """A short, path-safe label for one target, e.g. 'h100-80gbx2', 'h100-80gb-2x8' (2 nodes of 8) or 'cpu'."""
+    """A short, path-safe label for one target, e.g. 'h100-80gbx2', 'h100-80gb-2x8' (2 nodes of 8) or
+    'cpu'."""
     base = re.sub(r"[^a-z0-9.-]+", "-", target.gpu.lower()).strip("-")
     if target.nodes > 1:
         return f"{base}-{target.nodes}x{target.gpus}"

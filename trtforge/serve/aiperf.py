@@ -8,9 +8,9 @@ Three things make that work against a trtforge repository (docs/serving.md):
   `trtforge serve` started, or `--tokenizer`);
 - aiperf counts output tokens by re-tokenizing the returned text, which inflates the count where the ensemble
   decodes one token at a time (a split UTF-8 character becomes U+FFFD, which re-tokenizes to several tokens).
-  Where the model reports tokens itself (the ensemble/BLS API returns one `output_log_probs` entry per generated
-  token when asked with `return_log_probs`), the server's count is reported instead, read from aiperf's raw
-  export; the result says which count it is.
+  Where the model reports tokens itself (the ensemble/BLS API returns one `output_log_probs` entry per
+  generated token when asked with `return_log_probs`), the server's count is reported instead, read from
+  aiperf's raw export; the result says which count it is.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def find_tokenizer(url: str, given: Path | None) -> Path:
 def aiperf_argv(
     command: list[str], target: Target, cfg, tokenizer: Path, artifacts: Path, template: Path, stream: bool
 ) -> list[str]:
-    """aiperf profile through its template endpoint on Triton's generate(_stream); raw export for token counts."""
+    """aiperf profile through its template endpoint on Triton's generate(_stream); raw export for token
+    counts."""
     route = "generate_stream" if stream else "generate"
     argv = [
         *command,

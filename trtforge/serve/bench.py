@@ -2,8 +2,9 @@
 
 NVIDIA's `aiperf` runs when installed (trtforge/serve/aiperf.py); otherwise a small built-in client does:
 N requests at concurrency C, each streamed when the model is decoupled, reporting requests/s, output
-tokens/s, TTFT, inter-token latency and request latency percentiles. Built-in token counts are SSE events (one per generated token for the ensemble and the reference
-runtime; the BLS may merge tokens that end inside a multi-byte character).
+tokens/s, TTFT, inter-token latency and request latency percentiles. Built-in token counts are SSE events (one
+per generated token for the ensemble and the reference runtime; the BLS may merge tokens that end inside a
+multi-byte character).
 """
 
 from __future__ import annotations

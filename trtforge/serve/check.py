@@ -4,10 +4,12 @@ Text alone cannot tell a real disagreement from the ensemble's per-token decodin
 decodes each streamed token alone, so a character split across byte-level tokens arrives as U+FFFD, and a
 SentencePiece word loses its leading space). Token ids can: for the classic layout the check asks the
 `tensorrt_llm` slot itself (prompt ids from `preprocessing`, as the ensemble wires them) for the same greedy
-request through generate and through its stream, and `postprocessing` to decode those ids whole and one by one.
+request through generate and through its stream, and `postprocessing` to decode those ids whole and one by
+one.
 - the slot's streamed ids differ from its generated ids: a mismatch (exit 1);
 - a route's streamed text equals its generate text: agreement;
-- the ensemble's streamed chunks are exactly the one-token decodes of those ids, and its generate text is their
+- the ensemble's streamed chunks are exactly the one-token decodes of those ids, and its generate text is
+their
   whole decode: agreement, with a note saying why the texts differ;
 - anything else (the llmapi layout has no token ids: its text must match): a mismatch.
 """

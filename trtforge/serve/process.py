@@ -1,4 +1,5 @@
-"""A tritonserver child process: start in its own process group, wait for readiness with a deadline, stop cleanly.
+"""A tritonserver child process: start in its own process group, wait for readiness with a deadline, stop
+cleanly.
 
 Guarantees: binds 127.0.0.1 unless told otherwise; free ports; the whole process group (server + python stubs)
 is terminated on stop, on a missed deadline, and on SIGINT/SIGTERM to us; python-backend shared-memory files

@@ -133,7 +133,8 @@ class StepRegistry:
         options: Any = None,
         publish: str | None = None,
     ) -> None:
-        """Register a step kind. `step` is a Step subclass (or "module:Class"); `kind` defaults to step.kind."""
+        """Register a step kind. `step` is a Step subclass (or "module:Class"); `kind` defaults to
+        step.kind."""
         if kind is None:
             kind = getattr(step, "kind", None)
         if not isinstance(kind, str) or not kind.replace("_", "").isalnum() or not kind[:1].isalpha():

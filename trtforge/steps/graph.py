@@ -9,8 +9,10 @@ One step per section of the plan's BuildSpec (trtforge.plan.resolve decides whic
 
 Step names equal their kinds. Inputs a step receives (ctx.inputs, keyed by step name; `needs` in this order):
     quantize: (download,)   compile_engine / llmapi_config: (checkpoint,)
-    triton_repo: (checkpoint,) or (checkpoint, compile step)   where checkpoint = quantize if present else download
-A kind whose module is not installed becomes an UnavailableStep: the dry run shows why, a build marks it blocked.
+    triton_repo: (checkpoint,) or (checkpoint, compile step)   where checkpoint = quantize if present else
+    download
+A kind whose module is not installed becomes an UnavailableStep: the dry run shows why, a build marks it
+blocked.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from trtforge.errors import InvalidInput, ToolMissing
 from trtforge.pipeline.step import Step
 from trtforge.steps import KindUnavailable, StepRegistry, default_registry
 
-# output subdirectory -> (step, part of its output): compile_engine and triton_repo nest their product already.
+# output subdirectory -> (step, part of its output): compile_engine and triton_repo nest their product
+# already.
 COMPILE_LAYOUT = {"compile_engine": ("engine", "engine"), "llmapi_config": ("llmapi", "")}
 
 

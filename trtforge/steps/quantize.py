@@ -3,10 +3,11 @@
 Input: the download step's output (an HF checkpoint directory). Output (ctx.out_dir):
   hf/       unified HF checkpoint (config.json, hf_quant_config.json, model.safetensors, tokenizer) for the
             PyTorch / reference backends;
-  trtllm/   TensorRT-LLM checkpoint (config.json + rank{i}.safetensors, i < tp*pp) when plan.backend is tensorrt;
-  quant_report.json   format, quant_algo, calibration (labelled 'synthetic' if so), accuracy, timings, memory.
-The work runs in `python -m trtforge.quantize.worker` (see trtforge/quantize/runner.py); this module imports no
-torch, so planning and --dry-run stay fast.
+  trtllm/   TensorRT-LLM checkpoint (config.json + rank{i}.safetensors, i < tp*pp) when plan.backend is
+  tensorrt; quant_report.json   format, quant_algo, calibration (labelled 'synthetic' if so), accuracy,
+  timings, memory.
+The work runs in `python -m trtforge.quantize.worker` (see trtforge/quantize/runner.py); this module imports
+no torch, so planning and --dry-run stay fast.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class QuantizeStep(Step):
             job = resolve(self.loaded.recipe, self.plan).quantize
             if job is None:
                 raise InvalidInput(
-                    f"quantize step planned for quantization source {self.plan.quantization.source!r}; it only "
+                    f"quantize step planned for quantization source {self.plan.quantization.source!r}; it "
+                    "only "
                     "runs ModelOpt formats (the pipeline should not add it)"
                 )
             self._job = job
@@ -233,7 +235,8 @@ def describe_accuracy(acc: dict[str, Any]) -> str:
         return str(acc.get("reason", "not measured"))
     return (
         f"top-1 agreement {acc['top1_agreement']:.4f}, mean KL {acc['mean_kl']:.6f}, "
-        f"perplexity {acc['ppl_original']:.3f} -> {acc['ppl_quantized']:.3f} on {acc['tokens']} held-out tokens"
+        f"perplexity {acc['ppl_original']:.3f} -> {acc['ppl_quantized']:.3f} on {acc['tokens']} held-out "
+        "tokens"
     )
 
 

@@ -1,9 +1,9 @@
 """`trtforge validate-repo`: offline checks of a model repository, before any server sees it.
 
-Each check targets a failure users hit at load time (NOTES.md / PEERS.md P2, P3, P8, P9, P10, P13): configs that
-do not parse or still hold `${...}`, missing model.py / tokenizer / engine / model.yaml, decoupled set on one
-model but not the other, batch size above the engine's, world size vs engine mapping, TensorRT-LLM version vs
-image tag, parameter keys the backend would silently ignore, and absolute paths from the build machine.
+Each check targets a failure users hit at load time (NOTES.md / PEERS.md P2, P3, P8, P9, P10, P13): configs
+that do not parse or still hold `${...}`, missing model.py / tokenizer / engine / model.yaml, decoupled set on
+one model but not the other, batch size above the engine's, world size vs engine mapping, TensorRT-LLM version
+vs image tag, parameter keys the backend would silently ignore, and absolute paths from the build machine.
 """
 
 from __future__ import annotations
@@ -208,8 +208,9 @@ class _Checker:
         return self._spec
 
     def nvidia_contract(self) -> None:
-        """Every parameter NVIDIA's code reads without a fallback is present (NVIDIA's C++ backend for an engine
-        slot; the python models are drop-in replacements for NVIDIA's, so theirs count too), and every public
+        """Every parameter NVIDIA's code reads without a fallback is present (NVIDIA's C++ backend for an
+        engine slot; the python models are drop-in replacements for NVIDIA's, so theirs count too), and every
+        public
         input of NVIDIA's ensemble / BLS / llmapi model exists."""
         from trtforge.triton.specs import required_parameters, source, tensor_names
 
@@ -248,7 +249,8 @@ class _Checker:
                     if tensor not in have:
                         self.add(
                             f"{name}/config.pbtxt",
-                            f"input {tensor!r} of NVIDIA's {kind} at {where} is missing (clients may send it)",
+                            f"input {tensor!r} of NVIDIA's {kind} at {where} is missing (clients may send "
+                            "it)",
                         )
 
     def engine(self, config) -> None:

@@ -1,4 +1,5 @@
-"""check_checkpoint on hand-written safetensors files: every dtype's NaN/Inf bit patterns, structure problems."""
+"""check_checkpoint on hand-written safetensors files: every dtype's NaN/Inf bit patterns, structure
+problems."""
 
 from __future__ import annotations
 

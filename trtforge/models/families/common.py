@@ -17,7 +17,8 @@ def need(cfg: dict[str, Any], key: str) -> Any:
 
 
 class Dims(NamedTuple):
-    """The decoder dimensions every family reads the same way (unpack: `hidden, layers, heads, kv, hd = dims(cfg)`)."""
+    """The decoder dimensions every family reads the same way (unpack: `hidden, layers, heads, kv, hd =
+    dims(cfg)`)."""
 
     hidden: int
     layers: int

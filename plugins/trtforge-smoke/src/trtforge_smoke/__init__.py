@@ -5,8 +5,8 @@ Turn it on in a recipe with a `steps:` section:
     steps:
       smoke: {fail_on_zero_tensors: false}
 
-It runs after the checkpoint step (the quantized checkpoint when the build quantizes, else the downloaded one),
-checks its structure and every weight's bits (NaN/Inf, all-zero tensors, index consistency, quantization
+It runs after the checkpoint step (the quantized checkpoint when the build quantizes, else the downloaded
+one), checks its structure and every weight's bits (NaN/Inf, all-zero tensors, index consistency, quantization
 config present when the plan quantizes), writes `report.json` (published as `plugins/smoke/` in the output
 directory) and fails the build when the checkpoint is broken — before compiling a broken model for an hour.
 """
@@ -29,7 +29,8 @@ class SmokeOptions(BaseModel):
     fail_on_zero_tensors: bool = Field(False, description="Fail when a tensor is all zeros.")
     require_quantized: bool | None = Field(
         None,
-        description="Fail unless the checkpoint carries a quantization config (default: when the plan quantizes).",
+        description="Fail unless the checkpoint carries a quantization config (default: when the plan "
+        "quantizes).",
     )
 
 

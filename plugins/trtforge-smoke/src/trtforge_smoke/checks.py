@@ -1,8 +1,8 @@
 """Checkpoint smoke checks that need neither torch nor a GPU: structure, and every weight's bits.
 
-Reads safetensors files directly (8-byte little-endian header length, JSON header, raw tensor bytes) and streams
-each floating-point tensor through a fixed buffer, counting non-finite values from the bit patterns, so it
-works for BF16 and FP8 (which numpy cannot represent) and keeps memory flat for any checkpoint size.
+Reads safetensors files directly (8-byte little-endian header length, JSON header, raw tensor bytes) and
+streams each floating-point tensor through a fixed buffer, counting non-finite values from the bit patterns,
+so it works for BF16 and FP8 (which numpy cannot represent) and keeps memory flat for any checkpoint size.
 """
 
 from __future__ import annotations
