@@ -155,7 +155,7 @@ def main() -> int:
     t0 = time.monotonic()
     outcomes = run_jobs(jobs, on_event, log_path=args.out / "worker.log")
     meta["wall_s"] = round(time.monotonic() - t0, 1)
-    rows = [row(label, o) for label, o in zip(labels, outcomes)]
+    rows = [row(label, o) for label, o in zip(labels, outcomes, strict=False)]
     ok = next((r for r in rows if r["ok"]), None)
     meta["device"] = ok["device"] if ok else "?"
     if ok:

@@ -496,7 +496,7 @@ def _field_spec(stmt: ast.AnnAssign, mod: Module) -> dict[str, Any] | None:
         entry["status"] = _const(kwargs["status"])
     extra = kwargs.get("json_schema_extra")
     if isinstance(extra, ast.Dict):
-        for k, v in zip(extra.keys, extra.values):
+        for k, v in zip(extra.keys, extra.values, strict=False):
             if _const(k) == "status" and _const(v) is not _UNEVALUABLE:
                 entry["status"] = _const(v)
     if _const(kwargs.get("exclude")) is True:
@@ -511,7 +511,7 @@ def _field_spec(stmt: ast.AnnAssign, mod: Module) -> dict[str, Any] | None:
     )
     if not desc and isinstance(kwargs.get("metadata"), ast.Dict):
         md = kwargs["metadata"]
-        for k, v in zip(md.keys, md.values):
+        for k, v in zip(md.keys, md.values, strict=False):
             if _const(k) == "help":
                 desc = _joined_str(v)
     entry["description"] = _docline(desc)
@@ -575,7 +575,7 @@ def _class_extra(name: str, mod: Module) -> str | None:
                 if isinstance(stmt.value, ast.Call):  # ConfigDict(extra="forbid", ...)
                     extra = _const(_kwargs(stmt.value).get("extra"))
                 elif isinstance(stmt.value, ast.Dict):  # {"extra": "forbid", ...}
-                    for k, v in zip(stmt.value.keys, stmt.value.values):
+                    for k, v in zip(stmt.value.keys, stmt.value.values, strict=False):
                         if k is not None and _const(k) == "extra":
                             extra = _const(v)
                 if isinstance(extra, str):
@@ -692,7 +692,7 @@ def _dispatch_table(cls: str, mod: Module) -> dict[str, str]:
         if isinstance(node, ast.Dict) and node.keys and all(isinstance(k, ast.Constant) for k in node.keys):
             values = [_name(v) for v in node.values]
             if all(v and v in mod.classes for v in values):
-                table.update({str(_const(k)): v for k, v in zip(node.keys, values)})
+                table.update({str(_const(k)): v for k, v in zip(node.keys, values, strict=False)})
     return table
 
 
@@ -982,7 +982,7 @@ def _plugin_options(source: Path, read: list[str]) -> list[dict[str, Any]]:
     dtype_map_node = mod.constants.get("PLUGIN_DTYPE_OPTIONS_MAP")
     dtype_map = {}
     if isinstance(dtype_map_node, ast.Dict):
-        for k, v in zip(dtype_map_node.keys, dtype_map_node.values):
+        for k, v in zip(dtype_map_node.keys, dtype_map_node.values, strict=False):
             val = _const(v)
             if val is _UNEVALUABLE and _name(v) in mod.constants:
                 val = _const(mod.constants[_name(v)])
@@ -1005,7 +1005,7 @@ def _plugin_options(source: Path, read: list[str]) -> list[dict[str, Any]]:
         help_text = _joined_str(kwargs.get("description"))
         if not help_text and isinstance(kwargs.get("metadata"), ast.Dict):
             md = kwargs["metadata"]
-            for k, v in zip(md.keys, md.values):
+            for k, v in zip(md.keys, md.values, strict=False):
                 if _const(k) == "help":
                     help_text = _joined_str(v)
         t = _type_of(stmt.annotation, mod)
@@ -1132,7 +1132,7 @@ def extract_model_map(source: Path) -> tuple[dict[str, Any] | None, list[str]]:
         if isinstance(node, ast.Assign) and any(_name(t) == "MODEL_MAP" for t in node.targets):
             if not isinstance(node.value, ast.Dict):
                 raise ExtractError(f"{MODELS_INIT}: MODEL_MAP is not a dict literal")
-            for k, v in zip(node.value.keys, node.value.values):
+            for k, v in zip(node.value.keys, node.value.values, strict=False):
                 if k is None:  # **other_map
                     continue
                 key = _const(k)

@@ -77,7 +77,7 @@ def test_check_support_agrees_with_the_measured_matrix(where, arch, label, fmt, 
 
 
 def test_every_format_quantizes_on_the_gpu_and_reports_accuracy():
-    for arch, label, fmt, cell in _golden_cells(GOLDEN_GPU):
+    for arch, label, _fmt, cell in _golden_cells(GOLDEN_GPU):
         assert cell["quantize"] == "ok", (arch, label)
         assert 0 < cell["top1_agreement"] <= 1 and cell["mean_kl"] >= 0
 

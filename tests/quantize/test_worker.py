@@ -78,7 +78,7 @@ def batch(tmp_path_factory):
     t0 = time.monotonic()
     outcomes = run_jobs(list(jobs.values()), events.append)
     wall = time.monotonic() - t0
-    return {"jobs": jobs, "out": dict(zip(jobs, outcomes)), "events": events, "wall": wall}
+    return {"jobs": jobs, "out": dict(zip(jobs, outcomes, strict=False)), "events": events, "wall": wall}
 
 
 def report(batch, name):

@@ -109,7 +109,7 @@ def test_versions_table_is_ordered_and_consistent() -> None:
     data = load(VERSIONS)
     for row in data["releases"]:
         assert len(row["triton_images"]) == len(row["triton_tags"])
-        for tag, image in zip(row["triton_tags"], row["triton_images"]):
+        for tag, image in zip(row["triton_tags"], row["triton_images"], strict=False):
             assert image == f"nvcr.io/nvidia/tritonserver:{tag}-trtllm-python-py3"
     assert data["default_version"] == data["latest_release"] == "1.2.1"
     assert data["engine_backend"]["last_version"] == "1.2.1"

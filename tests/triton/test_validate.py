@@ -11,6 +11,8 @@ import pytest
 
 from tests.cli_inprocess import cli_in_process as run_cli  # in process: no process behaviour under test here
 from tests.triton.fixtures import engine_config_json, write_json
+from trtforge.triton import specs
+from trtforge.triton.pb import parse_pbtxt, to_pbtxt
 from trtforge.triton.settings import RepoSettings
 from trtforge.triton.validate import validate_repository
 from trtforge.triton.writer import write_repository
@@ -166,9 +168,6 @@ def test_lock_file_next_to_the_repository_must_agree(repo):
 
 
 # -- NVIDIA's required parameters, per pinned version --------------------------------------------------------
-
-from trtforge.triton import specs
-from trtforge.triton.pb import parse_pbtxt, to_pbtxt
 
 EXTRACTED = [v for v, e in specs.versions_index()["versions"].items() if e["status"] == "extracted"]
 

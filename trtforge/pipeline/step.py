@@ -68,7 +68,7 @@ class Step(ABC):
         """Exact external commands this step would run (shown by `build --dry-run`)."""
         return []
 
-    def preflight(self) -> None:
+    def preflight(self) -> None:  # noqa: B027 (optional hook: most steps can always run)
         """Raise ToolMissing / Infeasible before any work starts if the step cannot run here."""
 
     @abstractmethod

@@ -44,7 +44,7 @@ def compare(model, heldout_batches: list, ref: list, device) -> dict[str, Any]:
     kl_sum = 0.0
     nll_ref = nll_q = 0.0
     n_targets = 0
-    for batch, ref_lp in zip(heldout_batches, ref):
+    for batch, ref_lp in zip(heldout_batches, ref, strict=False):
         ids, q_lp = _forward_logprobs(model, batch, device)
         q_lp = q_lp.cpu()
         r_lp = ref_lp.float()

@@ -32,7 +32,9 @@ class MemoryCheck:
     have_host_bytes: int | None
 
     def as_dict(self) -> dict:
-        g = lambda b: None if b is None else round(b / GIB, 2)
+        def g(b):
+            return None if b is None else round(b / GIB, 2)
+
         return {
             "device": self.device,
             "weights_gib": g(self.weights_bytes),

@@ -7,7 +7,7 @@ Pydantic v2 models with `extra="forbid"`: an unknown key is an error (the loader
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,7 +21,7 @@ INT32_MAX = 2**31 - 1
 SEED_MAX = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1 (calibration sampling seeds numpy too)
 
 Auto = Literal["auto"]
-AutoInt = Union[Auto, Annotated[int, Field(ge=1, le=INT32_MAX)]]
+AutoInt = Auto | Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 QuantFormat = Literal[
     "none", "native", "fp8", "nvfp4", "nvfp4_awq", "mxfp4", "int4_awq", "w4a8_awq", "int8_sq"

@@ -95,7 +95,7 @@ def run_builtin(target: Target, cfg: BenchConfig) -> dict[str, Any]:
                 results.append(result)
     wall = time.perf_counter() - t0
     ttft = [r.ttft_s for r in results if r.ttft_s is not None]
-    itl = [b - a for r in results for a, b in zip(r.chunk_times_s, r.chunk_times_s[1:])]
+    itl = [b - a for r in results for a, b in zip(r.chunk_times_s, r.chunk_times_s[1:], strict=False)]
     tokens = sum(len(r.chunks) for r in results) if stream else None
     return {
         **result_head("trtforge built-in", target, cfg, stream),

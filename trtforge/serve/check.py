@@ -119,7 +119,7 @@ def slot_tokens(url: str, prompt: str, max_tokens: int = CHECK_MAX_TOKENS) -> Sl
 
 
 def _first_difference(a: list[int], b: list[int]) -> str:
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
             return f"token {i}: {x} (generate) vs {y} (stream)"
     return f"{len(a)} tokens (generate) vs {len(b)} (stream)"

@@ -428,7 +428,7 @@ class TritonPythonModel:
             prompt = ids_tensor[b, : int(lengths[b])].astype(np.int64).tolist()
             max_new = self._budget(len(prompt), int(out_lens[b]))
             tokens, logprobs = [], []
-            for token, logprob, last, _ in self.generation.run(
+            for token, logprob, _last, _ in self.generation.run(
                 prompt, max_new, end_ids[b], stop[b], bad_words[b], options, want_logprobs
             ):
                 if token is not None:

@@ -176,7 +176,10 @@ class TritonPythonModel:
         else:
             stream = [llm_request.exec()]
         final, last = None, None
-        decode = lambda toks: self._detokenize(np.array([[toks]]), np.array([[len(toks)]]))[0]
+
+        def decode(toks):
+            return self._detokenize(np.array([[toks]]), np.array([[len(toks)]]))[0]
+
         for llm_response in stream:
             if llm_response.has_error():
                 raise RuntimeError(llm_response.error().message())
