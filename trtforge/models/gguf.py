@@ -210,7 +210,9 @@ def hf_config(header: GgufHeader) -> dict[str, Any]:
     if not hidden or not heads or not get("block_count"):
         raise InvalidInput(f"{header.path}: GGUF header lacks {arch}.embedding_length/block_count/head_count")
     tokens = m.get("tokenizer.ggml.tokens")
-    vocab = get("vocab_size") or (tokens.get("array_len") if isinstance(tokens, dict) else len(tokens or []))
+    vocab: Any = get("vocab_size") or (
+        tokens.get("array_len") if isinstance(tokens, dict) else len(tokens or [])
+    )
     name = str(m.get("general.name", "")).lower()
     if arch == "llama" and "mistral" in name:
         hf_arch = "MistralForCausalLM"  # llama.cpp files Mistral under llama; transformers converts it so

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
 def model_source(recipe: Recipe) -> tuple[str, str | None]:
     """(source, revision) of a recipe's model for `load_model_spec`."""
-    if recipe.model.path is not None or recipe.model.gguf is not None:
-        return recipe.model.path or recipe.model.gguf.file, None
+    if recipe.model.path:
+        return recipe.model.path, None
+    if recipe.model.gguf is not None:
+        return recipe.model.gguf.file, None
     return str(recipe.model.repo), recipe.model.revision
 
 

@@ -191,7 +191,7 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
 
     context = spec.max_position_embeddings or 4096
     if _explicit(engine.max_seq_len):
-        seq, seq_from = int(engine.max_seq_len), "recipe"  # type: ignore[arg-type]
+        seq, seq_from = int(engine.max_seq_len), "recipe"
     elif "max_seq_len" in settings:
         seq, seq_from = int(settings["max_seq_len"]), "tuned"
     elif ctx.workload_explicit:
@@ -483,7 +483,7 @@ def plan_target(
         recipe=recipe.name,
         target=target_label(target),
         fits=not all_errors,
-        backend=backend.backend,  # type: ignore[arg-type]
+        backend=backend.backend,
         gpu=GpuInfo(name=gpu.name, sm=gpu.sm, memory_gib=round(gpu.memory_gib, 2), count=target.gpus),
         model=ModelSummary(
             architecture=spec.architecture,

@@ -175,7 +175,7 @@ def resolve_quantization(
     plan = QuantPlan(
         format="native" if source == "native" else weight_format,
         kv_cache=kv_dtype,
-        source=source,  # type: ignore[arg-type]
+        source=source,
         quant_algo=quant_algo,
         kv_cache_quant_algo=kv.quant_algo if kv else None,
         group_size=group_size,

@@ -177,7 +177,7 @@ def _quantize(recipe: Recipe, plan: Plan, errors: list[str]) -> QuantizeSpec | N
         return None
     par = plan.parallel
     exports = [
-        ExportJob(kind=kind, tp=par.tp, pp=par.pp) if kind == "trtllm" else ExportJob(kind=kind)  # type: ignore[arg-type]
+        ExportJob(kind=kind, tp=par.tp, pp=par.pp) if kind == "trtllm" else ExportJob(kind=kind)
         for kind in formats.export_kinds_for(plan.backend)
     ]
     for exp in exports:
@@ -393,8 +393,8 @@ def _triton(
     serving, limits, counts = recipe.serving, plan.limits, recipe.serving.instance_counts
     gpu = plan.gpu.name if plan.gpu.count == 1 else f"{plan.gpu.count}x {plan.gpu.name}"
     return TritonSpec(
-        layout=layout,  # type: ignore[arg-type]
-        runtime=runtime,  # type: ignore[arg-type]
+        layout=layout,
+        runtime=runtime,
         served_model_name=recipe.served_model_name,
         max_batch_size=limits.max_batch_size,
         streaming=serving.streaming,

@@ -78,7 +78,8 @@ def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
     if same is not None:
         n = same[1].layout.world_size
         return [f"needs {n}×{ctx.gpu.name}: use target.gpus: {n}"]
-    roomy, tight = {}, {}
+    roomy: dict[str, tuple[int, float, str]] = {}  # architecture -> (GPUs, memory bought, GPU name)
+    tight: dict[str, tuple[int, float, str]] = {}
     for gpu in load_catalog():
         if gpu.is_cpu or gpu.name == ctx.gpu.name:
             continue

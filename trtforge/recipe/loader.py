@@ -17,6 +17,7 @@ from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from trtforge import secrets
 from trtforge.errors import InvalidInput
@@ -206,18 +207,19 @@ def parse_yaml(text: str, display: str) -> tuple[Any, dict[Path_, tuple[str, int
         _check_depth(text)  # the event parser is iterative; the composer recurses, so refuse deep input first
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = 1, 1
+        where = exc.problem_mark or exc.context_mark
+        if where is not None:
+            line, col = where.line + 1, where.column + 1
         raise fail(line, col, f"YAML syntax error: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise fail(1, 1, f"YAML error: {exc}") from None
     except RecursionError:
         raise fail(1, 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     except _TooDeep as exc:
-        mark = exc.node.start_mark
-        raise fail(
-            mark.line + 1, mark.column + 1, f"nesting is too deep (limit {MAX_DEPTH} levels)"
-        ) from None
+        start = exc.node.start_mark  # composed nodes always carry one; the stubs allow None
+        line, col = (start.line + 1, start.column + 1) if start is not None else (1, 1)
+        raise fail(line, col, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     if len(nodes) > 1:
         raise fail(
             nodes[1].start_mark.line + 1, 1, "more than one YAML document ('---'): a recipe is one document"
@@ -228,11 +230,9 @@ def parse_yaml(text: str, display: str) -> tuple[Any, dict[Path_, tuple[str, int
     try:
         size = _expanded_size(root, {})
     except _TooDeep as exc:
-        raise fail(
-            exc.node.start_mark.line + 1,
-            exc.node.start_mark.column + 1,
-            f"nesting is too deep (limit {MAX_DEPTH} levels)",
-        ) from None
+        start = exc.node.start_mark  # composed nodes always carry one; the stubs allow None
+        line, col = (start.line + 1, start.column + 1) if start is not None else (1, 1)
+        raise fail(line, col, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     except RecursionError:
         raise fail(1, 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     if size > MAX_NODES:
@@ -393,7 +393,7 @@ def _tidy(msg: str) -> str:
 
 
 def _issues_from_validation(exc: ValidationError, locs: dict) -> list[RecipeIssue]:
-    grouped: dict[Path_, list[dict]] = {}
+    grouped: dict[Path_, list[ErrorDetails]] = {}
     extras: list[tuple[Path_, type[BaseModel] | None]] = []
     for err in exc.errors(include_url=False, include_input=False):
         path, model = _clean_loc(tuple(err["loc"]))

@@ -537,7 +537,8 @@ def validate_llm_api_config(
     cg = config.get("cuda_graph_config")
     sizes = cg.get("batch_sizes") if isinstance(cg, dict) else None
     if (
-        isinstance(sizes, list)
+        isinstance(cg, dict)
+        and isinstance(sizes, list)
         and sizes
         and all(isinstance(x, int) for x in sizes)
         and cg.get("max_batch_size")
