@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark the build cache: no-op rebuild time vs artifact size, `cache verify` throughput vs raw reads, RSS.
+"""Benchmark the build cache: no-op rebuild time vs artifact size, `cache verify` throughput vs raw reads,
+RSS.
 
 For each artifact size (default 100 MB and 5 GB) it writes a checkpoint directory (the tiny model's config and
 tokenizer plus safetensors-named shards of that size), builds a CPU recipe from it once, then times no-op
@@ -74,8 +75,9 @@ def write_checkpoint(directory: Path, size: int) -> list[Path]:
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "trtforge", *args], cwd=cwd, env=env, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "trtforge", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise SystemExit(f"trtforge {' '.join(args)} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
@@ -111,14 +113,19 @@ def raw_read(paths: list[Path]) -> tuple[int, float]:
 def verify_with_rss(env: dict[str, str], cwd: Path) -> tuple[dict, int]:
     """Run `trtforge cache verify --json` in a child that reports its own peak RSS (bytes).
 
-    VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its parent's.
+    VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its
+    parent's.
     """
-    code = ("import sys\nfrom trtforge.cli.app import main\n"
-            "try:\n    main(['cache', 'verify', '--json'])\nexcept SystemExit:\n    pass\n"
-            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
-            "sys.stderr.write('MAXRSS_KB=' + hwm + '\\n')\n")
+    code = (
+        "import sys\nfrom trtforge.cli.app import main\n"
+        "try:\n    main(['cache', 'verify', '--json'])\nexcept SystemExit:\n    pass\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+        "sys.stderr.write('MAXRSS_KB=' + hwm + '\\n')\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
-    rss_kb = int(next(line for line in out.stderr.splitlines() if line.startswith("MAXRSS_KB=")).split("=")[1])
+    rss_kb = int(
+        next(line for line in out.stderr.splitlines() if line.startswith("MAXRSS_KB=")).split("=")[1]
+    )
     return json.loads(out.stdout), rss_kb * 1024
 
 
@@ -127,9 +134,15 @@ def bench_size(base: Path, size: int, repeat: int) -> dict:
     model = work / "model"
     shards = write_checkpoint(model, size)
     (work / "cache").mkdir(parents=True, exist_ok=True)
-    (work / "r.yaml").write_text("name: bench\nmodel: {path: model}\ntarget: {gpu: cpu}\n"
-                                 "quantization: {format: none}\noutputs: {triton_repo: false}\n")
-    env = {**os.environ, "TRTFORGE_CACHE": str(work / "cache"), "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    (work / "r.yaml").write_text(
+        "name: bench\nmodel: {path: model}\ntarget: {gpu: cpu}\n"
+        "quantization: {format: none}\noutputs: {triton_repo: false}\n"
+    )
+    env = {
+        **os.environ,
+        "TRTFORGE_CACHE": str(work / "cache"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     env.pop("TRTFORGE_PLUGINS", None)
     first_wall, first = run_cli(["build", "r.yaml", "--json"], env, work)
     walls, inner = [], []
@@ -140,10 +153,18 @@ def bench_size(base: Path, size: int, repeat: int) -> dict:
         walls.append(wall)
         inner.append(pipeline_seconds(out.stdout))
     help_wall = min(run_cli(["--help"], env, work)[0] for _ in range(3))
-    return {"size": size, "files": len(shards), "first_build_s": round(first_wall, 3),
-            "noop_wall_s": round(statistics.median(walls), 3), "noop_wall_all": [round(w, 3) for w in walls],
-            "noop_pipeline_s": round(statistics.median(inner), 4), "cli_startup_s": round(help_wall, 3),
-            "work": str(work), "shards": [str(s) for s in shards], "env": env}
+    return {
+        "size": size,
+        "files": len(shards),
+        "first_build_s": round(first_wall, 3),
+        "noop_wall_s": round(statistics.median(walls), 3),
+        "noop_wall_all": [round(w, 3) for w in walls],
+        "noop_pipeline_s": round(statistics.median(inner), 4),
+        "cli_startup_s": round(help_wall, 3),
+        "work": str(work),
+        "shards": [str(s) for s in shards],
+        "env": env,
+    }
 
 
 def bench_verify(result: dict, repeat: int) -> dict:
@@ -157,18 +178,29 @@ def bench_verify(result: dict, repeat: int) -> dict:
             evict(p)
         doc, rss = verify_with_rss(env, work)
         assert doc["corrupt"] == 0, doc
-        rows.append({"raw_mb_s": nbytes / raw_s / 1e6, "verify_mb_s": doc["bytes"] / doc["seconds"] / 1e6,
-                     "verify_s": doc["seconds"], "bytes": doc["bytes"], "rss": rss})
+        rows.append(
+            {
+                "raw_mb_s": nbytes / raw_s / 1e6,
+                "verify_mb_s": doc["bytes"] / doc["seconds"] / 1e6,
+                "verify_s": doc["seconds"],
+                "bytes": doc["bytes"],
+                "rss": rss,
+            }
+        )
     ratios = [r["verify_mb_s"] / r["raw_mb_s"] for r in rows]
-    return {"runs": [{k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()} for r in rows],
-            "median_ratio": round(statistics.median(ratios), 3),  # the mean of the two middle runs if even
-            "best_ratio": round(max(ratios), 3),
-            "peak_rss_mb": round(max(r["rss"] for r in rows) / 2**20, 1)}
+    return {
+        "runs": [{k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()} for r in rows],
+        "median_ratio": round(statistics.median(ratios), 3),  # the mean of the two middle runs if even
+        "best_ratio": round(max(ratios), 3),
+        "peak_rss_mb": round(max(r["rss"] for r in rows) / 2**20, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="100M,5G", help="artifact sizes, comma-separated (K/M/G = 10^3/6/9 bytes)")
+    ap.add_argument(
+        "--sizes", default="100M,5G", help="artifact sizes, comma-separated (K/M/G = 10^3/6/9 bytes)"
+    )
     ap.add_argument("--repeat", type=int, default=5, help="no-op rebuilds per size (median reported)")
     ap.add_argument("--verify-repeat", type=int, default=3)
     ap.add_argument("--dir", type=Path, default=None, help="scratch directory (default: a temp dir, removed)")
@@ -186,22 +218,34 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         r.pop("env"), r.pop("shards"), r.pop("work")
     ratio = results[-1]["noop_wall_s"] / results[0]["noop_wall_s"]
-    doc = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "sizes": results,
-           "noop_ratio_largest_vs_smallest": round(ratio, 3), "verify": verify}
+    doc = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "sizes": results,
+        "noop_ratio_largest_vs_smallest": round(ratio, 3),
+        "verify": verify,
+    }
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
-    print("| artifact | files | first build (s) | no-op rebuild, wall (s) | of which pipeline (s) | `--help` (s) |")
+    print(
+        "| artifact | files | first build (s) | no-op rebuild, wall (s) | of which pipeline (s) | `--help` "
+        "(s) |"
+    )
     print("|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['size'] / 1e9:g} GB | {r['files']} | {r['first_build_s']} | {r['noop_wall_s']} "
-              f"(all: {', '.join(map(str, r['noop_wall_all']))}) | {r['noop_pipeline_s']} | {r['cli_startup_s']} |")
+        print(
+            f"| {r['size'] / 1e9:g} GB | {r['files']} | {r['first_build_s']} | {r['noop_wall_s']} "
+            f"(all: {', '.join(map(str, r['noop_wall_all']))}) | {r['noop_pipeline_s']} | "
+            f"{r['cli_startup_s']} |"
+        )
     print(f"\nno-op ratio {results[-1]['size'] / 1e9:g} GB / {results[0]['size'] / 1e9:g} GB: {ratio:.3f}")
     print("\n| run | raw sequential read (MB/s) | cache verify (MB/s) | ratio | verify peak RSS (MB) |")
     print("|---|---|---|---|---|")
     for i, r in enumerate(verify["runs"], 1):
-        print(f"| {i} | {r['raw_mb_s']:.0f} | {r['verify_mb_s']:.0f} | {r['verify_mb_s'] / r['raw_mb_s']:.2f} "
-              f"| {r['rss'] / 2**20:.0f} |")
+        print(
+            f"| {i} | {r['raw_mb_s']:.0f} | {r['verify_mb_s']:.0f} | {r['verify_mb_s'] / r['raw_mb_s']:.2f} "
+            f"| {r['rss'] / 2**20:.0f} |"
+        )
     print(f"\nverify/raw median {verify['median_ratio']}, peak RSS {verify['peak_rss_mb']} MB")
     return 0
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Measure trtforge's quantize step with real ModelOpt.
 
-  --matrix [--kinds llama,moe,...]   format x architecture x export support matrix on tiny models (CPU or GPU):
+  --matrix [--kinds llama,moe,...]   format x architecture x export support matrix on tiny models (CPU or
+  GPU):
                                      what docs/quantization.md and trtforge/data/quant_formats.yaml record.
   --bench --kind llama --hidden 2048 --layers 16 --formats fp8,nvfp4
-                                     time the worker against calling ModelOpt directly on the same model, config
-                                     and calibration data (each in a fresh process, import included); peak memory.
+                                     time the worker against calling ModelOpt directly on the same model,
+                                     config and calibration data (each in a fresh process, import included);
+                                     peak memory.
 Results go to --out (JSON + a markdown table).
 """
 
@@ -22,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.testing.tiny_models import ARCHITECTURES, make_tiny_model
+from trtforge.toolchain import quant_formats as formats
 
 MATRIX_CELLS = [  # (label, format, kv_cache)
     ("fp8", "fp8", None),
@@ -155,7 +157,8 @@ def render_matrix(results: dict) -> str:
 def bench(args) -> None:
     """Worker vs direct ModelOpt on the same model/config/data; both in fresh processes, import included.
 
-    With --no-direct, all formats run as jobs of one worker process (import paid once), without the comparison.
+    With --no-direct, all formats run as jobs of one worker process (import paid once), without the
+    comparison.
     """
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -280,7 +283,8 @@ def _summary(row: dict) -> dict:
 
 
 def direct(job_file: str) -> None:
-    """What a user would write by hand with ModelOpt: load, calibrate on the same windows, quantize, export."""
+    """What a user would write by hand with ModelOpt: load, calibrate on the same windows, quantize,
+    export."""
     t0 = time.monotonic()
     import modelopt.torch.quantization as mtq
     import torch

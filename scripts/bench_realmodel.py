@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""Quantize a real checkpoint (SmolLM2-135M, converted from its GGUF) in every format and measure accuracy on held-out
-real text: the table in docs/quantization.md ("A real model").
+"""Quantize a real checkpoint (SmolLM2-135M, converted from its GGUF) in every format and measure accuracy on
+held-out real text: the table in docs/quantization.md ("A real model").
 
   python scripts/bench_realmodel.py --model DIR --formats fp8,fp8+kv_fp8,int8_sq --out OUT
   python scripts/bench_realmodel.py --gguf FILE.gguf --model DIR ...   (converts the GGUF into DIR first)
 
-All jobs run in one trtforge worker process (trtforge/quantize/worker.py: the same code the build's quantize step
-runs), with the same calibration and held-out windows (`--dataset`, default Python's pydoc text). An export that
-ModelOpt refuses is recorded, not fatal (keep_going), so the accuracy of the quantized forward is still reported.
-Writes OUT/realmodel.json and OUT/realmodel.md.
+All jobs run in one trtforge worker process (trtforge/quantize/worker.py: the same code the build's quantize
+step runs), with the same calibration and held-out windows (`--dataset`, default Python's pydoc text). An
+export that ModelOpt refuses is recorded, not fatal (keep_going), so the accuracy of the quantized forward is
+still reported. Writes OUT/realmodel.json and OUT/realmodel.md.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trtforge.toolchain import quant_formats as formats  # noqa: E402
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob  # noqa: E402
 from trtforge.quantize.runner import run_jobs  # noqa: E402
+from trtforge.toolchain import quant_formats as formats  # noqa: E402
 
 CELLS = {  # label -> (format, kv_cache)
     "fp8": ("fp8", None),
@@ -44,13 +44,25 @@ def job_for(label: str, args: argparse.Namespace, out: Path) -> QuantJob:
     fmt, kv = CELLS[label]
     spec, k = formats.get_format(fmt), formats.kv_spec(kv)
     return QuantJob(
-        model_dir=str(args.model), out_dir=str(out / label), format=fmt, modelopt_config=spec.modelopt_config,
-        quant_algo=spec.quant_algo, kv_cache=k.name if k else None, kv_modelopt_config=k.modelopt_config if k else None,
+        model_dir=str(args.model),
+        out_dir=str(out / label),
+        format=fmt,
+        modelopt_config=spec.modelopt_config,
+        quant_algo=spec.quant_algo,
+        kv_cache=k.name if k else None,
+        kv_modelopt_config=k.modelopt_config if k else None,
         kv_cache_quant_algo=k.kv_cache_quant_algo if k else None,
-        calibration=CalibrationSpec(dataset=args.dataset, samples=args.samples, seq_len=args.seq_len,
-                                    batch_size=args.batch, seed=args.seed),
+        calibration=CalibrationSpec(
+            dataset=args.dataset,
+            samples=args.samples,
+            seq_len=args.seq_len,
+            batch_size=args.batch,
+            seed=args.seed,
+        ),
         accuracy=AccuracySpec(enabled=True, samples=args.acc_samples),
-        exports=[ExportSpec(e) for e in args.exports.split(",") if e], device=args.device, keep_going=True,
+        exports=[ExportSpec(e) for e in args.exports.split(",") if e],
+        device=args.device,
+        keep_going=True,
         torch_extensions_dir=args.ext_dir,
     )
 
@@ -60,17 +72,32 @@ def row(label: str, outcome: dict) -> dict:
         return {"label": label, "ok": False, "error": outcome.get("message")}
     rep = outcome["report"]
     acc = rep["accuracy"]
-    return {"label": label, "ok": True, "device": rep["device"], "quant_algo": rep["quant_algo"],
-            "accuracy": acc, "timings_s": rep["timings_s"], "peak_gpu_mib": rep.get("peak_gpu_mib"),
-            "peak_rss_mib": rep.get("peak_rss_mib"), "calibration": rep["calibration"],
-            "exports": {k: {"ok": v.get("ok"), "error": v.get("error"), "bytes": v.get("bytes")}
-                        for k, v in rep["exports"].items()}}
+    return {
+        "label": label,
+        "ok": True,
+        "device": rep["device"],
+        "quant_algo": rep["quant_algo"],
+        "accuracy": acc,
+        "timings_s": rep["timings_s"],
+        "peak_gpu_mib": rep.get("peak_gpu_mib"),
+        "peak_rss_mib": rep.get("peak_rss_mib"),
+        "calibration": rep["calibration"],
+        "exports": {
+            k: {"ok": v.get("ok"), "error": v.get("error"), "bytes": v.get("bytes")}
+            for k, v in rep["exports"].items()
+        },
+    }
 
 
 def render(rows: list[dict], meta: dict) -> str:
-    lines = [f"model {meta['model']}, {meta['device']}; calibration {meta['calibration']}; held-out: {meta['heldout']}",
-             "", "| format | ppl original | ppl quantized | increase | top-1 agreement | mean KL | quantize s | "
-             "HF export |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"model {meta['model']}, {meta['device']}; calibration {meta['calibration']}; held-out: "
+        f"{meta['heldout']}",
+        "",
+        "| format | ppl original | ppl quantized | increase | top-1 agreement | mean KL | quantize s | "
+        "HF export |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if not r["ok"]:
             lines.append(f"| {r['label']} | - | - | - | - | - | - | failed: {str(r['error'])[:120]} |")
@@ -79,12 +106,16 @@ def render(rows: list[dict], meta: dict) -> str:
         exp = r["exports"].get("hf", {})
         exp_s = "ok" if exp.get("ok") else f"no: {str(exp.get('error'))[-110:]}"
         if a.get("measured"):
-            lines.append(f"| {r['label']} | {a['ppl_original']:.3f} | {a['ppl_quantized']:.3f} | "
-                         f"{a['ppl_increase']:+.2%} | {a['top1_agreement']:.4f} | {a['mean_kl']:.5f} | "
-                         f"{t.get('quantize', 0):.1f} | {exp_s} |")
+            lines.append(
+                f"| {r['label']} | {a['ppl_original']:.3f} | {a['ppl_quantized']:.3f} | "
+                f"{a['ppl_increase']:+.2%} | {a['top1_agreement']:.4f} | {a['mean_kl']:.5f} | "
+                f"{t.get('quantize', 0):.1f} | {exp_s} |"
+            )
         else:
-            lines.append(f"| {r['label']} | - | - | - | not measured: {a.get('reason')} | - | "
-                         f"{t.get('quantize', 0):.1f} | {exp_s} |")
+            lines.append(
+                f"| {r['label']} | - | - | - | not measured: {a.get('reason')} | - | "
+                f"{t.get('quantize', 0):.1f} | {exp_s} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -124,7 +155,7 @@ def main() -> int:
     t0 = time.monotonic()
     outcomes = run_jobs(jobs, on_event, log_path=args.out / "worker.log")
     meta["wall_s"] = round(time.monotonic() - t0, 1)
-    rows = [row(label, o) for label, o in zip(labels, outcomes)]
+    rows = [row(label, o) for label, o in zip(labels, outcomes, strict=False)]
     ok = next((r for r in rows if r["ok"]), None)
     meta["device"] = ok["device"] if ok else "?"
     if ok:

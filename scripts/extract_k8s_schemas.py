@@ -6,11 +6,13 @@ Sources (each pinned; the output records tag, commit and digest):
                                   config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml at TAG.
   --dynamo-git DIR --dynamo-commit SHA
                                   a git directory holding ai-dynamo/dynamo's history (the upstream snapshot is
-                                  too large to fetch here; a fork's mirror of upstream main serves, --dynamo-note
-                                  says which): the DynamoGraphDeployment CRD at SHA, its served v1beta1 version.
+                                  too large to fetch here; a fork's mirror of upstream main serves,
+                                  --dynamo-note says which): the DynamoGraphDeployment CRD at SHA, its served
+                                  v1beta1 version.
   --kv-wheel WHL --k8s-version V  Kubernetes core schemas: the kubernetes-validate wheel (PyPI) bundles
-                                  openapi2jsonschema output of kubernetes/kubernetes' OpenAPI spec per release;
-                                  V (e.g. v1.36.0) picks the release, `-local-strict` (unknown fields rejected).
+                                  openapi2jsonschema output of kubernetes/kubernetes' OpenAPI spec per
+                                  release; V (e.g. v1.36.0) picks the release, `-local-strict` (unknown fields
+                                  rejected).
 
 Output: trtforge/data/deploy/<name>.json = {"provenance": {...}, "kinds": {"apiVersion/Kind": schema},
 "$defs": {...}}. Descriptions are dropped (size). CRD object schemas are closed (additionalProperties: false

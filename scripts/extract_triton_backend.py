@@ -93,7 +93,8 @@ def extract_ref(gitdir: Path, ref: str, version: str, tag: str | None, out: Path
 
 
 def release_commits(gitdir: Path, version: str) -> list[str]:
-    """Commits titled "TensorRT-LLM Backend v<version> release" on any branch (e.g. `rel`, which has no tags)."""
+    """Commits titled "TensorRT-LLM Backend v<version> release" on any branch (e.g. `rel`, which has no
+    tags)."""
     out = git(gitdir, "log", "--all", "--format=%h %s", "-F", "-i", f"--grep=backend v{version} release")
     return [
         line.split()[0]
@@ -160,7 +161,8 @@ def scan(gitdir: Path, out: Path) -> None:
         out / "versions.json",
         {
             "_about": "Which TensorRT-LLM versions have NVIDIA Triton backend facts extracted "
-            "(scripts/extract_triton_backend.py scan); not_extracted versions are refused for engine repositories.",
+            "(scripts/extract_triton_backend.py scan); not_extracted versions are refused for engine "
+            "repositories.",
             "scanned": {"repo": BACKEND_REPO, "head": git(gitdir, "rev-parse", "HEAD").strip()},
             "versions": index,
         },

@@ -15,8 +15,8 @@ writes trtforge/data/trtllm/<version>/:
   quant_algos.json           QuantAlgo members and the KV-cache algo list (tensorrt_llm/quantization/mode.py)
   model_map.json             keys of MODEL_MAP (tensorrt_llm/models/__init__.py)
 each with provenance {repo, tag, commit, paths, extracted_by, extracted_on}.
-`--list-files` prints the repo paths it reads (with --source: also the modules llm_args.py imports configs from).
-Exit codes: 0 ok, 2 bad input (missing source, tag/version mismatch, unparseable file).
+`--list-files` prints the repo paths it reads (with --source: also the modules llm_args.py imports configs
+from). Exit codes: 0 ok, 2 bad input (missing source, tag/version mismatch, unparseable file).
 """
 
 from __future__ import annotations
@@ -265,7 +265,8 @@ def _load_modules(source: Path, paths: list[str]) -> tuple[Module, list[str]]:
 
 
 def _imported_modules(tree: ast.Module, rel: str) -> list[str]:
-    """Repo paths of modules a file imports relatively or from tensorrt_llm (candidates for nested configs)."""
+    """Repo paths of modules a file imports relatively or from tensorrt_llm (candidates for nested
+    configs)."""
     package = rel.rsplit("/", 1)[0].split("/")
     out: list[str] = []
     for node in ast.walk(tree):
@@ -495,7 +496,7 @@ def _field_spec(stmt: ast.AnnAssign, mod: Module) -> dict[str, Any] | None:
         entry["status"] = _const(kwargs["status"])
     extra = kwargs.get("json_schema_extra")
     if isinstance(extra, ast.Dict):
-        for k, v in zip(extra.keys, extra.values):
+        for k, v in zip(extra.keys, extra.values, strict=False):
             if _const(k) == "status" and _const(v) is not _UNEVALUABLE:
                 entry["status"] = _const(v)
     if _const(kwargs.get("exclude")) is True:
@@ -510,7 +511,7 @@ def _field_spec(stmt: ast.AnnAssign, mod: Module) -> dict[str, Any] | None:
     )
     if not desc and isinstance(kwargs.get("metadata"), ast.Dict):
         md = kwargs["metadata"]
-        for k, v in zip(md.keys, md.values):
+        for k, v in zip(md.keys, md.values, strict=False):
             if _const(k) == "help":
                 desc = _joined_str(v)
     entry["description"] = _docline(desc)
@@ -574,7 +575,7 @@ def _class_extra(name: str, mod: Module) -> str | None:
                 if isinstance(stmt.value, ast.Call):  # ConfigDict(extra="forbid", ...)
                     extra = _const(_kwargs(stmt.value).get("extra"))
                 elif isinstance(stmt.value, ast.Dict):  # {"extra": "forbid", ...}
-                    for k, v in zip(stmt.value.keys, stmt.value.values):
+                    for k, v in zip(stmt.value.keys, stmt.value.values, strict=False):
                         if k is not None and _const(k) == "extra":
                             extra = _const(v)
                 if isinstance(extra, str):
@@ -691,7 +692,7 @@ def _dispatch_table(cls: str, mod: Module) -> dict[str, str]:
         if isinstance(node, ast.Dict) and node.keys and all(isinstance(k, ast.Constant) for k in node.keys):
             values = [_name(v) for v in node.values]
             if all(v and v in mod.classes for v in values):
-                table.update({str(_const(k)): v for k, v in zip(node.keys, values)})
+                table.update({str(_const(k)): v for k, v in zip(node.keys, values, strict=False)})
     return table
 
 
@@ -981,7 +982,7 @@ def _plugin_options(source: Path, read: list[str]) -> list[dict[str, Any]]:
     dtype_map_node = mod.constants.get("PLUGIN_DTYPE_OPTIONS_MAP")
     dtype_map = {}
     if isinstance(dtype_map_node, ast.Dict):
-        for k, v in zip(dtype_map_node.keys, dtype_map_node.values):
+        for k, v in zip(dtype_map_node.keys, dtype_map_node.values, strict=False):
             val = _const(v)
             if val is _UNEVALUABLE and _name(v) in mod.constants:
                 val = _const(mod.constants[_name(v)])
@@ -1004,7 +1005,7 @@ def _plugin_options(source: Path, read: list[str]) -> list[dict[str, Any]]:
         help_text = _joined_str(kwargs.get("description"))
         if not help_text and isinstance(kwargs.get("metadata"), ast.Dict):
             md = kwargs["metadata"]
-            for k, v in zip(md.keys, md.values):
+            for k, v in zip(md.keys, md.values, strict=False):
                 if _const(k) == "help":
                     help_text = _joined_str(v)
         t = _type_of(stmt.annotation, mod)
@@ -1049,7 +1050,8 @@ def extract_build_options(source: Path) -> tuple[dict[str, Any], list[str]]:
             "schema_version": 2,
             "tool": "trtllm-build",
             "engine_backend": False,
-            "why": f"{BUILD_PY} does not exist at this tag: the TensorRT engine backend (trtllm-build) was removed",
+            "why": f"{BUILD_PY} does not exist at this tag: the TensorRT engine backend (trtllm-build) was "
+            "removed",
             "options": [],
             "legacy_options": [],
         }, []
@@ -1070,11 +1072,12 @@ def extract_build_options(source: Path) -> tuple[dict[str, Any], list[str]]:
     }, sorted(set(read), key=read.index)
 
 
-# --------------------------------------------------------------------------------------------- enums, MODEL_MAP
+# ------------------------------------------------------------------------------------------- enums, MODEL_MAP
 
 
 def _enum_list(node: ast.AST | None, enum: str, members: list[str]) -> list[str] | None:
-    """Members named by a list/set expression over QuantAlgo (literals, set(QuantAlgo) - {...}, sorted(...))."""
+    """Members named by a list/set expression over QuantAlgo (literals, set(QuantAlgo) - {...},
+    sorted(...))."""
     if node is None:
         return None
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
@@ -1129,7 +1132,7 @@ def extract_model_map(source: Path) -> tuple[dict[str, Any] | None, list[str]]:
         if isinstance(node, ast.Assign) and any(_name(t) == "MODEL_MAP" for t in node.targets):
             if not isinstance(node.value, ast.Dict):
                 raise ExtractError(f"{MODELS_INIT}: MODEL_MAP is not a dict literal")
-            for k, v in zip(node.value.keys, node.value.values):
+            for k, v in zip(node.value.keys, node.value.values, strict=False):
                 if k is None:  # **other_map
                     continue
                 key = _const(k)
@@ -1201,9 +1204,11 @@ def extract(source: Path, tag: str, commit: str, out_root: Path, today: str | No
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else None
     entry = (manifest or {}).get("versions", {}).get(version)
     if entry and entry.get("commit") and entry["commit"] != commit:
-        # the manifest's commit came from other evidence (e.g. a backend's submodule pin): a mismatch needs a person
+        # the manifest's commit came from other evidence (e.g. a backend's submodule pin): a mismatch needs a
+        # person
         raise ExtractError(
-            f"--commit {commit[:12]} is not the commit {MANIFEST} records for {version} ({entry['commit'][:12]}); "
+            f"--commit {commit[:12]} is not the commit {MANIFEST} records for {version} "
+            f"({entry['commit'][:12]}); "
             f"check `git rev-parse {tag}^{{commit}}`, then correct the manifest entry and its commit_evidence"
         )
     today = today or _dt.date.today().isoformat()
@@ -1235,7 +1240,8 @@ def extract(source: Path, tag: str, commit: str, out_root: Path, today: str | No
 
 
 def _mark_extracted(manifest: dict[str, Any], version: str, tag: str, commit: str, path: Path) -> None:
-    """Record in the manifest that `version` now has an extracted spec (no longer interim, nothing missing)."""
+    """Record in the manifest that `version` now has an extracted spec (no longer interim, nothing
+    missing)."""
     entry = manifest["versions"][version]
     if not entry.get("commit"):
         entry["commit"] = commit

@@ -36,7 +36,7 @@ def record() -> dict:
         print(f"{repo}: {models[repo]['params']:,} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return {
         "about": "transformers' parameter count of each bundled config, built on the meta device "
-                 "(scripts/record_param_oracle.py; DeepSeek-V3 adds its e_score_correction_bias buffers)",
+        "(scripts/record_param_oracle.py; DeepSeek-V3 adds its e_score_correction_bias buffers)",
         "transformers": transformers.__version__,
         "torch": torch.__version__.split("+")[0],
         "recorded": datetime.date.today().isoformat(),

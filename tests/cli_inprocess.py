@@ -32,8 +32,13 @@ def _reset_process_state() -> None:
     cache._active_root = None
 
 
-def cli_in_process(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120,
-                   input: str | None = None) -> subprocess.CompletedProcess:
+def cli_in_process(
+    *args: str,
+    env: dict | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
     """`trtforge ARGS` in this process, as `run_cli` would run it (timeout: left to pytest-timeout)."""
     from trtforge.cli.app import main
 

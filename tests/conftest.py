@@ -24,8 +24,9 @@ SHARED = ROOT.parent / "shared"
 
 
 def pytest_configure(config) -> None:
-    """Make the bundled recipes' tiny models (models/tiny-llama, models/tiny-moe) before collection: several test
-    modules plan every shipped recipe at import time, and a clean clone holds no weights (idempotent, seconds)."""
+    """Make the bundled recipes' tiny models (models/tiny-llama, models/tiny-moe) before collection: several
+    test modules plan every shipped recipe at import time, and a clean clone holds no weights (idempotent,
+    seconds)."""
     from trtforge.testing.tiny_models import make_default_models
 
     make_default_models(ROOT)
@@ -36,13 +37,25 @@ def root() -> Path:
     return ROOT
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120,
-            input: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str,
+    env: dict | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
     """Run `python -m trtforge ARGS` in a subprocess, as a user would (exit code, stdout, stderr)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("TRTFORGE_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "trtforge", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd or ROOT, timeout=timeout, input=input)
+    return subprocess.run(
+        [sys.executable, "-m", "trtforge", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or ROOT,
+        timeout=timeout,
+        input=input,
+    )
 
 
 @pytest.fixture

@@ -49,8 +49,10 @@ def test_dry_run_is_the_cli_document_and_writes_nothing(here: Path, capsys: pyte
     write_recipe(here, target=None, targets=[{"gpu": "cpu"}, {"gpu": "H100-80GB"}])
     outcome = api.build("t.yaml", dry_run=True)
     doc = outcome.dry_run_document()
-    assert [(t["target"], t["output"]) for t in doc["targets"]] == [("cpu", "out/t/cpu"),
-                                                                   ("h100-80gb", "out/t/h100-80gb")]
+    assert [(t["target"], t["output"]) for t in doc["targets"]] == [
+        ("cpu", "out/t/cpu"),
+        ("h100-80gb", "out/t/h100-80gb"),
+    ]
     assert {s["status"] for t in doc["targets"] for s in t["steps"]} == {"will-run"}
     assert doc == cli_json(capsys, "build", "t.yaml", "--dry-run")
     assert outcome.error is None and not (here / "out").exists()
@@ -62,21 +64,30 @@ def test_build_gives_the_cli_events_lock_and_fingerprints(here: Path, capsys: py
     outcome = api.build("t.yaml", sink=seen.append)
     outcome.raise_for_error()
     assert [(t.label, t.status, t.output_dir) for t in outcome.targets] == [
-        ("cpu", "complete", Path("out/t/cpu")), ("h100-80gb", "complete", Path("out/t/h100-80gb"))]
+        ("cpu", "complete", Path("out/t/cpu")),
+        ("h100-80gb", "complete", Path("out/t/h100-80gb")),
+    ]
     for t in outcome.targets:  # what the lock file (the CLI's record) says each step did
         lock = json.loads((t.output_dir / "trtforge.lock.json").read_text())
         assert [(s["name"], s["status"], s["fingerprint"]) for s in lock["steps"]] == [
-            (s.name, s.status, s.fingerprint) for s in t.steps]
+            (s.name, s.status, s.fingerprint) for s in t.steps
+        ]
     # The CLI on a fresh cache and another output directory: the same events, step by step, and fingerprints.
     cli = cli_events(capsys, "build", "t.yaml", "--cache-dir", "cache2", "--output", "out2")
+
     def shape(evs: list[dict]) -> list[tuple]:
-        return [(e["event"], e.get("step"), e.get("target"), e.get("fingerprint"), e.get("status"))
-                for e in evs if e["event"] != "progress"]
+        return [
+            (e["event"], e.get("step"), e.get("target"), e.get("fingerprint"), e.get("status"))
+            for e in evs
+            if e["event"] != "progress"
+        ]
+
     assert shape(seen) == shape(cli)
     # Built once: the CLI's next build finds every step cached under the fingerprints the API reported.
     again = cli_events(capsys, "build", "t.yaml")
     assert [(e["event"], e.get("reason"), e.get("fingerprint")) for e in again if e.get("step")] == [
-        ("skipped", "cached", s.fingerprint) for t in outcome.targets for s in t.steps]
+        ("skipped", "cached", s.fingerprint) for t in outcome.targets for s in t.steps
+    ]
 
 
 def test_errors_are_the_cli_errors_with_its_exit_codes(here: Path, capsys: pytest.CaptureFixture) -> None:
@@ -95,8 +106,9 @@ def test_errors_are_the_cli_errors_with_its_exit_codes(here: Path, capsys: pytes
 
 
 @pytest.mark.slow
-def test_tiny_llama_cpu_recipe_builds_and_launches_as_the_cli_does(here: Path,
-                                                                   capsys: pytest.CaptureFixture) -> None:
+def test_tiny_llama_cpu_recipe_builds_and_launches_as_the_cli_does(
+    here: Path, capsys: pytest.CaptureFixture
+) -> None:
     """recipes/tiny-llama-cpu.yaml as shipped (FP8 with ModelOpt, Triton repository), built through the API;
     the command `serve` would run for it is the CLI's `serve --print-command`."""
     import yaml
@@ -108,11 +120,15 @@ def test_tiny_llama_cpu_recipe_builds_and_launches_as_the_cli_does(here: Path,
     outcome.raise_for_error()
     (target,) = outcome.targets
     assert [(s.name, s.status) for s in target.steps] == [
-        ("download", "built"), ("quantize", "built"), ("triton_repo", "built")]
+        ("download", "built"),
+        ("quantize", "built"),
+        ("triton_repo", "built"),
+    ]
     assert (here / "built" / "model_repository" / "ensemble" / "config.pbtxt").is_file()
     again = cli_events(capsys, "build", "tiny.yaml", "--output", "built")
     assert [(e["event"], e.get("fingerprint")) for e in again if e.get("step")] == [
-        ("skipped", s.fingerprint) for s in target.steps]
+        ("skipped", s.fingerprint) for s in target.steps
+    ]
     runtime, argv = api.launch_command(here / "built", api.ServeOptions())
     assert {"runtime": runtime, "argv": argv} == cli_json(capsys, "serve", "built", "--print-command")
     assert runtime == "reference"
@@ -121,5 +137,7 @@ def test_tiny_llama_cpu_recipe_builds_and_launches_as_the_cli_does(here: Path,
         info = served.info()
         check = api.smoke_check(served, "Hello, world")
     assert check.error is None and {(a.model, a.route) for a in check.answers} >= {
-        ("ensemble", "generate"), ("tensorrt_llm_bls", "generate")}
+        ("ensemble", "generate"),
+        ("tensorrt_llm_bls", "generate"),
+    }
     assert info["runtime"] == "reference" and not served.server.running()

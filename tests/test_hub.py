@@ -18,9 +18,18 @@ from trtforge import hub
 from trtforge.errors import EXIT_INVALID, EXIT_MISSING, TrtforgeError
 from trtforge.models import resolve_config
 
-CONFIG = (Path(__file__).resolve().parents[1] / "trtforge/data/model_configs/Qwen--Qwen3-8B.json").read_bytes()
-HF_VARS = ("HF_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-           "HF_ENDPOINT")
+CONFIG = (
+    Path(__file__).resolve().parents[1] / "trtforge/data/model_configs/Qwen--Qwen3-8B.json"
+).read_bytes()
+HF_VARS = (
+    "HF_HUB_CACHE",
+    "HF_HOME",
+    "XDG_CACHE_HOME",
+    "HF_TOKEN",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_ENDPOINT",
+)
 
 
 @pytest.fixture
@@ -30,20 +39,24 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-@pytest.mark.parametrize("env", [
-    {"HF_HUB_CACHE": "/x/hub-cache", "HF_HOME": "/x/home"},
-    {"HF_HOME": "/x/home"},
-    {"XDG_CACHE_HOME": "/x/xdg"},
-    {"HOME": "/x/user"},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"HF_HUB_CACHE": "/x/hub-cache", "HF_HOME": "/x/home"},
+        {"HF_HOME": "/x/home"},
+        {"XDG_CACHE_HOME": "/x/xdg"},
+        {"HOME": "/x/user"},
+    ],
+)
 def test_cache_dir_is_the_one_huggingface_hub_itself_uses(env: dict, clean_env: pytest.MonkeyPatch) -> None:
     """The oracle: huggingface_hub's constants, computed at its import in a fresh process with that env."""
     import os
 
     base = {k: v for k, v in os.environ.items() if k not in HF_VARS}
     code = "import huggingface_hub.constants as c; print(c.HF_HUB_CACHE)"
-    theirs = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
-                            check=True).stdout.strip()
+    theirs = subprocess.run(
+        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, check=True
+    ).stdout.strip()
     for key, value in env.items():
         clean_env.setenv(key, value)
     assert str(hub.cache_dir()) == theirs
@@ -85,22 +98,31 @@ def test_planning_and_download_say_the_same_line(local_hub: FakeHub, clean_env: 
     gated_plan = _line(lambda: resolve_config("acme/gated"))
     gated_sha = hub.list_repo("acme/gated", "main", None).sha
     gated_download = _line(lambda: hub.download_snapshot("acme/gated", gated_sha, ["config.json"], None))
-    assert gated_plan == gated_download == (
-        "acme/gated is gated and needs a token: set HF_TOKEN "
-        "(and accept the model's licence on its hub page)",
-        EXIT_INVALID)
+    assert (
+        gated_plan
+        == gated_download
+        == (
+            "acme/gated is gated and needs a token: set HF_TOKEN "
+            "(and accept the model's licence on its hub page)",
+            EXIT_INVALID,
+        )
+    )
     assert hub.read_ref("acme/open", "main") is None
     assert hub.list_repo("acme/open", "main", None).sha == sha == hub.read_ref("acme/open", "main")
     url = _closed_port_url()
     clean_env.setenv("HF_ENDPOINT", url)
     # (resolve_config says the same line after huggingface_hub's own ~23 s of retries: not waited for here)
     unreachable = _line(lambda: hub.list_repo("acme/other", "main", None))
-    assert unreachable[0].startswith(f"cannot reach the hub at {url} to fetch acme/other") and \
-        unreachable[1] == EXIT_MISSING
+    assert (
+        unreachable[0].startswith(f"cannot reach the hub at {url} to fetch acme/other")
+        and unreachable[1] == EXIT_MISSING
+    )
     clean_env.setenv("HF_HUB_OFFLINE", "1")
     offline_plan = _line(lambda: resolve_config("acme/other"))
-    assert offline_plan[0].startswith("offline (HF_HUB_OFFLINE=1) and acme/other@main (config.json) is not "
-                                      f"in the Hugging Face cache at {hub.cache_dir()}")
+    assert offline_plan[0].startswith(
+        "offline (HF_HUB_OFFLINE=1) and acme/other@main (config.json) is not "
+        f"in the Hugging Face cache at {hub.cache_dir()}"
+    )
     assert offline_plan[1] == EXIT_MISSING
 
 

@@ -48,8 +48,20 @@ from trtforge.steps.graph import publish_layout, steps_for
 from trtforge.toolchain.versions import check_image_matches
 from trtforge.triton.launch_command import ContainerLaunch, container_argv
 
-__all__ = ["BuildOutcome", "BuiltTarget", "PlannedTarget", "ServeOptions", "Served", "SmokeCheck", "build",
-           "launch_command", "plan", "serve", "smoke_check", "wait_until_stopped"]
+__all__ = [
+    "BuildOutcome",
+    "BuiltTarget",
+    "PlannedTarget",
+    "ServeOptions",
+    "Served",
+    "SmokeCheck",
+    "build",
+    "launch_command",
+    "plan",
+    "serve",
+    "smoke_check",
+    "wait_until_stopped",
+]
 
 
 # -- plan ----------------------------------------------------------------------------------------------------
@@ -120,10 +132,20 @@ class BuildOutcome:
 
     def dry_run_document(self) -> dict[str, Any]:
         """`build --dry-run --json`: per target, the steps, what is cached and the external commands."""
-        return {"dry_run": True, "cache": str(self.cache), "targets": [
-            {"recipe": self.recipe, "target": t.plan.target, "backend": t.plan.backend,
-             "output": str(t.output_dir), "steps": [s.to_json() for s in t.steps]}
-            for t in self.targets]}
+        return {
+            "dry_run": True,
+            "cache": str(self.cache),
+            "targets": [
+                {
+                    "recipe": self.recipe,
+                    "target": t.plan.target,
+                    "backend": t.plan.backend,
+                    "output": str(t.output_dir),
+                    "steps": [s.to_json() for s in t.steps],
+                }
+                for t in self.targets
+            ],
+        }
 
     def only_outputs(self) -> list[Path | None]:
         """--only: the cache entry output of that step, per target built partially (None: not produced)."""
@@ -169,8 +191,11 @@ def build(
             raise InvalidInput(f"--target {target}: the recipe has no such target (targets: {labels})")
     locked = read_lock(lock) if lock is not None else None
     if locked is not None and locked.get("hash_format") != HASH_FORMAT:
-        raise InvalidInput(f"{lock} was made with {locked.get('hash_format')} content hashes, this install "
-                           f"makes {HASH_FORMAT}", hint="install the same trtforge dependencies (blake3)")
+        raise InvalidInput(
+            f"{lock} was made with {locked.get('hash_format')} content hashes, this install "
+            f"makes {HASH_FORMAT}",
+            hint="install the same trtforge dependencies (blake3)",
+        )
     if locked is not None and len(targets) > 1:
         raise InvalidInput("--lock reproduces one target: add --target LABEL")
     pinned = _pin_to_lock(loaded, locked) if locked is not None else loaded
@@ -186,16 +211,26 @@ def build(
         for p, t in zip(plans, targets, strict=True):
             label = target_label(t)
             steps = steps_for(pinned, p, registry)
-            req = BuildRequest(loaded=loaded, plan=p, steps=steps,
-                               layout=publish_layout(steps, pinned, registry),
-                               output_dir=_out_dir(loaded, output, label), cache=cache, force=force,
-                               only=only, dry_run=dry_run, jobs=jobs, locked=locked)
+            req = BuildRequest(
+                loaded=loaded,
+                plan=p,
+                steps=steps,
+                layout=publish_layout(steps, pinned, registry),
+                output_dir=_out_dir(loaded, output, label),
+                cache=cache,
+                force=force,
+                only=only,
+                dry_run=dry_run,
+                jobs=jobs,
+                locked=locked,
+            )
             result = run_build(req, send)
             built.append(BuiltTarget(label=label, plan=p, output_dir=req.output_dir, result=result))
             if built[-1].status == "failed":
                 break  # a failed target stops a matrix build (its error is the exit status)
-    outcome = BuildOutcome(recipe=loaded.recipe.name, cache=cache.root, dry_run=dry_run, only=only,
-                           targets=built)
+    outcome = BuildOutcome(
+        recipe=loaded.recipe.name, cache=cache.root, dry_run=dry_run, only=only, targets=built
+    )
     if not dry_run:
         _shape_error(outcome)
     return outcome
@@ -208,12 +243,14 @@ def _pin_to_lock(loaded: LoadedRecipe, lock: dict[str, Any]) -> LoadedRecipe:
     if not (loaded.recipe.model.repo and sha):
         return loaded
     if model.get("repo") != loaded.recipe.model.repo:
-        raise InvalidInput(f"the lock file is for {model.get('repo')}, "
-                           f"the recipe for {loaded.recipe.model.repo}")
+        raise InvalidInput(
+            f"the lock file is for {model.get('repo')}, the recipe for {loaded.recipe.model.repo}"
+        )
     pinned_model = loaded.recipe.model.model_copy(update={"revision": sha})
     recipe = loaded.recipe.model_copy(update={"model": pinned_model})
-    return LoadedRecipe(recipe=recipe, path=loaded.path, fingerprint=loaded.fingerprint,
-                        locations=loaded.locations)
+    return LoadedRecipe(
+        recipe=recipe, path=loaded.path, fingerprint=loaded.fingerprint, locations=loaded.locations
+    )
 
 
 def _out_dir(loaded: LoadedRecipe, output: Path | None, label: str) -> Path:
@@ -260,8 +297,9 @@ def _shape_error(outcome: BuildOutcome) -> None:
         if step.instructions is not None and str(instructions) not in (err.hint or ""):
             hints.append(f"build instructions are in {instructions}")
         hints.append(f"what completed is published in {t.output_dir} (see trtforge.lock.json)")
-        outcome.error = type(err)(f"step '{step.name}' could not run here: {err.message}",
-                                  hint="; ".join(hints))
+        outcome.error = type(err)(
+            f"step '{step.name}' could not run here: {err.message}", hint="; ".join(hints)
+        )
         return
     outcome.error = err
 
@@ -276,9 +314,14 @@ def handoffs(output_dir: Path) -> list[dict[str, Any]]:
             argv, script = list(doc["argv"]), inputs.parent / doc.get("script", "")
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        found.append({"run_in": str(output_dir), "command": argv,
-                      "script": str(script.relative_to(output_dir)),
-                      "trtllm_version": doc.get("trtllm_version", "")})
+        found.append(
+            {
+                "run_in": str(output_dir),
+                "command": argv,
+                "script": str(script.relative_to(output_dir)),
+                "trtllm_version": doc.get("trtllm_version", ""),
+            }
+        )
     return found
 
 
@@ -319,8 +362,14 @@ def smoke_check(served: Served, prompt: str) -> SmokeCheck:
     models = [u.rsplit("/", 2)[-2] for u in info["generate"]]
     answers = run_check(info["endpoints"]["http"], models, prompt, served.settings.layout != "llmapi")
     bad = [a for a in answers if a.verdict == "mismatch"]
-    error = StepFailed(bad[0].message or "a stream disagreed with generate",
-                       hint="stream and generate must produce the same tokens") if bad else None
+    error = (
+        StepFailed(
+            bad[0].message or "a stream disagreed with generate",
+            hint="stream and generate must produce the same tokens",
+        )
+        if bad
+        else None
+    )
     return SmokeCheck(answers=answers, error=error)
 
 
@@ -333,14 +382,22 @@ def launch_command(target: str | Path, options: ServeOptions | None = None) -> t
     if runtime == "container":
         image = opts.image or settings.triton_image
         check_image_matches(image, settings.trtllm_version)
-        argv = container_argv(ContainerLaunch(
-            image=image, repo_host_path=str(repo), container_model_root=settings.container_model_root,
-            world_size=settings.world_size, llmapi_launch=settings.runtime == "llmapi", host=opts.host,
-            http_port=opts.http_port or 8000, grpc_port=opts.grpc_port or 8001,
-            metrics_port=opts.metrics_port or 8002))
+        argv = container_argv(
+            ContainerLaunch(
+                image=image,
+                repo_host_path=str(repo),
+                container_model_root=settings.container_model_root,
+                world_size=settings.world_size,
+                llmapi_launch=settings.runtime == "llmapi",
+                host=opts.host,
+                http_port=opts.http_port or 8000,
+                grpc_port=opts.grpc_port or 8001,
+                metrics_port=opts.metrics_port or 8002,
+            )
+        )
         return runtime, argv
     install = find_tritonserver(launch.cache_root(), prefer_bundled=(runtime == "reference"))
     ep = Endpoints(opts.host, opts.http_port or 8000, opts.grpc_port or 8001, opts.metrics_port or 8002)
-    return runtime, launch.tritonserver_argv(install.binary, repo, install.backend_dir, install.cache_dir, ep,
-                                             "trtforge_")
-
+    return runtime, launch.tritonserver_argv(
+        install.binary, repo, install.backend_dir, install.cache_dir, ep, "trtforge_"
+    )

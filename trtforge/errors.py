@@ -28,8 +28,12 @@ class TrtforgeError(Exception):
         return " ".join(text.split())
 
     def to_json(self) -> dict:
-        return {"error": type(self).__name__, "message": self.message, "hint": self.hint,
-                "exit_code": self.exit_code}
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "hint": self.hint,
+            "exit_code": self.exit_code,
+        }
 
 
 class InvalidInput(TrtforgeError):

@@ -60,8 +60,9 @@ def snapshot_dir(repo: str, sha: str) -> Path:
 
 def offline() -> bool:
     """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set: answer from the cache, never the network."""
-    return any(os.environ.get(v, "").strip().lower() in _TRUE
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def endpoint() -> str | None:
@@ -162,8 +163,9 @@ def quiet_hub_logs(handler: logging.Handler | None = None) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------------- errors
 
 
-def hub_error(exc: BaseException, repo: str, revision: str, *, token_given: bool,
-              filename: str | None = None) -> TrtforgeError:
+def hub_error(
+    exc: BaseException, repo: str, revision: str, *, token_given: bool, filename: str | None = None
+) -> TrtforgeError:
     """The one error table: a huggingface_hub/requests failure as one precise line with its fix."""
     if isinstance(exc, TrtforgeError):
         return exc
@@ -171,13 +173,18 @@ def hub_error(exc: BaseException, repo: str, revision: str, *, token_given: bool
 
     if isinstance(exc, hf.GatedRepoError):
         if token_given:
-            return InvalidInput(f"{repo} is gated and the hub refused the token given",
-                                hint="accept the model's licence on its hub page with the token's account")
-        return InvalidInput(f"{repo} is gated and needs a token: set HF_TOKEN",
-                            hint="and accept the model's licence on its hub page")
+            return InvalidInput(
+                f"{repo} is gated and the hub refused the token given",
+                hint="accept the model's licence on its hub page with the token's account",
+            )
+        return InvalidInput(
+            f"{repo} is gated and needs a token: set HF_TOKEN",
+            hint="and accept the model's licence on its hub page",
+        )
     if isinstance(exc, hf.RevisionNotFoundError):
-        return InvalidInput(f"revision '{revision}' does not exist in {repo}",
-                            hint="use a branch, tag or commit of the repo")
+        return InvalidInput(
+            f"revision '{revision}' does not exist in {repo}", hint="use a branch, tag or commit of the repo"
+        )
     if isinstance(exc, hf.RepositoryNotFoundError):
         private = "" if token_given else "; if it is private, set HF_TOKEN"
         return InvalidInput(f"model repo {repo} was not found at {where()}", hint=f"check the name{private}")
@@ -185,14 +192,19 @@ def hub_error(exc: BaseException, repo: str, revision: str, *, token_given: bool
         return offline_error(repo, revision) if offline() else unreachable_error(repo)
     if isinstance(exc, hf.EntryNotFoundError):
         what = filename or "a file the hub listed"
-        return InvalidInput(f"{repo}@{revision} has no {what}") if filename else StepFailed(
-            f"{repo}@{revision}: {what} is missing ({type(exc).__name__})")
+        return (
+            InvalidInput(f"{repo}@{revision} has no {what}")
+            if filename
+            else StepFailed(f"{repo}@{revision}: {what} is missing ({type(exc).__name__})")
+        )
     if isinstance(exc, hf.HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         if status in (401, 403):
             if token_given:
-                return InvalidInput(f"the hub refused the token for {repo} (HTTP {status})",
-                                    hint="check HF_TOKEN and that its account may read the repo")
+                return InvalidInput(
+                    f"the hub refused the token for {repo} (HTTP {status})",
+                    hint="check HF_TOKEN and that its account may read the repo",
+                )
             return InvalidInput(f"{repo} needs a token: set HF_TOKEN (HTTP {status})")
         return ToolMissing(f"the hub at {where()} answered HTTP {status} for {repo}", hint="try again later")
     if is_transient(exc) or isinstance(exc, OSError) and not isinstance(exc, PermissionError):
@@ -201,14 +213,18 @@ def hub_error(exc: BaseException, repo: str, revision: str, *, token_given: bool
 
 
 def offline_error(repo: str, revision: str, what: str = "") -> ToolMissing:
-    return ToolMissing(f"offline (HF_HUB_OFFLINE=1) and {repo}@{revision}{what} is not in the Hugging Face "
-                       f"cache at {cache_dir()}",
-                       hint="run once with network access, or unset HF_HUB_OFFLINE")
+    return ToolMissing(
+        f"offline (HF_HUB_OFFLINE=1) and {repo}@{revision}{what} is not in the Hugging Face "
+        f"cache at {cache_dir()}",
+        hint="run once with network access, or unset HF_HUB_OFFLINE",
+    )
 
 
 def unreachable_error(repo: str, detail: str = "") -> ToolMissing:
-    return ToolMissing(f"cannot reach the hub at {where()} to fetch {repo}{detail}",
-                       hint="check the network or HF_ENDPOINT; a rerun resumes the transfer")
+    return ToolMissing(
+        f"cannot reach the hub at {where()} to fetch {repo}{detail}",
+        hint="check the network or HF_ENDPOINT; a rerun resumes the transfer",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- calls
@@ -229,8 +245,9 @@ def fetch_file(repo: str, filename: str, revision: str, token: str | None) -> Pa
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
-        raise ToolMissing("huggingface_hub is not installed",
-                          hint="pass a local model directory or config.json") from None
+        raise ToolMissing(
+            "huggingface_hub is not installed", hint="pass a local model directory or config.json"
+        ) from None
     if offline():
         found = cached_file(repo, filename, revision)
         if found is None:
@@ -238,8 +255,9 @@ def fetch_file(repo: str, filename: str, revision: str, token: str | None) -> Pa
         return found
 
     def call() -> str:
-        return hf_hub_download(repo, filename, revision=revision, cache_dir=cache_dir(), endpoint=endpoint(),
-                               token=token or None)
+        return hf_hub_download(
+            repo, filename, revision=revision, cache_dir=cache_dir(), endpoint=endpoint(), token=token or None
+        )
 
     try:
         with quiet_hub_logs():
@@ -259,8 +277,9 @@ def list_repo(repo: str, revision: str, token: str | None) -> RepoListing:
     from huggingface_hub import HfApi
 
     def call() -> RepoListing:
-        info = HfApi(endpoint=endpoint(), token=token or None).model_info(repo, revision=revision,
-                                                                          files_metadata=True)
+        info = HfApi(endpoint=endpoint(), token=token or None).model_info(
+            repo, revision=revision, files_metadata=True
+        )
         if not info.sha:
             raise StepFailed(f"the hub did not report a commit for {repo}@{revision}")
         return RepoListing(info.sha, {s.rfilename: s.size for s in (info.siblings or [])})
@@ -273,8 +292,14 @@ def list_repo(repo: str, revision: str, token: str | None) -> RepoListing:
     return listing
 
 
-def download_snapshot(repo: str, sha: str, files: list[str], token: str | None, *,
-                      on_retry: Callable[[BaseException, int], None] | None = None) -> Path:
+def download_snapshot(
+    repo: str,
+    sha: str,
+    files: list[str],
+    token: str | None,
+    *,
+    on_retry: Callable[[BaseException, int], None] | None = None,
+) -> Path:
     """Fetch FILES of repo@sha into the hub cache (resumable, retried); returns the snapshot directory."""
     import glob
 
@@ -284,9 +309,16 @@ def download_snapshot(repo: str, sha: str, files: list[str], token: str | None, 
     disable_progress_bars()  # callers report progress themselves
 
     def call() -> str:
-        return snapshot_download(repo, revision=sha, cache_dir=cache_dir(), endpoint=endpoint(),
-                                 allow_patterns=[glob.escape(f) for f in files], token=token or None,
-                                 local_files_only=offline(), max_workers=4)
+        return snapshot_download(
+            repo,
+            revision=sha,
+            cache_dir=cache_dir(),
+            endpoint=endpoint(),
+            allow_patterns=[glob.escape(f) for f in files],
+            token=token or None,
+            local_files_only=offline(),
+            max_workers=4,
+        )
 
     try:
         with_retries(call, on_retry=on_retry)

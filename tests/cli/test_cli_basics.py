@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RECIPES, ROOT, run_cli
+from tests.conftest import RECIPES, ROOT
 
 HEAVY = ("torch", "transformers", "modelopt", "tritonclient", "huggingface_hub", "safetensors", "numpy")
 
@@ -52,15 +52,22 @@ def test_validate_reports_every_file_with_locations_and_exit_2(cli, tmp_path: Pa
     assert "Traceback" not in out.stderr
     js = json.loads(cli("validate", str(bad1), "--json").stdout)
     assert js["valid"] is False
-    assert js["errors"][0] == {"file": str(bad1), "line": 4, "column": 10, "path": "engine.max_batch",
-                               "message": "unknown key 'max_batch' in engine (did you mean 'max_batch_size'?)"}
+    assert js["errors"][0] == {
+        "file": str(bad1),
+        "line": 4,
+        "column": 10,
+        "path": "engine.max_batch",
+        "message": "unknown key 'max_batch' in engine (did you mean 'max_batch_size'?)",
+    }
 
 
 def test_schema_is_a_json_schema_of_the_recipe(cli) -> None:
     out = cli("schema")
     doc = json.loads(out.stdout)
     assert out.returncode == 0 and doc["title"] == "trtforge recipe"
-    assert {"name", "model", "target", "targets", "quantization", "engine", "serving", "extends"} <= set(doc["properties"])
+    assert {"name", "model", "target", "targets", "quantization", "engine", "serving", "extends"} <= set(
+        doc["properties"]
+    )
     assert doc["required"] == ["name", "model"]
     assert doc["$defs"]["Engine"]["additionalProperties"] is False
 
@@ -71,10 +78,15 @@ def test_unknown_command_is_a_usage_error(cli) -> None:
 
 
 def test_internal_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
-    code = ("from trtforge.cli import app as a\n"
-            "@a.app.command('boom')\n"
-            "def boom():\n    raise RuntimeError('kaput')\n"
-            "a.main(['boom'])\n")
+    code = (
+        "from trtforge.cli import app as a\n"
+        "@a.app.command('boom')\n"
+        "def boom():\n    raise RuntimeError('kaput')\n"
+        "a.main(['boom'])\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 1
-    assert out.stderr.strip() == "error: internal error: RuntimeError: kaput (set TRTFORGE_DEBUG=1 for a traceback)"
+    assert (
+        out.stderr.strip()
+        == "error: internal error: RuntimeError: kaput (set TRTFORGE_DEBUG=1 for a traceback)"
+    )

@@ -1,4 +1,5 @@
-"""A build of a PyTorch-backend GPU target publishes deploy/ with the same LLM-API bytes as its llmapi/ output,
+"""A build of a PyTorch-backend GPU target publishes deploy/ with the same LLM-API bytes as its llmapi/
+output,
 and `trtforge deploy OUTPUT` renders the same files again from the output's lock file."""
 
 from __future__ import annotations

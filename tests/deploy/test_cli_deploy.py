@@ -1,4 +1,5 @@
-"""`trtforge deploy` as a user runs it: files per target, exit codes, --json, a build output's pinned revision,
+"""`trtforge deploy` as a user runs it: files per target, exit codes, --json, a build output's pinned
+revision,
 no token value anywhere (canary), and a start-up that does not import jsonschema."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Multi-node plans: TP inside a node (NVLink), PP across nodes, topology in the plan, answers in nodes x GPUs.
+"""Multi-node plans: TP inside a node (NVLink), PP across nodes, topology in the plan, answers in nodes x
+GPUs.
 
 The worked examples of docs/planning.md §8 are checked against hand calculations from the models' published
 configs (Meta's Llama-3.1-405B config.json; DeepSeek-V3's), not against the planner's own numbers.
@@ -23,7 +24,8 @@ def test_llama_405b_bf16_on_two_nodes_of_8_h100() -> None:
     assert topo is not None
     assert (topo.nodes, topo.gpus_per_node, topo.ranks_per_node, topo.world_size) == (2, 8, 8, 16)
     # Hand calculation from Meta's config: hidden 16384, 128 heads / 8 KV heads of 128, MLP 53248, 126 layers,
-    # vocab 128256. A stage holds 63 layers and the embedding (vocab-parallel); attention and MLP split over tp=8.
+    # vocab 128256. A stage holds 63 layers and the embedding (vocab-parallel); attention and MLP split over
+    # tp=8.
     hidden, kv, inter, vocab = 16384, 8 * 128, 53248, 128256
     per_layer = (
         2 * hidden * hidden + 2 * hidden * kv + 3 * hidden * inter + 2 * hidden

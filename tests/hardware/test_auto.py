@@ -1,7 +1,7 @@
 """`target.gpu: auto` / `plan --gpu auto`: this machine's GPUs through NVML, matched to the catalog.
 
-The found case injects a fake `pynvml` module; the none case is this machine (no NVIDIA driver), made certain by
-a fake NVML that fails to initialise, as it does without a driver.
+The found case injects a fake `pynvml` module; the none case is this machine (no NVIDIA driver), made certain
+by a fake NVML that fails to initialise, as it does without a driver.
 """
 
 from __future__ import annotations
@@ -46,8 +46,10 @@ def test_no_gpu_here_is_exit_4_with_one_line(capsys, monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([], init_error=True))
     code, out, err = invoke(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "auto")
     assert code == 4 and out == ""
-    expected = ("error: gpu 'auto': NVML finds no NVIDIA GPU on this machine (name the GPU to plan for instead, "
-                "e.g. H100; `trtforge gpus` lists them)")
+    expected = (
+        "error: gpu 'auto': NVML finds no NVIDIA GPU on this machine (name the GPU to plan for instead, "
+        "e.g. H100; `trtforge gpus` lists them)"
+    )
     assert err.splitlines() == [expected]
 
 
@@ -68,16 +70,30 @@ def test_no_gpu_on_this_machine_recipe_and_build(capsys, tmp_path: Path) -> None
 
 def test_found_gpus_are_planned_and_recorded(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([H100, H100]))
-    code, out, err = invoke(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "auto", "--json")
+    code, out, err = invoke(
+        capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "auto", "--json"
+    )
     assert code == 0, err
     plan = json.loads(out)
     assert plan["gpu"]["name"] == "H100-SXM-80GB" and plan["gpu"]["sm"] == 90
     assert plan["gpu"]["count"] == 2  # gpus unset: every local GPU of that model
     assert plan["gpu"]["detected"] == "2 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB)"
-    assert plan["decisions"][0] == "target.gpu auto: NVML found 2 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB) on this machine"
+    assert (
+        plan["decisions"][0]
+        == "target.gpu auto: NVML found 2 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB) on this machine"
+    )
     # an explicit count is kept when the machine has that many
-    code, out, _ = invoke(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "auto",
-                          "--gpus", "1", "--json")
+    code, out, _ = invoke(
+        capsys,
+        "plan",
+        "--model",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--gpu",
+        "auto",
+        "--gpus",
+        "1",
+        "--json",
+    )
     assert code == 0 and json.loads(out)["gpu"]["count"] == 1
 
 
@@ -93,18 +109,33 @@ def test_same_plan_as_naming_the_gpu(capsys, monkeypatch: pytest.MonkeyPatch, tm
     assert auto["gpu"] == {**named["gpu"], "detected": "1 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB)"}
 
 
-@pytest.mark.parametrize("devices,args,needle", [
-    ([RTX], (), ("NVML finds 1 x NVIDIA GeForce RTX 4090 (not in the catalog), which trtforge's GPU catalog "
-                 "does not know")),
-    ([H100, H100], ("--gpus", "4"), "gpu 'auto' with gpus 4: NVML finds 2 x H100-SXM-80GB here"),
-])
-def test_unknown_or_too_few_gpus_is_exit_4(capsys, monkeypatch: pytest.MonkeyPatch, devices, args, needle) -> None:
+@pytest.mark.parametrize(
+    "devices,args,needle",
+    [
+        (
+            [RTX],
+            (),
+            (
+                "NVML finds 1 x NVIDIA GeForce RTX 4090 (not in the catalog), which trtforge's GPU catalog "
+                "does not know"
+            ),
+        ),
+        ([H100, H100], ("--gpus", "4"), "gpu 'auto' with gpus 4: NVML finds 2 x H100-SXM-80GB here"),
+    ],
+)
+def test_unknown_or_too_few_gpus_is_exit_4(
+    capsys, monkeypatch: pytest.MonkeyPatch, devices, args, needle
+) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(devices))
-    code, out, err = invoke(capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "auto", *args)
+    code, out, err = invoke(
+        capsys, "plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "auto", *args
+    )
     assert code == 4 and out == "" and needle in err and len(err.splitlines()) == 1
 
 
-def test_parallel_larger_than_found_is_exit_4(capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_parallel_larger_than_found_is_exit_4(
+    capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([H100, H100]))
     path = recipe(tmp_path, "target:\n  gpu: auto\n  tp: 4\n")  # valid: the count is known only at plan time
     assert invoke(capsys, "validate", str(path))[0] == 0

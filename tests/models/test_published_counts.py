@@ -77,8 +77,8 @@ def test_counts_match_published_figures(
 
 
 # shared/models/README.md's table of published totals, for the configs of shared/models/configs. Those five
-# files ship in this repository as bundled snapshots (trtforge/data/model_configs/, JSON-identical to the shared
-# copies), so the check runs in a clean clone too.
+# files ship in this repository as bundled snapshots (trtforge/data/model_configs/, JSON-identical to the
+# shared copies), so the check runs in a clean clone too.
 SHARED_TABLE = [
     ("openai/gpt-oss-120b", 116.8e9, 5.1e9, "without_embedding"),
     ("meta-llama/Llama-4-Scout-17B-16E-Instruct", 109e9, 17e9, "without_embedding"),
@@ -89,8 +89,9 @@ SHARED_TABLE = [
 
 
 @pytest.mark.parametrize("repo,total,active,convention", SHARED_TABLE, ids=[t[0] for t in SHARED_TABLE])
-def test_shared_configs_match_the_published_table(repo: str, total: float, active: float,
-                                                  convention: str) -> None:
+def test_shared_configs_match_the_published_table(
+    repo: str, total: float, active: float, convention: str
+) -> None:
     """shared/models/README.md lists these totals (and active counts) for shared/models/configs."""
     spec = load_model_spec(str(BUNDLED_DIR / (repo.replace("/", "--") + ".json")))
     assert abs(spec.total_params - total) / total < 0.02

@@ -45,8 +45,9 @@ def test_hub_id_with_revision_skips_bundled_snapshot(hub_at: FakeHub, tmp_path: 
     assert resolve_config("openai/gpt-oss-120b").where == "bundled:openai/gpt-oss-120b"  # main: not fetched
 
 
-def test_hf_cache_is_read_before_the_bundled_snapshot(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hf_cache_is_read_before_the_bundled_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     snap = tmp_path / "models--openai--gpt-oss-120b" / "snapshots" / "deadbeef"
     snap.mkdir(parents=True)
     cfg = json.loads((ROOT / "trtforge/data/model_configs/openai--gpt-oss-20b.json").read_text())
@@ -59,15 +60,18 @@ def test_hf_cache_is_read_before_the_bundled_snapshot(tmp_path: Path,
     assert found.config["num_hidden_layers"] == 24  # the cached file, not the bundled one
 
 
-def test_offline_unknown_hub_model_is_one_clear_error(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_unknown_hub_model_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ToolMissing) as exc:
         load_model_spec("someone/not-a-bundled-model")
     assert exc.value.exit_code == EXIT_MISSING
-    assert exc.value.one_line().startswith("offline (HF_HUB_OFFLINE=1) and someone/not-a-bundled-model@main "
-                                           f"(config.json) is not in the Hugging Face cache at {tmp_path}")
+    assert exc.value.one_line().startswith(
+        "offline (HF_HUB_OFFLINE=1) and someone/not-a-bundled-model@main "
+        f"(config.json) is not in the Hugging Face cache at {tmp_path}"
+    )
 
 
 def test_hub_without_config_json_is_invalid_input(hub_at: FakeHub) -> None:

@@ -29,11 +29,17 @@ def tiny_model(tmp_path_factory) -> Path:
     return out
 
 
-def write_recipe(directory: Path, *, name: str = "t", model: dict | None = None, steps: dict | None = None,
-                 **sections) -> Path:
+def write_recipe(
+    directory: Path, *, name: str = "t", model: dict | None = None, steps: dict | None = None, **sections
+) -> Path:
     """A minimal CPU recipe (no quantization, no Triton repo unless asked) at directory/<name>.yaml."""
-    doc = {"name": name, "model": model or {"path": "model"}, "target": {"gpu": "cpu"},
-           "quantization": {"format": "none"}, "outputs": {"triton_repo": False}}
+    doc = {
+        "name": name,
+        "model": model or {"path": "model"},
+        "target": {"gpu": "cpu"},
+        "quantization": {"format": "none"},
+        "outputs": {"triton_repo": False},
+    }
     for key, value in sections.items():
         if value is None:
             doc.pop(key, None)
@@ -62,9 +68,14 @@ def build_cli(workdir: Path):
     runs = workdir / "runs.txt"
 
     def run(*args: str, env: dict | None = None, timeout: float = 120):
-        full = {"TRTFORGE_CACHE": str(workdir / "cache"), stepkit.RUNS_ENV: str(runs), **PLUGIN_ENV,
-                "PYTHONPATH": PYTHONPATH, "HF_HOME": str(workdir / "hf-home"),
-                **(env or {})}
+        full = {
+            "TRTFORGE_CACHE": str(workdir / "cache"),
+            stepkit.RUNS_ENV: str(runs),
+            **PLUGIN_ENV,
+            "PYTHONPATH": PYTHONPATH,
+            "HF_HOME": str(workdir / "hf-home"),
+            **(env or {}),
+        }
         return cli_in_process(*args, env=full, cwd=workdir, timeout=timeout)
 
     run.runs = lambda: runs.read_text().split("\n")[:-1] if runs.exists() else []  # type: ignore[attr-defined]
@@ -109,8 +120,14 @@ def fake_hub():
 @pytest.fixture
 def clean_hf_env(monkeypatch):
     """No token or offline switch from the developer's environment leaks into a test."""
-    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_HUB_OFFLINE",
-                "TRANSFORMERS_OFFLINE", "TRTFORGE_PLUGINS"):
+    for var in (
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HUGGINGFACE_HUB_TOKEN",
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "TRTFORGE_PLUGINS",
+    ):
         monkeypatch.delenv(var, raising=False)
     return monkeypatch
 

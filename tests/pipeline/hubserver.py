@@ -2,13 +2,15 @@
 
 Not a mock of huggingface_hub: the real client talks HTTP to it (set HF_ENDPOINT to `FakeHub.url`).
 Implemented, after huggingface_hub's file_download.py / _snapshot_download.py / hf_api.py / utils/_http.py:
-- GET  /api/models/{org}/{name}/revision/{rev}[?blobs=true] -> {"id", "sha", "siblings": [{"rfilename", "size",
+- GET  /api/models/{org}/{name}/revision/{rev}[?blobs=true] -> {"id", "sha", "siblings": [{"rfilename",
+"size",
   "blobId", "lfs": {"sha256", "size", "pointerSize"}}]}; unknown repo 404 X-Error-Code: RepoNotFound,
   unknown revision 404 X-Error-Code: RevisionNotFound.
-- HEAD/GET /{org}/{name}/resolve/{rev}/{path}: small files answer 200 with ETag (git blob sha1), X-Repo-Commit,
+- HEAD/GET /{org}/{name}/resolve/{rev}/{path}: small files answer 200 with ETag (git blob sha1),
+X-Repo-Commit,
   Content-Length; LFS files (*.safetensors, *.bin) answer 302 to /cdn/{sha256} with X-Linked-Etag,
-  X-Linked-Size and X-Repo-Commit, like the hub's CDN redirect. Gated repos: 401 (no token) or 403 (wrong token)
-  with X-Error-Code: GatedRepo. Missing file: 404 X-Error-Code: EntryNotFound.
+  X-Linked-Size and X-Repo-Commit, like the hub's CDN redirect. Gated repos: 401 (no token) or 403 (wrong
+  token) with X-Error-Code: GatedRepo. Missing file: 404 X-Error-Code: EntryNotFound.
 - GET /cdn/{sha256}: the bytes, with `Range: bytes=N-` support (206 + Content-Range) for resumed downloads.
 Fault injection: `drop_once[file] = n` sends n bytes of that file's first GET then closes the connection;
 `stall[file] = n` sends n bytes then waits until `release` is set (for SIGKILL-mid-transfer tests).
@@ -55,11 +57,14 @@ class FakeHub:
 
     # ------------------------------------------------------------------ content
 
-    def add_repo(self, repo_id: str, files: dict[str, bytes], *, gated_token: str | None = None,
-                 branch: str = "main") -> str:
+    def add_repo(
+        self, repo_id: str, files: dict[str, bytes], *, gated_token: str | None = None, branch: str = "main"
+    ) -> str:
         """Add (or add a commit to) a repo; returns the new commit sha."""
-        sha = hashlib.sha1(json.dumps(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items()))
-                           .encode() + repo_id.encode()).hexdigest()
+        sha = hashlib.sha1(
+            json.dumps(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items())).encode()
+            + repo_id.encode()
+        ).hexdigest()
         repo = self.repos.get(repo_id) or Repo(files={}, sha=sha)
         repo.files, repo.sha, repo.gated_token = dict(files), sha, gated_token
         repo.branches[branch] = sha
@@ -70,11 +75,15 @@ class FakeHub:
 
     @staticmethod
     def add_dir(path: Path) -> dict[str, bytes]:
-        return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+        }
 
     def requests(self, method: str | None = None, contains: str = "") -> list[dict]:
         with self._lock:
-            return [r for r in self.log if (method is None or r["method"] == method) and contains in r["path"]]
+            return [
+                r for r in self.log if (method is None or r["method"] == method) and contains in r["path"]
+            ]
 
     # ------------------------------------------------------------------ server
 
@@ -84,7 +93,7 @@ class FakeHub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeHub":
+    def start(self) -> FakeHub:
         hub = self
 
         class Handler(_Handler):
@@ -112,8 +121,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ helpers
 
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -130,8 +144,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self) -> None:
         with self.fake._lock:
-            self.fake.log.append({"method": self.command, "path": self.path, "range": self.headers.get("Range"),
-                                  "auth": self.headers.get("Authorization")})
+            self.fake.log.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "range": self.headers.get("Range"),
+                    "auth": self.headers.get("Authorization"),
+                }
+            )
 
     def _repo_rev(self, repo_id: str, rev: str) -> tuple[Repo | None, str | None]:
         repo = self.fake.repos.get(repo_id)
@@ -178,10 +198,20 @@ class _Handler(BaseHTTPRequestHandler):
             if query.get("blobs"):
                 sib.update(size=len(data), blobId=git_blob_sha1(data))
                 if name.endswith(LFS_SUFFIXES):
-                    sib["lfs"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+                    sib["lfs"] = {
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "size": len(data),
+                        "pointerSize": 134,
+                    }
             siblings.append(sib)
-        doc = {"id": repo_id, "modelId": repo_id, "sha": sha, "private": False,
-               "gated": "manual" if repo.gated_token else False, "siblings": siblings}
+        doc = {
+            "id": repo_id,
+            "modelId": repo_id,
+            "sha": sha,
+            "private": False,
+            "gated": "manual" if repo.gated_token else False,
+            "siblings": siblings,
+        }
         self._send(200, json.dumps(doc).encode())
 
     def _resolve(self, repo_id: str, rev: str, filename: str) -> None:
@@ -191,9 +221,13 @@ class _Handler(BaseHTTPRequestHandler):
         if repo.gated_token is not None:
             auth = self.headers.get("Authorization") or ""
             if not auth:
-                return self._error(401, "GatedRepo", "Access to model is restricted. You must be authenticated.")
+                return self._error(
+                    401, "GatedRepo", "Access to model is restricted. You must be authenticated."
+                )
             if auth != f"Bearer {repo.gated_token}":
-                return self._error(403, "GatedRepo", "Access to model is restricted and you are not in the authorized list.")
+                return self._error(
+                    403, "GatedRepo", "Access to model is restricted and you are not in the authorized list."
+                )
         data = repo.files.get(filename)
         if data is None:
             return self._error(404, "EntryNotFound", "Entry not found", {"X-Repo-Commit": sha})
@@ -201,8 +235,17 @@ class _Handler(BaseHTTPRequestHandler):
         if filename.endswith(LFS_SUFFIXES):
             digest = hashlib.sha256(data).hexdigest()
             host = self.headers.get("Host")
-            self._send(302, b"", {**common, "Location": f"http://{host}/cdn/{digest}", "X-Linked-Etag": f'"{digest}"',
-                                  "X-Linked-Size": str(len(data)), "ETag": f'"{git_blob_sha1(data)}"'})
+            self._send(
+                302,
+                b"",
+                {
+                    **common,
+                    "Location": f"http://{host}/cdn/{digest}",
+                    "X-Linked-Etag": f'"{digest}"',
+                    "X-Linked-Size": str(len(data)),
+                    "ETag": f'"{git_blob_sha1(data)}"',
+                },
+            )
             return
         self._body(data, {**common, "ETag": f'"{git_blob_sha1(data)}"'}, filename)
 
@@ -210,8 +253,15 @@ class _Handler(BaseHTTPRequestHandler):
         data = self.fake.blobs.get(digest)
         if data is None:
             return self._error(404, "NotFound", "no such blob")
-        name = next((n for r in self.fake.repos.values() for n, d in r.files.items()
-                     if hashlib.sha256(d).hexdigest() == digest), digest)
+        name = next(
+            (
+                n
+                for r in self.fake.repos.values()
+                for n, d in r.files.items()
+                if hashlib.sha256(d).hexdigest() == digest
+            ),
+            digest,
+        )
         self._body(data, {"ETag": f'"{digest}"'}, name)
 
     def _body(self, data: bytes, headers: dict[str, str], name: str) -> None:

@@ -16,7 +16,9 @@ from trtforge.errors import ToolMissing
 from trtforge.pipeline.step import Step, StepContext
 
 RUNS_ENV = "STEPKIT_RUNS"
-SCALE_ENV = "STEPKIT_TIME_SCALE"  # multiplies sleepy's `seconds` (not a parameter: the fingerprint stays the same)
+SCALE_ENV = (
+    "STEPKIT_TIME_SCALE"  # multiplies sleepy's `seconds` (not a parameter: the fingerprint stays the same)
+)
 
 
 def record_run(kind: str) -> None:

@@ -21,8 +21,15 @@ def make_entry(cache: CacheStore, fp: str, files: dict[str, bytes]):
             (staging / "out" / rel).parent.mkdir(parents=True, exist_ok=True)
             (staging / "out" / rel).write_bytes(data)
         infos, dirs = scan_output(staging / "out")
-        meta = {"kind": "test", "name": "t", "files": {r: i.to_json() for r, i in infos.items()}, "dirs": dirs,
-                "digest": tree_digest(infos, dirs), "bytes": sum(i.size for i in infos.values()), "metadata": {}}
+        meta = {
+            "kind": "test",
+            "name": "t",
+            "files": {r: i.to_json() for r, i in infos.items()},
+            "dirs": dirs,
+            "digest": tree_digest(infos, dirs),
+            "bytes": sum(i.size for i in infos.values()),
+            "metadata": {},
+        }
         return cache.commit(fp, staging, meta)
 
 
@@ -92,7 +99,9 @@ def test_verify_reports_corruption_and_missing_and_extra_files(cache: CacheStore
     reports = {r["fingerprint"]: r for r in cache.verify()}
     assert reports[good.fingerprint]["ok"]
     problems = " | ".join(reports[bad.fingerprint]["problems"])
-    assert "w: content hash" in problems and "gone: missing" in problems and "extra: unexpected file" in problems
+    assert (
+        "w: content hash" in problems and "gone: missing" in problems and "extra: unexpected file" in problems
+    )
     assert cache.quick_check(cache.entry("2" * 64))  # and the cheap check sees the missing file too
 
 
@@ -110,7 +119,9 @@ def test_gc_keeps_referenced_and_recent_entries(cache: CacheStore, tmp_path: Pat
     dry = cache.gc(dry_run=True)
     assert [r["fingerprint"] for r in dry["removed"]] == [orphan.fingerprint] and cache.entry("4" * 64)
     report = cache.gc()
-    assert [r["fingerprint"] for r in report["removed"]] == [orphan.fingerprint] and report["freed_bytes"] == 2
+    assert [r["fingerprint"] for r in report["removed"]] == [orphan.fingerprint] and report[
+        "freed_bytes"
+    ] == 2
     assert cache.entry("4" * 64) is None and cache.entry("3" * 64) is not None
     report = cache.gc(older_than_s=60)
     assert [r["reason"] for r in report["removed"]] == ["old"] and cache.entries() == []
@@ -145,7 +156,9 @@ def test_link_tree_hardlinks_on_same_fs_and_copies_when_links_fail(tmp_path: Pat
     counts = fsutil.link_tree(src, tmp_path / "dst2")
     assert counts == {"copy": 1}
     st_src, st_dst = os.stat(src / "d/f"), os.stat(tmp_path / "dst2/d/f")
-    assert st_dst.st_ino != st_src.st_ino and st_dst.st_mtime_ns == st_src.st_mtime_ns  # mtime kept for stat checks
+    assert (
+        st_dst.st_ino != st_src.st_ino and st_dst.st_mtime_ns == st_src.st_mtime_ns
+    )  # mtime kept for stat checks
 
 
 def test_replace_dir_swaps_whole_trees(tmp_path: Path) -> None:

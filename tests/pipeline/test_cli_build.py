@@ -1,4 +1,5 @@
-"""`trtforge build` / `cache` / `plugins` as a user runs them: separate processes, SIGKILL, concurrent builds."""
+"""`trtforge build` / `cache` / `plugins` as a user runs them: separate processes, SIGKILL, concurrent
+builds."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import PLUGIN_ENV, PYTHONPATH, REPO, events, fingerprints, leftovers, lock_of, write_recipe
+from tests.pipeline.conftest import (
+    PLUGIN_ENV,
+    PYTHONPATH,
+    REPO,
+    events,
+    fingerprints,
+    leftovers,
+    lock_of,
+    write_recipe,
+)
 
 
 def test_build_then_noop_rebuild(workdir: Path, build_cli) -> None:
@@ -39,7 +49,12 @@ def test_json_events(workdir: Path, build_cli) -> None:
     assert kinds[0] == "build_started" and kinds[-1] == "build_finished" and "published" in kinds
     assert evs[-1]["status"] == "complete" and evs[-1]["exit_code"] == 0
     steps = [(e["event"], e.get("step")) for e in evs if e["event"] in ("started", "finished", "skipped")]
-    assert steps == [("started", "download"), ("finished", "download"), ("started", "sleepy"), ("finished", "sleepy")]
+    assert steps == [
+        ("started", "download"),
+        ("finished", "download"),
+        ("started", "sleepy"),
+        ("finished", "sleepy"),
+    ]
     assert any(e["event"] == "progress" and e.get("step") == "sleepy" and e.get("total") for e in evs)
     assert all("ts" in e and "t" in e for e in evs)
     again = events(build_cli("build", "t.yaml", "--json").stdout)
@@ -59,8 +74,14 @@ def test_dry_run_shows_steps_cache_state_and_runs_nothing(workdir: Path, build_c
 
 
 def test_dry_run_prints_external_commands_of_a_compile(workdir: Path, build_cli) -> None:
-    write_recipe(workdir, target={"gpu": "H100-80GB"}, engine={"backend": "tensorrt"}, toolchain={"trtllm_version": "1.0.0"}, outputs={"triton_repo": False},
-                 quantization={"format": "fp8"})
+    write_recipe(
+        workdir,
+        target={"gpu": "H100-80GB"},
+        engine={"backend": "tensorrt"},
+        toolchain={"trtllm_version": "1.0.0"},
+        outputs={"triton_repo": False},
+        quantization={"format": "fp8"},
+    )
     doc = json.loads(build_cli("build", "t.yaml", "--dry-run", "--json").stdout)
     compile_row = {s["name"]: s for s in doc["targets"][0]["steps"]}["compile_engine"]
     assert any(cmd[0].endswith("trtllm-build") or "trtllm-build" in cmd for cmd in compile_row["commands"])
@@ -70,8 +91,14 @@ def test_dry_run_prints_external_commands_of_a_compile(workdir: Path, build_cli)
 def test_sigkill_mid_step_resumes_cleanly(workdir: Path, build_cli) -> None:
     write_recipe(workdir, steps={"sleepy": {"seconds": 60, "bytes": 1 << 20}})
     env = {**os.environ, "TRTFORGE_CACHE": str(workdir / "cache"), "PYTHONPATH": PYTHONPATH, **PLUGIN_ENV}
-    proc = subprocess.Popen([sys.executable, "-m", "trtforge", "build", "t.yaml", "--json"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trtforge", "build", "t.yaml", "--json"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in proc.stdout:  # wait until the slow step is running (and has written a partial file)
             ev = json.loads(line)
@@ -93,30 +120,54 @@ def test_sigkill_mid_step_resumes_cleanly(workdir: Path, build_cli) -> None:
     assert leftovers(cache, workdir / "out") == []
     verify = build_cli("cache", "verify", "--json")
     assert verify.returncode == 0 and json.loads(verify.stdout)["corrupt"] == 0
-    clean = build_cli("build", "t.yaml", "--output", "clean-out", env={"TRTFORGE_CACHE": str(workdir / "cache2"),
-                                                                        "STEPKIT_TIME_SCALE": "0.01"})
+    clean = build_cli(
+        "build",
+        "t.yaml",
+        "--output",
+        "clean-out",
+        env={"TRTFORGE_CACHE": str(workdir / "cache2"), "STEPKIT_TIME_SCALE": "0.01"},
+    )
     assert clean.returncode == 0, clean.stderr
     assert fingerprints(workdir / "clean-out") == fingerprints(workdir / "out" / "t")
-    assert filecmp.cmp(workdir / "clean-out/plugins/sleepy/data.bin", workdir / "out/t/plugins/sleepy/data.bin",
-                       shallow=False)
+    assert filecmp.cmp(
+        workdir / "clean-out/plugins/sleepy/data.bin",
+        workdir / "out/t/plugins/sleepy/data.bin",
+        shallow=False,
+    )
 
 
 def run_neutral(lock: dict) -> dict:
     """A lock document without the fields that describe one run rather than the artifact."""
-    steps = [{k: v for k, v in step.items() if k not in ("status", "cached", "duration_s")} for step in lock["steps"]]
+    steps = [
+        {k: v for k, v in step.items() if k not in ("status", "cached", "duration_s")}
+        for step in lock["steps"]
+    ]
     return {**lock, "steps": steps}
 
 
 @pytest.mark.slow  # three real build processes racing for the same cache
 def test_concurrent_builds_do_the_work_once(workdir: Path, build_cli) -> None:
     write_recipe(workdir, steps={"sleepy": {"seconds": 1.5, "bytes": 1 << 16}})
-    env = {**os.environ, "TRTFORGE_CACHE": str(workdir / "cache"), "PYTHONPATH": PYTHONPATH,
-           "STEPKIT_RUNS": str(workdir / "runs.txt"), **PLUGIN_ENV}
+    env = {
+        **os.environ,
+        "TRTFORGE_CACHE": str(workdir / "cache"),
+        "PYTHONPATH": PYTHONPATH,
+        "STEPKIT_RUNS": str(workdir / "runs.txt"),
+        **PLUGIN_ENV,
+    }
     # two builds publish to the same output directory, the third to its own: same cache for all three
     outputs = [[], [], ["--output", "out-3"]]
-    procs = [subprocess.Popen([sys.executable, "-m", "trtforge", "build", "t.yaml", "--json", *extra], cwd=workdir,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for extra in outputs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "trtforge", "build", "t.yaml", "--json", *extra],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for extra in outputs
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [o[1] for o in outs]
     assert [line.split()[0] for line in build_cli.runs()] == ["sleepy"]  # one process did the slow step
@@ -145,8 +196,10 @@ def test_missing_tool_exits_4_after_publishing_what_completed(workdir: Path, bui
     assert out.returncode == 4
     err = out.stderr.strip().splitlines()[-1]
     assert err.startswith("error: step 'needs_tool' could not run here: frobnicate was not found on PATH")
-    assert err.endswith("(the exact command is in out/t/build-instructions; what completed is published in out/t "
-                        "(see trtforge.lock.json))")
+    assert err.endswith(
+        "(the exact command is in out/t/build-instructions; what completed is published in out/t "
+        "(see trtforge.lock.json))"
+    )
     assert (workdir / "out/t/build-instructions/frobnicate.sh").is_file()
     assert lock_of(workdir / "out" / "t")["status"] == "blocked"
 
@@ -155,7 +208,10 @@ def test_step_failure_exits_1_naming_the_step(workdir: Path, build_cli) -> None:
     write_recipe(workdir, steps={"boom": {}})
     out = build_cli("build", "t.yaml")
     assert out.returncode == 1
-    assert out.stderr.strip().splitlines()[-1] == "error: step 'boom' failed: RuntimeError: kaboom in the test step"
+    assert (
+        out.stderr.strip().splitlines()[-1]
+        == "error: step 'boom' failed: RuntimeError: kaboom in the test step"
+    )
     assert "Traceback" not in out.stderr and not (workdir / "out").exists()
 
 
@@ -172,19 +228,32 @@ def test_matrix_recipe_builds_each_target_sharing_the_cache(workdir: Path, build
     assert out.returncode == 0, out.stderr
     evs = events(out.stdout)
     assert [(e["event"], e.get("step")) for e in evs if e["event"] in ("started", "skipped")] == [
-        ("started", "download"), ("skipped", "download"), ("started", "llmapi_config"), ("started", "deploy")]
+        ("started", "download"),
+        ("skipped", "download"),
+        ("started", "llmapi_config"),
+        ("started", "deploy"),
+    ]
     assert lock_of(workdir / "out/t/cpu")["target"]["label"] == "cpu"
     assert (workdir / "out/t/h100-80gb/llmapi/llm_api_options.yaml").is_file()
     assert (workdir / "out/t/h100-80gb/deploy/slurm/launch.sbatch").is_file()  # GPU target: deploy files too
     one = build_cli("build", "t.yaml", "--target", "cpu", "--json")
-    assert one.returncode == 0 and {e.get("target") for e in events(one.stdout) if e["event"] == "build_started"} == {"cpu"}
+    assert one.returncode == 0 and {
+        e.get("target") for e in events(one.stdout) if e["event"] == "build_started"
+    } == {"cpu"}
 
 
 def test_lock_file_reproduces_fingerprints_on_a_fresh_cache(workdir: Path, build_cli) -> None:
     write_recipe(workdir, steps={"sleepy": {"bytes": 333}})
     assert build_cli("build", "t.yaml").returncode == 0
-    again = build_cli("build", "t.yaml", "--lock", "out/t/trtforge.lock.json", "--output", "again",
-                      env={"TRTFORGE_CACHE": str(workdir / "other-cache")})
+    again = build_cli(
+        "build",
+        "t.yaml",
+        "--lock",
+        "out/t/trtforge.lock.json",
+        "--output",
+        "again",
+        env={"TRTFORGE_CACHE": str(workdir / "other-cache")},
+    )
     assert again.returncode == 0, again.stderr
     assert fingerprints(workdir / "again") == fingerprints(workdir / "out" / "t")
     write_recipe(workdir, steps={"sleepy": {"bytes": 334}})
@@ -202,7 +271,9 @@ def test_cache_ls_verify_gc(workdir: Path, build_cli) -> None:
     plain = build_cli("cache", "ls")
     assert plain.returncode == 0 and "2 entries" in plain.stdout
     # corrupt the sleepy entry in place: verify finds it (exit 1), --fix removes it, a build recreates it
-    entry = next(Path(ls["cache"]) / "steps" / e["fingerprint"] for e in ls["entries"] if e["kind"] == "sleepy")
+    entry = next(
+        Path(ls["cache"]) / "steps" / e["fingerprint"] for e in ls["entries"] if e["kind"] == "sleepy"
+    )
     data = entry / "out" / "data.bin"
     os.chmod(data, 0o644)
     with open(data, "r+b") as f:
@@ -227,22 +298,38 @@ def test_cache_ls_verify_gc(workdir: Path, build_cli) -> None:
 
 
 def test_plugins_lists_kinds_and_reports_a_broken_plugin(workdir: Path, build_cli) -> None:
-    env = {"TRTFORGE_PLUGINS": "tests.pipeline.stepkit:register,tests.pipeline.broken_plugin:register,"
-                               "tests.pipeline.no_such_module:register"}
+    env = {
+        "TRTFORGE_PLUGINS": "tests.pipeline.stepkit:register,tests.pipeline.broken_plugin:register,"
+        "tests.pipeline.no_such_module:register"
+    }
     out = build_cli("plugins", "--json", env=env)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     by_name = {p["name"]: p for p in doc["plugins"]}
-    assert by_name["tests.pipeline.stepkit:register"]["kinds"] == ["sleepy", "sleepy_twin", "boom", "needs_tool", "leaky"]
+    assert by_name["tests.pipeline.stepkit:register"]["kinds"] == [
+        "sleepy",
+        "sleepy_twin",
+        "boom",
+        "needs_tool",
+        "leaky",
+    ]
     assert "broken on purpose" in by_name["tests.pipeline.broken_plugin:register"]["error"]
     assert "ModuleNotFoundError" in by_name["tests.pipeline.no_such_module:register"]["error"]
     kinds = {k["kind"]: k for k in doc["kinds"]}
-    assert kinds["download"]["origin"] == "builtin" and kinds["sleepy"]["origin"] == "tests.pipeline.stepkit:register"
+    assert (
+        kinds["download"]["origin"] == "builtin"
+        and kinds["sleepy"]["origin"] == "tests.pipeline.stepkit:register"
+    )
     text = build_cli("plugins", env=env)
     assert "BROKEN" in text.stdout and "tests.pipeline.broken_plugin:register" in text.stdout
     write_recipe(workdir, steps={"sleepy": {}})
-    built = build_cli("build", "t.yaml", env=env)  # a broken plugin does not break a build that does not use it
-    assert built.returncode == 0 and "plugin 'tests.pipeline.broken_plugin:register' failed to load" in built.stderr
+    built = build_cli(
+        "build", "t.yaml", env=env
+    )  # a broken plugin does not break a build that does not use it
+    assert (
+        built.returncode == 0
+        and "plugin 'tests.pipeline.broken_plugin:register' failed to load" in built.stderr
+    )
 
 
 def test_unknown_plugin_step_in_recipe_is_invalid_input(workdir: Path, build_cli) -> None:
@@ -265,7 +352,10 @@ def test_tiny_recipe_builds_through_every_step(workdir: Path, build_cli) -> None
     out = workdir / "out" / "tiny-llama-cpu"
     lock = lock_of(out)
     assert [(s["name"], s["status"]) for s in lock["steps"]] == [
-        ("download", "built"), ("quantize", "built"), ("triton_repo", "built")]
+        ("download", "built"),
+        ("quantize", "built"),
+        ("triton_repo", "built"),
+    ]
     assert lock["outputs"] == {"checkpoint": "quantize", "model_repository": "triton_repo/model_repository"}
     assert lock["plan"]["engine_built"] is False and lock["target"]["backend"] == "reference"
     assert (out / "checkpoint" / "hf" / "hf_quant_config.json").is_file()

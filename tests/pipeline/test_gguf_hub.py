@@ -1,5 +1,6 @@
-"""A GGUF file of a Hugging Face repo (`model: {repo, revision, gguf: {file}}`), fetched by the real huggingface_hub
-client from the local fake hub (in a subprocess, as a user runs `trtforge plan`): pinned, cached by sha256, the
+"""A GGUF file of a Hugging Face repo (`model: {repo, revision, gguf: {file}}`), fetched by the real
+huggingface_hub client from the local fake hub (in a subprocess, as a user runs `trtforge plan`): pinned,
+cached by sha256, the
 hub's commit recorded."""
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import json
 from tests.conftest import run_cli
 from tests.models.test_gguf import write_gguf
 
-RECIPE = "name: r\nmodel:\n  repo: org/tiny-gguf\n  gguf: {{file: m.Q8_0.gguf, sha256: '{sha}'}}\ntarget: {{gpu: cpu}}\n"
+RECIPE = (
+    "name: r\nmodel:\n  repo: org/tiny-gguf\n  gguf: {{file: m.Q8_0.gguf, sha256: '{sha}'}}\ntarget: "
+    "{{gpu: cpu}}\n"
+)
 
 
 def test_gguf_file_of_a_hub_repo(tmp_path, fake_hub, clean_hf_env):
@@ -23,8 +27,14 @@ def test_gguf_file_of_a_hub_repo(tmp_path, fake_hub, clean_hf_env):
     r = run_cli("plan", str(good), "--json", env=env)
     assert r.returncode == 0, r.stderr
     record = json.loads((tmp_path / "cache" / "gguf" / f"{digest}.json").read_text())
-    assert record == {"source": "hub", "repo": "org/tiny-gguf", "revision": commit, "file": "m.Q8_0.gguf",
-                      "sha256": digest, "size": len(data)}
+    assert record == {
+        "source": "hub",
+        "repo": "org/tiny-gguf",
+        "revision": commit,
+        "file": "m.Q8_0.gguf",
+        "sha256": digest,
+        "size": len(data),
+    }
     bad = tmp_path / "bad.yaml"
     bad.write_text(RECIPE.format(sha="f" * 64))
     r = run_cli("plan", str(bad), env=env)

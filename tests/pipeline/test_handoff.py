@@ -1,5 +1,6 @@
 """The exit-4 hand-off travels: build a tiny Llama for an H100 engine here (no trtllm-build), copy only the
-output directory elsewhere, delete the cache, and run the script there with a stand-in trtllm-build that checks
+output directory elsewhere, delete the cache, and run the script there with a stand-in trtllm-build that
+checks
 what it is given. The terminal shows the same command the script runs."""
 
 from __future__ import annotations
@@ -39,9 +40,16 @@ def test_handoff_runs_from_a_copied_output_directory(
     if shutil.which("trtllm-build"):
         pytest.skip("trtllm-build is installed here: the compile step would run")
     write_recipe(
-        workdir, target={"gpu": "H100"}, engine={"backend": "tensorrt"}, toolchain={"trtllm_version": "1.2.1"},
+        workdir,
+        target={"gpu": "H100"},
+        engine={"backend": "tensorrt"},
+        toolchain={"trtllm_version": "1.2.1"},
         outputs={"triton_repo": False},
-        quantization={"format": "fp8", "calibration": {"samples": 4, "seq_len": 16}, "accuracy": {"enabled": False}},
+        quantization={
+            "format": "fp8",
+            "calibration": {"samples": 4, "seq_len": 16},
+            "accuracy": {"enabled": False},
+        },
     )
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("TRTFORGE_CACHE", str(workdir / "cache"))
@@ -52,7 +60,9 @@ def test_handoff_runs_from_a_copied_output_directory(
     assert "copy out/t there and run inside it:" in lines[at]
     printed = lines[at + 1].strip()
     assert printed.startswith("trtllm-build --checkpoint_dir ")
-    assert lines[-1].startswith("error: step 'compile_engine' could not run here: trtllm-build is not installed")
+    assert lines[-1].startswith(
+        "error: step 'compile_engine' could not run here: trtllm-build is not installed"
+    )
 
     # Only the output directory travels: copy it, then remove the cache, the model and the original output.
     elsewhere = tmp_path_factory.mktemp("gpu-box") / "t"
@@ -74,8 +84,11 @@ def test_handoff_runs_from_a_copied_output_directory(
     assert not Path(argv[argv.index("--checkpoint_dir") + 1]).is_absolute()
     # the container variant mounts the same published checkpoint
     volumes = [a for a in shlex.split(text.split("else", 1)[1].splitlines()[1]) if a.startswith("$PWD")]
-    assert volumes and all((elsewhere / v.split(":")[0].removeprefix("$PWD/")).is_dir() for v in volumes
-                           if v.split(":")[0] != "$PWD")
+    assert volumes and all(
+        (elsewhere / v.split(":")[0].removeprefix("$PWD/")).is_dir()
+        for v in volumes
+        if v.split(":")[0] != "$PWD"
+    )
 
     # Run it there, from another working directory, with the stand-in trtllm-build first on PATH.
     bin_dir = tmp_path_factory.mktemp("bin")
@@ -83,10 +96,13 @@ def test_handoff_runs_from_a_copied_output_directory(
     tool.write_text(FAKE_TRTLLM_BUILD)
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"}
-    ran = subprocess.run(["bash", str(script)], cwd="/", env=env, capture_output=True, text=True, timeout=60,
-                         check=False)
+    ran = subprocess.run(
+        ["bash", str(script)], cwd="/", env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert ran.returncode == 0, ran.stderr
-    assert (elsewhere / "engine" / "rank0.engine").is_file() and (elsewhere / "engine" / "config.json").is_file()
+    assert (elsewhere / "engine" / "rank0.engine").is_file() and (
+        elsewhere / "engine" / "config.json"
+    ).is_file()
 
 
 def test_handoff_command_is_shown_from_the_published_inputs(tmp_path: Path, capsys) -> None:
@@ -99,8 +115,9 @@ def test_handoff_command_is_shown_from_the_published_inputs(tmp_path: Path, caps
     inst = tmp_path / "build-instructions"
     inst.mkdir()
     argv = ["trtllm-build", "--checkpoint_dir", "checkpoint/trtllm", "--output_dir", "engine"]
-    (inst / "compile-inputs.json").write_text(json.dumps({"argv": argv, "script": "trtllm-build.sh",
-                                                          "trtllm_version": "1.2.1"}))
+    (inst / "compile-inputs.json").write_text(
+        json.dumps({"argv": argv, "script": "trtllm-build.sh", "trtllm_version": "1.2.1"})
+    )
     _show_handoffs(tmp_path, as_json=False)
     err = capsys.readouterr().err.splitlines()
     assert err[1] == "  " + shlex.join(argv) and "bash build-instructions/trtllm-build.sh" in err[2]

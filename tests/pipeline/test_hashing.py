@@ -12,7 +12,6 @@ import pytest
 from trtforge.pipeline import hashing, statindex
 from trtforge.pipeline.hashing import FileInfo
 
-
 ALGOS = sorted(hashing.HASHERS)  # sha256 always; blake3 where installed (the default then)
 
 
@@ -45,7 +44,7 @@ def test_large_file_digest_is_digest_of_chunk_digests(tmp_path: Path, monkeypatc
     data = os.urandom((3 << 20) + 12345)
     p = tmp_path / "big"
     p.write_bytes(data)
-    chunks = [plain(algo, data[i:i + (1 << 20)]) for i in range(0, len(data), 1 << 20)]
+    chunks = [plain(algo, data[i : i + (1 << 20)]) for i in range(0, len(data), 1 << 20)]
     want = f"{algo}tree:" + plain(algo, b"".join(chunks)).hex()
     assert hashing.file_digest(p, algo) == want
     # same answer single-threaded and with many workers, and one byte changes it

@@ -1,4 +1,5 @@
-"""The runner, in process: caching, concurrency, failure, blocked steps, --only/--force, secrets, the graph."""
+"""The runner, in process: caching, concurrency, failure, blocked steps, --only/--force, secrets, the
+graph."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from tests.pipeline.conftest import leftovers, write_recipe
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing
 from trtforge.pipeline import hashing
 from trtforge.pipeline.cache import CacheStore
-from trtforge.steps.graph import UnavailableStep, publish_layout, steps_for
 from trtforge.pipeline.runner import BuildRequest, run_build, topo_order
 from trtforge.plan import make_plan
 from trtforge.recipe.loader import load_recipe
 from trtforge.steps import StepRegistry, builtin_registry
+from trtforge.steps.graph import UnavailableStep, publish_layout, steps_for
 
 
 @pytest.fixture
@@ -41,8 +42,15 @@ class Build:
         loaded = load_recipe(self.recipe_path)
         plan = make_plan(loaded.recipe, loaded.recipe.target)
         steps = steps_for(loaded, plan, self.registry)
-        req = BuildRequest(loaded=loaded, plan=plan, steps=steps, layout=publish_layout(steps, loaded, self.registry),
-                           output_dir=self.out, cache=self.cache, **kw)
+        req = BuildRequest(
+            loaded=loaded,
+            plan=plan,
+            steps=steps,
+            layout=publish_layout(steps, loaded, self.registry),
+            output_dir=self.out,
+            cache=self.cache,
+            **kw,
+        )
         evs: list[dict] = []
         result = run_build(req, evs.append)
         return result, evs
@@ -56,7 +64,13 @@ def test_second_build_is_a_noop(workdir: Path, registry: StepRegistry) -> None:
     b = Build(workdir, registry, steps={"sleepy": {"bytes": 1000}})
     r1, ev1 = b()
     assert r1.status == "complete" and statuses(r1) == {"download": "built", "sleepy": "built"}
-    assert {e["event"] for e in ev1} >= {"build_started", "started", "finished", "published", "build_finished"}
+    assert {e["event"] for e in ev1} >= {
+        "build_started",
+        "started",
+        "finished",
+        "published",
+        "build_finished",
+    }
     lock1 = json.loads((b.out / "trtforge.lock.json").read_text())
     inode = os.stat(b.out / "checkpoint" / "model.safetensors").st_ino
     r2, ev2 = b()
@@ -77,7 +91,10 @@ def test_output_layout_and_lock_contents(workdir: Path, registry: StepRegistry) 
     assert sorted(p.name for p in b.out.iterdir()) == ["checkpoint", "plugins", "trtforge.lock.json"]
     assert (b.out / "plugins" / "sleepy" / "nested" / "empty").is_dir()  # empty directories survive
     lock = json.loads((b.out / "trtforge.lock.json").read_text())
-    assert lock["status"] == "complete" and lock["outputs"] == {"checkpoint": "download", "plugins/sleepy": "sleepy"}
+    assert lock["status"] == "complete" and lock["outputs"] == {
+        "checkpoint": "download",
+        "plugins/sleepy": "sleepy",
+    }
     assert lock["model"]["source"] == "path" and lock["model"]["content_digest"].startswith("sha256:")
     assert lock["target"]["label"] == "cpu" and lock["plan"]["engine_built"] is False
     assert "torch" in lock["packages"] and "python" in lock["packages"]
@@ -86,7 +103,10 @@ def test_output_layout_and_lock_contents(workdir: Path, registry: StepRegistry) 
     assert lock["hash_format"] == hashing.FORMAT
     assert dl["source"].startswith("path:") and dl["params"]["source"] == "path"
     sleepy = lock["steps"][1]
-    assert sleepy["upstream"] == {"download": dl["digest"]} and sleepy["metadata"] == {"seconds": 0.0, "bytes": 64}
+    assert sleepy["upstream"] == {"download": dl["digest"]} and sleepy["metadata"] == {
+        "seconds": 0.0,
+        "bytes": 64,
+    }
 
 
 def test_independent_steps_run_concurrently(workdir: Path, registry: StepRegistry) -> None:
@@ -103,8 +123,14 @@ def test_jobs_1_runs_one_at_a_time(workdir: Path, registry: StepRegistry) -> Non
     b = Build(workdir, registry, steps={"sleepy": {"seconds": 0.2}, "sleepy_twin": {"seconds": 0.2}})
     _result, evs = b(jobs=1)
     seq = [(e["event"], e["step"]) for e in evs if e["event"] in ("started", "finished")]
-    assert seq == [("started", "download"), ("finished", "download"), ("started", "sleepy"), ("finished", "sleepy"),
-                   ("started", "sleepy_twin"), ("finished", "sleepy_twin")]
+    assert seq == [
+        ("started", "download"),
+        ("finished", "download"),
+        ("started", "sleepy"),
+        ("finished", "sleepy"),
+        ("started", "sleepy_twin"),
+        ("finished", "sleepy_twin"),
+    ]
 
 
 def test_failure_publishes_nothing_and_keeps_completed_steps(workdir: Path, registry: StepRegistry) -> None:
@@ -128,10 +154,14 @@ def test_failure_keeps_previous_output(workdir: Path, registry: StepRegistry) ->
     assert result.status == "failed" and (b.out / "trtforge.lock.json").read_text() == before
 
 
-def test_blocked_step_publishes_what_completed_with_instructions(workdir: Path, registry: StepRegistry) -> None:
+def test_blocked_step_publishes_what_completed_with_instructions(
+    workdir: Path, registry: StepRegistry
+) -> None:
     b = Build(workdir, registry, steps={"needs_tool": {}, "sleepy": {}})
     result, evs = b()
-    assert result.status == "blocked" and isinstance(result.error, ToolMissing) and result.error.exit_code == 4
+    assert (
+        result.status == "blocked" and isinstance(result.error, ToolMissing) and result.error.exit_code == 4
+    )
     assert statuses(result) == {"download": "built", "needs_tool": "blocked", "sleepy": "built"}
     assert (b.out / "build-instructions" / "frobnicate.sh").read_text().startswith("#!/bin/sh")
     assert (b.out / "checkpoint" / "config.json").is_file()
@@ -159,7 +189,9 @@ def test_dry_run_reports_cached_fingerprints_and_runs_nothing(workdir: Path, reg
     b = Build(workdir, registry, steps={"sleepy": {}})
     dry, _ = b(dry_run=True)
     assert [(s.name, s.status) for s in dry.steps] == [("download", "will-run"), ("sleepy", "will-run")]
-    assert dry.steps[0].fingerprint and dry.steps[1].fingerprint is None  # sleepy's depends on download's output
+    assert (
+        dry.steps[0].fingerprint and dry.steps[1].fingerprint is None
+    )  # sleepy's depends on download's output
     assert not b.out.exists() and b.cache.entries() == []
     built, _ = b()
     dry2, _ = b(dry_run=True)
@@ -203,7 +235,9 @@ def test_unchanged_upstream_output_keeps_downstream_cached(workdir: Path, regist
     b()
     # Different download parameters (explicit patterns) selecting the very same files: early cut-off.
     files = sorted(p.name for p in (workdir / "model").iterdir())
-    b.recipe_path = write_recipe(workdir, steps={"sleepy": {}}, model={"path": "model", "allow_patterns": files})
+    b.recipe_path = write_recipe(
+        workdir, steps={"sleepy": {}}, model={"path": "model", "allow_patterns": files}
+    )
     result, _ = b()
     assert statuses(result) == {"download": "built", "sleepy": "cached"}
 
@@ -258,7 +292,8 @@ def test_lock_reproduction_checks_fingerprints(workdir: Path, registry: StepRegi
     b.cache = CacheStore(workdir / "fresh-cache")
     again, _ = b(locked=lock)
     assert again.status == "complete" and [s.fingerprint for s in again.steps] == [
-        s["fingerprint"] for s in lock["steps"]]
+        s["fingerprint"] for s in lock["steps"]
+    ]
     b.recipe_path = write_recipe(workdir, steps={"sleepy": {"bytes": 11}})
     diff, _ = b(locked=lock)
     assert diff.status == "failed" and isinstance(diff.error, InvalidInput)
@@ -281,20 +316,51 @@ def test_graph_validation() -> None:
         topo_order([S("a"), S("a")])
 
 
-@pytest.mark.parametrize("backend,source,triton,expected", [
-    ("reference", "none", False, [("download", ())]),
-    ("reference", "modelopt", True, [("download", ()), ("quantize", ("download",)), ("triton_repo", ("quantize",))]),
-    ("pytorch", "none", True, [("download", ()), ("llmapi_config", ("download",)),
-                               ("triton_repo", ("download", "llmapi_config"))]),
-    ("tensorrt", "modelopt", True, [("download", ()), ("quantize", ("download",)),
-                                    ("compile_engine", ("quantize",)),
-                                    ("triton_repo", ("quantize", "compile_engine"))]),
-])
-def test_steps_for_follows_the_plan(workdir: Path, registry: StepRegistry, backend, source, triton, expected) -> None:
+@pytest.mark.parametrize(
+    "backend,source,triton,expected",
+    [
+        ("reference", "none", False, [("download", ())]),
+        (
+            "reference",
+            "modelopt",
+            True,
+            [("download", ()), ("quantize", ("download",)), ("triton_repo", ("quantize",))],
+        ),
+        (
+            "pytorch",
+            "none",
+            True,
+            [
+                ("download", ()),
+                ("llmapi_config", ("download",)),
+                ("triton_repo", ("download", "llmapi_config")),
+            ],
+        ),
+        (
+            "tensorrt",
+            "modelopt",
+            True,
+            [
+                ("download", ()),
+                ("quantize", ("download",)),
+                ("compile_engine", ("quantize",)),
+                ("triton_repo", ("quantize", "compile_engine")),
+            ],
+        ),
+    ],
+)
+def test_steps_for_follows_the_plan(
+    workdir: Path, registry: StepRegistry, backend, source, triton, expected
+) -> None:
     loaded = load_recipe(write_recipe(workdir, outputs={"triton_repo": triton}))
     plan = make_plan(loaded.recipe, loaded.recipe.target)
-    quant = {"source": source, "format": "fp8" if source == "modelopt" else "none"}  # as the planner pairs them
-    plan = plan.model_copy(update={"backend": backend, "quantization": plan.quantization.model_copy(update=quant)})
+    quant = {
+        "source": source,
+        "format": "fp8" if source == "modelopt" else "none",
+    }  # as the planner pairs them
+    plan = plan.model_copy(
+        update={"backend": backend, "quantization": plan.quantization.model_copy(update=quant)}
+    )
     steps = steps_for(loaded, plan, registry)
     assert [(s.name, s.needs) for s in steps] == expected
     assert not [s for s in steps if isinstance(s, UnavailableStep)]
@@ -309,8 +375,9 @@ def test_steps_for_follows_the_plan(workdir: Path, registry: StepRegistry, backe
 def test_plugin_step_attaches_after_its_anchor_and_unknown_kinds_are_errors(workdir: Path, registry) -> None:
     loaded = load_recipe(write_recipe(workdir, steps={"sleepy": {}}))
     plan = make_plan(loaded.recipe, loaded.recipe.target)
-    plan = plan.model_copy(update={"quantization": plan.quantization.model_copy(update={"source": "modelopt",
-                                                                                       "format": "fp8"})})
+    plan = plan.model_copy(
+        update={"quantization": plan.quantization.model_copy(update={"source": "modelopt", "format": "fp8"})}
+    )
     assert [(s.name, s.needs) for s in steps_for(loaded, plan, registry)][-1] == ("sleepy", ("quantize",))
     bad = load_recipe(write_recipe(workdir, steps={"nonesuch": {}}))
     with pytest.raises(InvalidInput, match=r"t.yaml:\d+:\d+: steps.nonesuch: unknown plugin step kind"):

@@ -1,5 +1,6 @@
-"""`plan` is the gate (issue 12): every case of the issue's "Why" list, on `plan`'s exit code and message and on
-`build --dry-run` agreeing with it. In-process (trtforge.cli.app.main), on local copies of the bundled config.json
+"""`plan` is the gate (issue 12): every case of the issue's "Why" list, on `plan`'s exit code and message and
+on `build --dry-run` agreeing with it. In-process (trtforge.cli.app.main), on local copies of the bundled
+config.json
 files: no network, no subprocess."""
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def gate(tmp_path: Path, capsys, repo: str, gpu: str = "H100", gpus: int = 1, **
 
 
 def assert_refused(g: Gate, *fragments: str) -> None:
-    """Exit 3 from both, every fragment in one of the plan's errors, and the dry run naming the same errors."""
+    """Exit 3 from both, every fragment in one of the plan's errors, and the dry run naming the same
+    errors."""
     assert g.code == 3 and g.dry_code == 3, (g.code, g.dry_code, g.stderr, g.dry_stderr)
     assert g.plan["fits"] is False
     for fragment in fragments:
@@ -82,11 +84,12 @@ def assert_passes(g: Gate) -> None:
     assert g.plan["fits"] is True and g.errors == [] and g.plan["build"]["errors"] == []
 
 
-# An engine alone: NVIDIA's Triton backend source of 1.2.1 is not extracted, so its repository is refused (below).
+# An engine alone: NVIDIA's Triton backend source of 1.2.1 is not extracted, so its repository is refused
+# (below).
 ENGINE_ONLY = {"triton_repo": False}
 
 
-# ------------------------------------------------------------------------------ refusals a build used to hit late
+# -------------------------------------------------------------------------- refusals a build used to hit late
 
 
 def test_nvfp4_awq_on_the_engine_path_of_1_2_1(tmp_path, capsys) -> None:
@@ -126,7 +129,8 @@ def test_lookahead_and_medusa_on_the_pytorch_backend(tmp_path, capsys, speculati
 def test_engine_speculative_decoding_needs_its_checkpoint(tmp_path, capsys, mode) -> None:
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100",
-        quantization={"format": "fp8"}, engine={"backend": "tensorrt", "speculative": {"mode": mode, "max_draft_len": 4}},
+        quantization={"format": "fp8"},
+        engine={"backend": "tensorrt", "speculative": {"mode": mode, "max_draft_len": 4}},
     )  # fmt: skip
     assert_refused(
         g, f"engine.speculative.mode {mode} on the engine backend needs", "set engine.speculative.draft_model"
@@ -152,7 +156,8 @@ def test_chunked_prefill_off_with_a_long_context_caps_the_prompt(tmp_path, capsy
 def test_chunked_prefill_off_on_the_engine_raises_max_num_tokens(tmp_path, capsys) -> None:
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100",
-        outputs=ENGINE_ONLY, quantization={"format": "fp8"}, engine={"backend": "tensorrt", "chunked_prefill": False, "max_seq_len": 8192},
+        outputs=ENGINE_ONLY, quantization={"format": "fp8"},
+        engine={"backend": "tensorrt", "chunked_prefill": False, "max_seq_len": 8192},
     )  # fmt: skip
     assert_passes(g)
     argv = g.plan["build"]["engine"]["argv"]
@@ -163,7 +168,8 @@ def test_chunked_prefill_off_on_the_engine_raises_max_num_tokens(tmp_path, capsy
 def test_chunked_prefill_off_with_explicit_limits_that_cannot_work(tmp_path, capsys) -> None:
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100",
-        engine={"chunked_prefill": False, "max_num_tokens": 4096, "max_input_len": 8192, "max_seq_len": 16384},
+        engine={"chunked_prefill": False, "max_num_tokens": 4096, "max_input_len": 8192,
+                "max_seq_len": 16384},
     )  # fmt: skip
     assert_refused(g, "max_num_tokens 4096 < max_input_len 8192 without chunked prefill")
 
@@ -171,7 +177,8 @@ def test_chunked_prefill_off_with_explicit_limits_that_cannot_work(tmp_path, cap
 def test_llama_engine_batch_4_seq_256_keeps_max_num_tokens_within_one_pass(tmp_path, capsys) -> None:
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100",
-        outputs=ENGINE_ONLY, quantization={"format": "fp8"}, engine={"backend": "tensorrt", "max_batch_size": 4, "max_seq_len": 256},
+        outputs=ENGINE_ONLY, quantization={"format": "fp8"},
+        engine={"backend": "tensorrt", "max_batch_size": 4, "max_seq_len": 256},
     )  # fmt: skip
     assert_passes(g)
     lim = g.plan["limits"]
@@ -235,7 +242,7 @@ def test_nvfp4_checkpoint_is_not_served_by_the_cpu_reference_runtime(tmp_path, c
     assert_refused(g, "the CPU reference runtime serves unquantized or FP8 checkpoints only")
 
 
-# ------------------------------------------------------------------------------ NVIDIA's tuned configs, read directly
+# ---------------------------------------------------------------------- NVIDIA's tuned configs, read directly
 
 NVIDIA = Path(__file__).resolve().parents[1] / "golden" / "compile" / "nvidia-tuned"
 
@@ -270,10 +277,12 @@ def test_engine_lookahead_raises_automatic_max_num_tokens(tmp_path, capsys) -> N
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100",
         outputs=ENGINE_ONLY, quantization={"format": "fp8"},
-        engine={"backend": "tensorrt", "max_batch_size": 256, "speculative": {"mode": "lookahead", "lookahead": lookahead}},
+        engine={"backend": "tensorrt", "max_batch_size": 256,
+                "speculative": {"mode": "lookahead", "lookahead": lookahead}},
     )  # fmt: skip
     assert_passes(g)
-    # hand calculation (LookaheadDecodingConfig): draft = (3 - 2) + (4 - 1 + 4) x (3 - 1) = 15; 256 x 16 = 4096
+    # hand calculation (LookaheadDecodingConfig): draft = (3 - 2) + (4 - 1 + 4) x (3 - 1) = 15;
+    # 256 x 16 = 4096
     argv = g.plan["build"]["engine"]["argv"]
     assert argv[argv.index("--max_draft_len") + 1] == "15"
     assert int(argv[argv.index("--max_num_tokens") + 1]) == 4096
@@ -281,10 +290,22 @@ def test_engine_lookahead_raises_automatic_max_num_tokens(tmp_path, capsys) -> N
 
 def test_engine_triton_repository_needs_the_pinned_backend_facts(tmp_path, capsys) -> None:
     """The Triton writer refuses an engine repository whose version's backend source was not extracted
-    (trtforge/data/triton/versions.json); the plan must say so before any download, not the build's last step."""
+    (trtforge/data/triton/versions.json); the plan must say so before any download, not the build's last
+    step."""
     g = gate(
         tmp_path, capsys, LLAMA_8B, "H100", quantization={"format": "fp8"}, engine={"backend": "tensorrt"},
     )  # fmt: skip
-    assert_refused(g, "engine Triton repository for TensorRT-LLM 1.2.1 cannot be written", "outputs.triton_repo")
-    assert_passes(gate(tmp_path, capsys, LLAMA_8B, "H100", quantization={"format": "fp8"},
-                       engine={"backend": "tensorrt"}, outputs=ENGINE_ONLY))
+    assert_refused(
+        g, "engine Triton repository for TensorRT-LLM 1.2.1 cannot be written", "outputs.triton_repo"
+    )
+    assert_passes(
+        gate(
+            tmp_path,
+            capsys,
+            LLAMA_8B,
+            "H100",
+            quantization={"format": "fp8"},
+            engine={"backend": "tensorrt"},
+            outputs=ENGINE_ONLY,
+        )
+    )

@@ -20,7 +20,9 @@ RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 
 def _plans(path: Path) -> list[dict]:
     recipe = load_recipe(path, env={"HF_TOKEN": ""}).recipe
-    spec = load_recipe_model_spec(recipe.model)  # a GGUF package source: fetched once, planned from its header
+    spec = load_recipe_model_spec(
+        recipe.model
+    )  # a GGUF package source: fetched once, planned from its header
     # host RAM is left out so the cpu plans do not depend on the machine that runs the test
     return [plan_target(recipe, t, spec, find_gpu(t.gpu)).model_dump(mode="json") for t in recipe.all_targets]
 

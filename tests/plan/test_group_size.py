@@ -11,15 +11,26 @@ from trtforge.plan import plan_target
 from trtforge.recipe.schema import Recipe
 
 # SmolLM2-135M's published config.json dims (model card; issue 14)
-SMOLLM2 = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576,
-           "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
-           "num_key_value_heads": 3, "head_dim": 64, "vocab_size": 49152, "tie_word_embeddings": True,
-           "max_position_embeddings": 8192, "torch_dtype": "bfloat16"}
+SMOLLM2 = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "head_dim": 64,
+    "vocab_size": 49152,
+    "tie_word_embeddings": True,
+    "max_position_embeddings": 8192,
+    "torch_dtype": "bfloat16",
+}
 
 
 def _plan(fmt: str, gpu: str = "H100"):
-    recipe = Recipe.model_validate({"name": "s", "model": {"path": "/x"}, "target": {"gpu": gpu},
-                                    "quantization": {"format": fmt}})
+    recipe = Recipe.model_validate(
+        {"name": "s", "model": {"path": "/x"}, "target": {"gpu": gpu}, "quantization": {"format": fmt}}
+    )
     spec = spec_from_config(SMOLLM2, source="test")
     return plan_target(recipe, recipe.target, spec, find_gpu(gpu))
 
@@ -28,8 +39,9 @@ def test_int4_awq_group_128_against_hidden_576_is_refused_at_plan_time() -> None
     for fmt in ("int4_awq", "w4a8_awq"):
         p = _plan(fmt)
         assert not p.fits
-        assert any("groups of 128" in e and "hidden_size 576" in e and "576 = 4 x 128 + 64" in e
-                   for e in p.errors), p.errors
+        assert any(
+            "groups of 128" in e and "hidden_size 576" in e and "576 = 4 x 128 + 64" in e for e in p.errors
+        ), p.errors
 
 
 def test_formats_whose_groups_divide_576_plan() -> None:

@@ -37,8 +37,21 @@ def test_quick_form_takes_nvidia_tuned_config(capsys, path: Path) -> None:
     assert m is not None
     nvidia = yaml.safe_load(path.read_text())
     code, out, err = invoke(
-        capsys, "plan", "--model", f"{m['org']}/{m['model']}", "--gpu", m["gpu"], "--gpus", m["tp"],
-        "--isl", str(int(m["isl"]) * 1024), "--osl", str(int(m["osl"]) * 1024), "--concurrency", m["conc"], "--json",
+        capsys,
+        "plan",
+        "--model",
+        f"{m['org']}/{m['model']}",
+        "--gpu",
+        m["gpu"],
+        "--gpus",
+        m["tp"],
+        "--isl",
+        str(int(m["isl"]) * 1024),
+        "--osl",
+        str(int(m["osl"]) * 1024),
+        "--concurrency",
+        m["conc"],
+        "--json",
     )
     assert code == 0, err
     plan = json.loads(out)
@@ -52,14 +65,28 @@ def test_quick_form_takes_nvidia_tuned_config(capsys, path: Path) -> None:
         assert plan["limits"]["max_batch_size"] == nvidia["max_batch_size"]
     kv = nvidia["kv_cache_config"]
     assert plan["memory"]["free_gpu_memory_fraction"] == kv["free_gpu_memory_fraction"]
-    expected_kv = DTYPES[plan["model"]["dtype"]] if kv["dtype"] == "auto" else kv["dtype"]  # auto = model dtype
+    expected_kv = (
+        DTYPES[plan["model"]["dtype"]] if kv["dtype"] == "auto" else kv["dtype"]
+    )  # auto = model dtype
     assert plan["quantization"]["kv_cache"] == expected_kv
 
 
 def test_table_names_the_tuned_config(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # one table row per line
-    code, out, err = invoke(capsys, "plan", "--model", "openai/gpt-oss-120b", "--gpu", "H200",
-                            "--isl", "1024", "--osl", "1024", "--concurrency", "64")
+    code, out, err = invoke(
+        capsys,
+        "plan",
+        "--model",
+        "openai/gpt-oss-120b",
+        "--gpu",
+        "H200",
+        "--isl",
+        "1024",
+        "--osl",
+        "1024",
+        "--concurrency",
+        "64",
+    )
     assert code == 0, err
     text = " ".join(out.split())
     assert "tuned config database/openai/gpt-oss-120b/H200/1k1k_tp1_conc64" in text
@@ -72,15 +99,31 @@ def test_unset_workload_flags_take_the_recipe_defaults(capsys) -> None:
 
     defaults = {k: f.default for k, f in Workload.model_fields.items()}
     assert defaults == {"input_len": 1024, "output_len": 1024, "concurrency": 64}
-    code, out, _ = invoke(capsys, "plan", "--model", "openai/gpt-oss-120b", "--gpu", "H200", "--concurrency", "64",
-                          "--json")
-    assert code == 0 and json.loads(out)["tuned_config"] == "database/openai/gpt-oss-120b/H200/1k1k_tp1_conc64"
+    code, out, _ = invoke(
+        capsys, "plan", "--model", "openai/gpt-oss-120b", "--gpu", "H200", "--concurrency", "64", "--json"
+    )
+    assert (
+        code == 0 and json.loads(out)["tuned_config"] == "database/openai/gpt-oss-120b/H200/1k1k_tp1_conc64"
+    )
     # no flag at all: like a recipe without engine.workload (limits from the model's context, no tuned config)
     code, out, _ = invoke(capsys, "plan", "--model", "openai/gpt-oss-120b", "--gpu", "H200", "--json")
     assert code == 0 and json.loads(out)["tuned_config"] is None
     # another workload: no tuned config, sized for it (ISL + OSL + 256)
-    code, out, _ = invoke(capsys, "plan", "--model", "openai/gpt-oss-120b", "--gpu", "H200", "--isl", "2048",
-                          "--osl", "512", "--concurrency", "8", "--json")
+    code, out, _ = invoke(
+        capsys,
+        "plan",
+        "--model",
+        "openai/gpt-oss-120b",
+        "--gpu",
+        "H200",
+        "--isl",
+        "2048",
+        "--osl",
+        "512",
+        "--concurrency",
+        "8",
+        "--json",
+    )
     plan = json.loads(out)
     assert code == 0 and plan["tuned_config"] is None
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from trtforge.plan import make_plans
-from trtforge.recipe.loader import load_recipe
 from trtforge.plan import resolve as options
+from trtforge.recipe.loader import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
@@ -66,10 +66,12 @@ def test_build_spec_is_pure_serialisable_data(path: Path) -> None:
         assert (spec.quantize is None) == (plan.quantization.source != "modelopt")
 
 
-@pytest.mark.parametrize("path", [p for p in RECIPES if "gpt-oss" in p.name or "llama3.1-70b" in p.name],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [p for p in RECIPES if "gpt-oss" in p.name or "llama3.1-70b" in p.name], ids=lambda p: p.stem
+)
 def test_one_decision_reaches_every_consumer(path: Path) -> None:
-    """KV fraction, block reuse and chunked prefill: the LLM-API options and the Triton settings say the same."""
+    """KV fraction, block reuse and chunked prefill: the LLM-API options and the Triton settings say the
+    same."""
     recipe, plans = planned(path)
     spec = options.resolve(recipe, plans[0])
     kv = spec.llm_api["kv_cache_config"]
@@ -78,7 +80,9 @@ def test_one_decision_reaches_every_consumer(path: Path) -> None:
     assert kv["enable_block_reuse"] == spec.triton.enable_kv_cache_reuse
     assert spec.llm_api["enable_chunked_prefill"] == spec.triton.enable_chunked_context
     assert spec.llm_api["enable_chunked_prefill"] == plans[0].limits.chunked_prefill
-    assert spec.triton.llm_api_args == spec.llm_api  # the Triton model.yaml gets the same mapping, not a re-read
+    assert (
+        spec.triton.llm_api_args == spec.llm_api
+    )  # the Triton model.yaml gets the same mapping, not a re-read
 
 
 def test_llm_api_section_is_exactly_the_yaml_written(tmp_path: Path) -> None:

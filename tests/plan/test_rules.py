@@ -40,7 +40,10 @@ def test_auto_backend_is_pytorch() -> None:
 
 def test_tensorrt_backend_when_asked_and_possible() -> None:
     p = plan_for(
-        "meta-llama/Llama-3.1-8B-Instruct", "H100", engine={"backend": "tensorrt"}, quantization={"format": "fp8"},
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "H100",
+        engine={"backend": "tensorrt"},
+        quantization={"format": "fp8"},
         outputs={"triton_repo": False},
     )
     assert p.fits and p.backend == "tensorrt" and p.toolchain.engine_backend_available

@@ -42,7 +42,10 @@ def test_windows_are_seeded_and_held_out_is_disjoint():
     assert a.calibration == b.calibration and a.heldout == b.heldout
     assert a.calibration != c.calibration
     assert len(a.calibration) == 8 and len(a.heldout) == 4
-    ids = lambda ws: {tuple(w) for w in ws}
+
+    def ids(ws):
+        return {tuple(w) for w in ws}
+
     assert not ids(a.calibration) & ids(a.heldout)
     assert a.source == "local file x.txt" and not a.synthetic and a.warnings == []
 

@@ -1,4 +1,5 @@
-"""The formats table: complete for the recipe schema, and check_support agrees with the measured CPU matrix."""
+"""The formats table: complete for the recipe schema, and check_support agrees with the measured CPU
+matrix."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from trtforge.errors import InvalidInput
-from trtforge.toolchain import quant_formats as formats
 from trtforge.recipe.schema import KV_CACHE_DTYPES, QUANT_FORMATS
+from trtforge.toolchain import quant_formats as formats
 
 GOLDEN = Path(__file__).parent / "golden" / "matrix_cpu.json"  # scripts/bench_quantize.py --matrix, CPU
 GOLDEN_GPU = Path(__file__).parent / "golden" / "matrix_h100.json"  # scripts/device_quantize.sh, H100
@@ -59,7 +60,8 @@ ALL_CELLS = [(p.stem, *c) for p in (GOLDEN, GOLDEN_GPU) for c in _golden_cells(p
     "where,arch,label,fmt,cell", ALL_CELLS, ids=[f"{w}-{a}-{lbl}" for w, a, lbl, _, _ in ALL_CELLS]
 )
 def test_check_support_agrees_with_the_measured_matrix(where, arch, label, fmt, cell):
-    """Every measured failure is predicted (with a reason naming the combination), every success is allowed."""
+    """Every measured failure is predicted (with a reason naming the combination), every success is
+    allowed."""
     if cell["quantize"] == "needs_cuda":
         error, _ = formats.cpu_limits(fmt, None)
         assert error and "CUDA" in error and fmt in error
@@ -75,7 +77,7 @@ def test_check_support_agrees_with_the_measured_matrix(where, arch, label, fmt, 
 
 
 def test_every_format_quantizes_on_the_gpu_and_reports_accuracy():
-    for arch, label, fmt, cell in _golden_cells(GOLDEN_GPU):
+    for arch, label, _fmt, cell in _golden_cells(GOLDEN_GPU):
         assert cell["quantize"] == "ok", (arch, label)
         assert 0 < cell["top1_agreement"] <= 1 and cell["mean_kl"] >= 0
 

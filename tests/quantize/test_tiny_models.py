@@ -1,4 +1,5 @@
-"""scripts/make_tiny_model.py / trtforge.testing.tiny_models: real, deterministic, idempotent tiny checkpoints."""
+"""scripts/make_tiny_model.py / trtforge.testing.tiny_models: real, deterministic, idempotent tiny
+checkpoints."""
 
 from __future__ import annotations
 

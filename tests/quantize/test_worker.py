@@ -1,4 +1,5 @@
-"""The real worker with real ModelOpt on CPU: one worker process runs a batch of jobs (the import is paid once).
+"""The real worker with real ModelOpt on CPU: one worker process runs a batch of jobs (the import is paid
+once).
 
 Covers every CPU-capable format on the tiny Llama and Mixtral, both export kinds, TP2 rank files, the accuracy
 report, CUDA-only refusals, unsupported combinations, text calibration and determinism.
@@ -14,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from trtforge.errors import Interrupted
-from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.quantize.runner import run_jobs
 from trtforge.testing.tiny_models import make_tiny_model
+from trtforge.toolchain import quant_formats as formats
 
 pytestmark = pytest.mark.slow  # real ModelOpt quantize + export jobs in a worker process (torch import)
 
@@ -77,7 +78,7 @@ def batch(tmp_path_factory):
     t0 = time.monotonic()
     outcomes = run_jobs(list(jobs.values()), events.append)
     wall = time.monotonic() - t0
-    return {"jobs": jobs, "out": dict(zip(jobs, outcomes)), "events": events, "wall": wall}
+    return {"jobs": jobs, "out": dict(zip(jobs, outcomes, strict=False)), "events": events, "wall": wall}
 
 
 def report(batch, name):
@@ -101,7 +102,9 @@ def test_fp8_with_fp8_kv_exports_both_kinds(batch):
         "rank1.safetensors",
     ]
     written = json.loads((out / "quant_report.json").read_text())
-    assert written == {k: v for k, v in r.items() if k not in ("timings_s", "peak_rss_mib", "peak_gpu_mib", "memory")}
+    assert written == {
+        k: v for k, v in r.items() if k not in ("timings_s", "peak_rss_mib", "peak_gpu_mib", "memory")
+    }
 
 
 def test_accuracy_report_and_synthetic_label(batch):
@@ -264,7 +267,22 @@ def test_a_full_disk_is_not_blamed_on_the_format(tmp_path):
 
     j = job(tmp_path, tmp_path, "fp8")
     with pytest.raises(StepFailed) as e:
-        _export(ExportSpec("hf"), j, None, "LlamaForCausalLM", None, None, tmp_path, lambda *a, **k: None,
-                _Clock(), full_disk, None, None, SimpleNamespace(bfloat16="bf16"))
+        _export(
+            ExportSpec("hf"),
+            j,
+            None,
+            "LlamaForCausalLM",
+            None,
+            None,
+            tmp_path,
+            lambda *a, **k: None,
+            _Clock(),
+            full_disk,
+            None,
+            None,
+            SimpleNamespace(bfloat16="bf16"),
+        )
     line = e.value.one_line()
-    assert "No space left on device (errno 28)" in line and "not supported" not in line and "free space" in line
+    assert (
+        "No space left on device (errno 28)" in line and "not supported" not in line and "free space" in line
+    )

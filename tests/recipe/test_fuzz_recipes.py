@@ -35,22 +35,55 @@ def check(_unused: object, data: bytes) -> None:
         assert exc.issues, "an invalid recipe must say why"
         for issue in exc.issues:
             assert issue.line >= 1 and issue.column >= 1 and issue.message
-            assert "\n" not in issue.one_line() or "\n" in issue.message  # one line unless the user put one there
+            assert (
+                "\n" not in issue.one_line() or "\n" in issue.message
+            )  # one line unless the user put one there
             assert "hf_fuzzcanary_0000" not in issue.one_line()
     assert time.monotonic() - start < CASE_SECONDS
     STATS["cases"] += 1
 
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
-    st.sampled_from(["auto", "fp8", "H100-80GB", "cpu", "org/model", "${HF_TOKEN}", "${NOPE}", "../../etc", "∞"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(
+        ["auto", "fp8", "H100-80GB", "cpu", "org/model", "${HF_TOKEN}", "${NOPE}", "../../etc", "∞"]
+    ),
 )
-KEYS = ["name", "model", "repo", "path", "revision", "target", "targets", "gpu", "gpus", "tp", "quantization",
-        "format", "kv_cache", "engine", "max_batch_size", "serving", "toolchain", "extends", "steps", "ünïcødé", "<<"]
-trees = st.recursive(scalars, lambda kids: st.one_of(
-    st.lists(kids, max_size=4), st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), kids, max_size=5)),
-    max_leaves=30)
+KEYS = [
+    "name",
+    "model",
+    "repo",
+    "path",
+    "revision",
+    "target",
+    "targets",
+    "gpu",
+    "gpus",
+    "tp",
+    "quantization",
+    "format",
+    "kv_cache",
+    "engine",
+    "max_batch_size",
+    "serving",
+    "toolchain",
+    "extends",
+    "steps",
+    "ünïcødé",
+    "<<",
+]
+trees = st.recursive(
+    scalars,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), kids, max_size=5),
+    ),
+    max_leaves=30,
+)
 
 
 @FUZZ

@@ -29,8 +29,14 @@ def leaf_fields(model: type[BaseModel], prefix: tuple = ()) -> list[tuple[tuple,
     """Every leaf field of the schema as (path, annotation); sections are walked into."""
     out = []
     for name, info in model.model_fields.items():
-        sub = next((a for a in (info.annotation, *get_args(info.annotation))
-                    if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        sub = next(
+            (
+                a
+                for a in (info.annotation, *get_args(info.annotation))
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ),
+            None,
+        )
         if sub is not None and name not in ("target",):
             out.extend(leaf_fields(sub, prefix + (name,)))
         elif name not in ("targets",):
@@ -93,11 +99,23 @@ def test_matrix_recipe_lists_all_targets(tmp_path: Path) -> None:
 
 
 def test_extends_overlays_the_base_deeply(tmp_path: Path) -> None:
-    write(tmp_path, {"model": {"repo": "org/model", "revision": "v1"}, "target": {"gpu": "H100-80GB"},
-                     "engine": {"max_batch_size": 8, "max_seq_len": 4096}}, "base.yaml")
+    write(
+        tmp_path,
+        {
+            "model": {"repo": "org/model", "revision": "v1"},
+            "target": {"gpu": "H100-80GB"},
+            "engine": {"max_batch_size": 8, "max_seq_len": 4096},
+        },
+        "base.yaml",
+    )
     child = write(tmp_path, "extends: base.yaml\nname: child\nengine: {max_batch_size: 16}\n", "child.yaml")
     r = load_recipe(child, env={}).recipe
-    assert (r.name, r.model.revision, r.engine.max_batch_size, r.engine.max_seq_len) == ("child", "v1", 16, 4096)
+    assert (r.name, r.model.revision, r.engine.max_batch_size, r.engine.max_seq_len) == (
+        "child",
+        "v1",
+        16,
+        4096,
+    )
 
 
 def test_relative_model_path_is_relative_to_the_recipe(tmp_path: Path) -> None:
@@ -119,7 +137,9 @@ def test_token_from_env_is_never_echoed_and_not_in_the_fingerprint(tmp_path: Pat
         load_recipe(write(tmp_path, text), env={"HF_TOKEN": canary})
     assert canary not in str(info.value) and all(canary not in i.one_line() for i in info.value.issues)
     ok = load_recipe(write(tmp_path, text.replace("bad name", "good")), env={"HF_TOKEN": canary})
-    other = load_recipe(write(tmp_path, text.replace("bad name", "good")), env={"HF_TOKEN": "hf_other_token_value"})
+    other = load_recipe(
+        write(tmp_path, text.replace("bad name", "good")), env={"HF_TOKEN": "hf_other_token_value"}
+    )
     assert ok.recipe.model.token == canary and ok.fingerprint == other.fingerprint
     assert secrets.redact(f"token={canary}") == "token=***"
 
@@ -132,15 +152,21 @@ def test_secret_interpolated_into_another_field_is_redacted(tmp_path: Path) -> N
     assert canary not in " ".join(i.one_line() for i in info.value.issues)
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda p: p.write_bytes(b"name: x\n" + b"#" * (MAX_BYTES + 10)), "recipes are limited to 1024 KiB"),
-    (lambda p: p.write_bytes(os.urandom(4096).replace(b"\x00", b"\x01") + b"\x00"), "binary data (NUL bytes)"),
-    (lambda p: p.write_bytes(b"name: \xff\xfe\xfd\n"), "not UTF-8 text"),
-    (lambda p: p.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n"), "nesting is too deep"),
-    (lambda p: p.write_text("a: " + "{b: " * 60 + "1" + "}" * 60 + "\n"), "nesting is too deep"),
-    (lambda p: p.mkdir(), "not a regular file"),
-    (lambda p: None, "file not found"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda p: p.write_bytes(b"name: x\n" + b"#" * (MAX_BYTES + 10)), "recipes are limited to 1024 KiB"),
+        (
+            lambda p: p.write_bytes(os.urandom(4096).replace(b"\x00", b"\x01") + b"\x00"),
+            "binary data (NUL bytes)",
+        ),
+        (lambda p: p.write_bytes(b"name: \xff\xfe\xfd\n"), "not UTF-8 text"),
+        (lambda p: p.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n"), "nesting is too deep"),
+        (lambda p: p.write_text("a: " + "{b: " * 60 + "1" + "}" * 60 + "\n"), "nesting is too deep"),
+        (lambda p: p.mkdir(), "not a regular file"),
+        (lambda p: None, "file not found"),
+    ],
+)
 def test_hostile_or_broken_files_give_one_clear_issue(tmp_path: Path, make, message: str) -> None:
     path = tmp_path / "r.yaml"
     make(path)

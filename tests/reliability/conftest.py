@@ -24,29 +24,56 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHONPATH = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 CANARY = "hf_CANARYreliabilityDoNotLeak_7f3a9c1e5b"
 # Variables a developer's shell may carry that would change what a test sees.
-_SCRUB = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-          "TRTFORGE_DEBUG", "TRTFORGE_PLUGINS", "TRTFORGE_CACHE", "HF_ENDPOINT")
+_SCRUB = (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HUGGINGFACE_HUB_TOKEN",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "TRTFORGE_DEBUG",
+    "TRTFORGE_PLUGINS",
+    "TRTFORGE_CACHE",
+    "HF_ENDPOINT",
+)
 
 
 def base_env(workdir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a CLI run: this checkout importable, a private cache and HF home, no stray tokens."""
+    """The environment of a CLI run: this checkout importable, a private cache and HF home, no stray
+    tokens."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
-    # TMPDIR under workdir: the temp files of the run (ModelOpt job files, server logs, overlays) are this test's
-    # own, so scans and process checks never see another test's or another user's.
+    # TMPDIR under workdir: the temp files of the run (ModelOpt job files, server logs, overlays) are this
+    # test's own, so scans and process checks never see another test's or another user's.
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-    env.update({"PYTHONPATH": PYTHONPATH, "TRTFORGE_CACHE": str(workdir / "cache"),
-                "HF_HOME": str(workdir / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1", "TMPDIR": str(workdir / "tmp")})
+    env.update(
+        {
+            "PYTHONPATH": PYTHONPATH,
+            "TRTFORGE_CACHE": str(workdir / "cache"),
+            "HF_HOME": str(workdir / "hf-home"),
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "TMPDIR": str(workdir / "tmp"),
+        }
+    )
     env.update(extra)
     return env
 
 
-def trtforge(workdir: Path, *args: str, env: dict | None = None, timeout: float = 300,
-             fault: list[str] | None = None) -> subprocess.CompletedProcess:
+def trtforge(
+    workdir: Path, *args: str, env: dict | None = None, timeout: float = 300, fault: list[str] | None = None
+) -> subprocess.CompletedProcess:
     """`trtforge ARGS` as a separate process in workdir; `fault` runs it under tests.reliability.faultkit."""
-    prefix = [sys.executable, "-m", "tests.reliability.faultkit", *fault, "--"] if fault is not None else \
-        [sys.executable, "-m", "trtforge"]
-    return subprocess.run([*prefix, *args], cwd=workdir, env=env or base_env(workdir), capture_output=True,
-                          text=True, timeout=timeout)
+    prefix = (
+        [sys.executable, "-m", "tests.reliability.faultkit", *fault, "--"]
+        if fault is not None
+        else [sys.executable, "-m", "trtforge"]
+    )
+    return subprocess.run(
+        [*prefix, *args],
+        cwd=workdir,
+        env=env or base_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def write_yaml(path: Path, doc: dict) -> Path:

@@ -78,8 +78,21 @@ def install(kill_at: int = 0, enospc_at: int = 0) -> None:
     _wrap(builtins, "open", "open-write", _writes)
     io.open = builtins.open
     _wrap(os, "open", "os.open-write", _os_open_writes)
-    for name in ("mkdir", "rename", "replace", "link", "symlink", "unlink", "remove", "rmdir", "chmod", "utime",
-                 "fsync", "truncate", "ftruncate"):
+    for name in (
+        "mkdir",
+        "rename",
+        "replace",
+        "link",
+        "symlink",
+        "unlink",
+        "remove",
+        "rmdir",
+        "chmod",
+        "utime",
+        "fsync",
+        "truncate",
+        "ftruncate",
+    ):
         _wrap(os, name, f"os.{name}")
     from trtforge.pipeline import fsutil
 

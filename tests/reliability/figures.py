@@ -1,4 +1,5 @@
-"""The figures the reliability tests report (cases tried, faults injected): one counter per run, printed by the
+"""The figures the reliability tests report (cases tried, faults injected): one counter per run, printed by
+the
 terminal summary of tests/reliability/conftest.py and quoted in docs/reliability.md."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """N builds of the same recipe at once, sharing one cache: each step's work happens once, the others wait and
-reuse it; when the build doing the work is SIGKILLed, a waiting one takes over (the kernel frees its lock); the
-survivors all succeed with identical outputs and nothing in the cache is corrupt.
+reuse it; when the build doing the work is SIGKILLed, a waiting one takes over (the kernel frees its lock);
+the survivors all succeed with identical outputs and nothing in the cache is corrupt.
 
 tests/pipeline/test_cli_build.py proves "work once" with three builds of a test-only step; this uses the real
 steps (download, ModelOpt quantize in its worker process, triton_repo), four builds, and a killed worker.
@@ -20,12 +20,27 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.conftest import leftovers
-from tests.reliability.conftest import base_env, figure, processes_with, stable_lock, tree, trtforge, write_yaml
+from tests.reliability.conftest import (
+    base_env,
+    figure,
+    processes_with,
+    stable_lock,
+    tree,
+    trtforge,
+    write_yaml,
+)
 
-QUANT = {"name": "c", "model": {"path": "model"}, "target": {"gpu": "cpu"},
-         "quantization": {"format": "fp8", "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32,
-                                                           "batch_size": 4}, "accuracy": {"samples": 4}},
-         "engine": {"max_batch_size": 4, "max_seq_len": 256}}
+QUANT = {
+    "name": "c",
+    "model": {"path": "model"},
+    "target": {"gpu": "cpu"},
+    "quantization": {
+        "format": "fp8",
+        "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
+        "accuracy": {"samples": 4},
+    },
+    "engine": {"max_batch_size": 4, "max_seq_len": 256},
+}
 N = 4
 
 
@@ -33,12 +48,20 @@ class Build:
     """One `trtforge build --json` process whose events are collected as they arrive."""
 
     def __init__(self, workdir: Path, env: dict, *extra: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "trtforge", "build", "c.yaml", "--json", *extra],
-                                     cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "trtforge", "build", "c.yaml", "--json", *extra],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.events: list[dict] = []
         self.stderr_lines: list[str] = []
-        self._readers = [threading.Thread(target=self._read_events, daemon=True),
-                         threading.Thread(target=self._read_stderr, daemon=True)]
+        self._readers = [
+            threading.Thread(target=self._read_events, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
         for t in self._readers:
             t.start()
 
@@ -73,8 +96,9 @@ def test_concurrent_builds_share_work_and_survive_a_killed_worker(tmp_path: Path
     write_yaml(tmp_path / "c.yaml", QUANT)
     env = base_env(tmp_path)
     # two builds publish to the same output, the others each to their own
-    builds = [Build(tmp_path, env), Build(tmp_path, env)] + [Build(tmp_path, env, "--output", f"own-{i}")
-                                                            for i in range(2, N)]
+    builds = [Build(tmp_path, env), Build(tmp_path, env)] + [
+        Build(tmp_path, env, "--output", f"own-{i}") for i in range(2, N)
+    ]
     try:
         deadline = time.monotonic() + 120
         worker = None
@@ -82,8 +106,10 @@ def test_concurrent_builds_share_work_and_survive_a_killed_worker(tmp_path: Path
             worker = next((b for b in builds if b.did("started", "quantize")), None)
             time.sleep(0.05)
         assert worker is not None, "no build started quantize"
-        while not any(e.get("step") == "quantize" and (e.get("message") or "").startswith("calibrating")
-                      for e in list(worker.events)):  # the ModelOpt worker process is at work
+        while not any(
+            e.get("step") == "quantize" and (e.get("message") or "").startswith("calibrating")
+            for e in list(worker.events)
+        ):  # the ModelOpt worker process is at work
             assert time.monotonic() < deadline and worker.proc.poll() is None
             time.sleep(0.05)
         os.kill(worker.proc.pid, signal.SIGKILL)

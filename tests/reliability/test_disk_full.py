@@ -2,8 +2,10 @@
 space is back the rebuild equals a build that never failed.
 
 Two ways to fill the disk:
-- a real small file system: a tmpfs mounted for the test (root on Linux, as CI runs here) holding the cache and
-  the output, with a ballast file leaving just a little space; skipped with the reason where mounting is refused;
+- a real small file system: a tmpfs mounted for the test (root on Linux, as CI runs here) holding the cache
+and
+  the output, with a ballast file leaving just a little space; skipped with the reason where mounting is
+  refused;
 - injected ENOSPC (tests/reliability/faultkit.py): from the K-th file-system operation of the build on, every
   operation needing space fails, for K across every step, the cache commits and the output swap.
 """
@@ -24,12 +26,24 @@ from tests.pipeline.conftest import leftovers
 from tests.reliability.conftest import base_env, figure, lock_fingerprints, trtforge, write_yaml
 from trtforge.pipeline.cache import CacheStore
 
-FAST = {"name": "d", "model": {"path": "model"}, "targets": [{"gpu": "cpu"}, {"gpu": "H100-80GB"}],
-        "quantization": {"format": "none"}, "engine": {"max_batch_size": 4, "max_seq_len": 256}}
-QUANT = {"name": "dq", "model": {"path": "model"}, "target": {"gpu": "cpu"},
-         "quantization": {"format": "fp8", "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32,
-                                                           "batch_size": 4}, "accuracy": {"samples": 4}},
-         "engine": {"max_batch_size": 4, "max_seq_len": 256}}
+FAST = {
+    "name": "d",
+    "model": {"path": "model"},
+    "targets": [{"gpu": "cpu"}, {"gpu": "H100-80GB"}],
+    "quantization": {"format": "none"},
+    "engine": {"max_batch_size": 4, "max_seq_len": 256},
+}
+QUANT = {
+    "name": "dq",
+    "model": {"path": "model"},
+    "target": {"gpu": "cpu"},
+    "quantization": {
+        "format": "fp8",
+        "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
+        "accuracy": {"samples": 4},
+    },
+    "engine": {"max_batch_size": 4, "max_seq_len": 256},
+}
 ENOSPC_TEXT = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 
@@ -40,7 +54,9 @@ def small_fs(tmp_path: Path):
     mnt.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root (CI runs as root here)")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
     try:
@@ -64,7 +80,9 @@ def assert_nothing_partial(cache_root: Path, out: Path, *, published_before: dic
     cache = CacheStore(cache_root)
     reports = cache.verify()
     assert all(r["ok"] for r in reports), reports
-    assert not cache.tmp.is_dir() or not list(cache.tmp.iterdir()), list(cache.tmp.iterdir())  # staging removed
+    assert not cache.tmp.is_dir() or not list(cache.tmp.iterdir()), list(
+        cache.tmp.iterdir()
+    )  # staging removed
     assert leftovers(cache_root, out.parent) == []
     if published_before is None:
         assert not out.exists(), "a failed build published an output"
@@ -78,8 +96,16 @@ def one_error_line(stderr: str) -> str:
 
 def test_disk_full_in_download_on_a_small_filesystem(tmp_path: Path, model_dir: Path, small_fs: Path) -> None:
     write_yaml(tmp_path / "d.yaml", FAST)
-    ref = trtforge(tmp_path, "build", "d.yaml", "--target", "cpu", "--output", "ref",
-                   env=base_env(tmp_path, TRTFORGE_CACHE=str(tmp_path / "ref-cache")))
+    ref = trtforge(
+        tmp_path,
+        "build",
+        "d.yaml",
+        "--target",
+        "cpu",
+        "--output",
+        "ref",
+        env=base_env(tmp_path, TRTFORGE_CACHE=str(tmp_path / "ref-cache")),
+    )
     assert ref.returncode == 0, ref.stderr
     env = base_env(tmp_path, TRTFORGE_CACHE=str(small_fs / "cache"))
     ballast = fill(small_fs, 1 << 20)  # the checkpoint is ~3 MB: the download cannot fit
@@ -90,7 +116,9 @@ def test_disk_full_in_download_on_a_small_filesystem(tmp_path: Path, model_dir: 
     assert_nothing_partial(small_fs / "cache", small_fs / "out")
     figure("disk full on a real small file system")
     ballast.unlink()  # space is back: the same command now builds, equal to an undisturbed build
-    again = trtforge(tmp_path, "build", "d.yaml", "--target", "cpu", "--output", str(small_fs / "out"), env=env)
+    again = trtforge(
+        tmp_path, "build", "d.yaml", "--target", "cpu", "--output", str(small_fs / "out"), env=env
+    )
     assert again.returncode == 0, again.stderr
     assert lock_fingerprints(small_fs / "out" / "cpu") == lock_fingerprints(tmp_path / "ref" / "cpu")
     verify = trtforge(tmp_path, "cache", "verify", "--json", env=env)
@@ -99,7 +127,8 @@ def test_disk_full_in_download_on_a_small_filesystem(tmp_path: Path, model_dir: 
 
 @pytest.mark.slow  # a real ModelOpt export onto a small full file system
 def test_disk_full_during_modelopt_export(tmp_path: Path, model_dir: Path, small_fs: Path) -> None:
-    """The download fits, the quantized checkpoint does not: the worker's failure is reported, nothing kept."""
+    """The download fits, the quantized checkpoint does not: the worker's failure is reported, nothing
+    kept."""
     write_yaml(tmp_path / "dq.yaml", QUANT)
     env = base_env(tmp_path, TRTFORGE_CACHE=str(small_fs / "cache"))
     fill(small_fs, 3_700_000)  # ~2.9 MB download + ~1.7 MB export: the export runs out
@@ -140,7 +169,9 @@ def _run_out_of_space(workdir: Path, env: dict, k: int):  # noqa: ANN202
 
 
 @pytest.mark.slow  # one build process per injected ENOSPC point
-def test_enospc_at_any_point_keeps_the_cache_intact_and_the_rebuild_equal(tmp_path: Path, model_dir: Path) -> None:
+def test_enospc_at_any_point_keeps_the_cache_intact_and_the_rebuild_equal(
+    tmp_path: Path, model_dir: Path
+) -> None:
     write_yaml(tmp_path / "d.yaml", FAST)
     ref_env = base_env(tmp_path, TRTFORGE_CACHE=str(tmp_path / "ref-cache"))
     points = _injection_points(tmp_path, ref_env, 8)
@@ -162,19 +193,23 @@ def test_enospc_at_any_point_keeps_the_cache_intact_and_the_rebuild_equal(tmp_pa
         again = trtforge(tmp_path, "build", "d.yaml", env=env)
         assert again.returncode == 0, (k, again.stderr)
         for label in ("cpu", "h100-80gb"):
-            assert lock_fingerprints(tmp_path / "out" / "d" / label) == \
-                lock_fingerprints(tmp_path / "ref-out" / "d" / label)
+            assert lock_fingerprints(tmp_path / "out" / "d" / label) == lock_fingerprints(
+                tmp_path / "ref-out" / "d" / label
+            )
         figure("disk full injected at a file-system point, then rebuild")
 
 
 def test_an_os_error_inside_a_rust_library_error_is_recognised() -> None:
-    """safetensors reports a full disk as SafetensorError('... I/O error: No space left on device (os error 28)'):
+    """safetensors reports a full disk as SafetensorError('... I/O error: No space left on device (os error
+    28)'):
     the quantize worker must see the ENOSPC in it (and not blame the quantization format)."""
     from trtforge.quantize.worker import _os_error
 
     class SafetensorError(Exception):
         pass
 
-    found = _os_error(SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"))
+    found = _os_error(
+        SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+    )
     assert found is not None and found.errno == errno.ENOSPC and found.strerror == ENOSPC_TEXT
     assert _os_error(ValueError("bad shape (3, 4)")) is None

@@ -2,11 +2,12 @@
 
 Inputs: mutations of the bundled real configs (wrong types, negative/zero/huge numbers, NaN/Infinity, missing
 keys, unknown architectures, garbage in text_config/quantization_config), random JSON documents, random bytes,
-truncated JSON, deep nesting and oversized files. Every case must end with exit 0 (the mutation still describes a
-model: then stdout is the JSON report), 2 (invalid input) or 3 (cannot introspect / does not fit), with every
-stderr line an `error: ...` line (exactly one line for exit 2), never an internal error or a traceback, within
-CASE_SECONDS. The CLI runs in process (its real entry point, SystemExit caught) to try thousands of cases fast;
-test_subprocess_sample runs a sample through `python -m trtforge` to prove the same outside.
+truncated JSON, deep nesting and oversized files. Every case must end with exit 0 (the mutation still
+describes a model: then stdout is the JSON report), 2 (invalid input) or 3 (cannot introspect / does not fit),
+with every stderr line an `error: ...` line (exactly one line for exit 2), never an internal error or a
+traceback, within CASE_SECONDS. The CLI runs in process (its real entry point, SystemExit caught) to try
+thousands of cases fast; test_subprocess_sample runs a sample through `python -m trtforge` to prove the same
+outside.
 """
 
 from __future__ import annotations
@@ -34,30 +35,92 @@ from trtforge.cli.app import main
 
 BUNDLED = sorted((REPO / "trtforge" / "data" / "model_configs").glob("*.json"))
 CONFIGS = [json.loads(p.read_text()) for p in BUNDLED]
-FUZZ = settings(max_examples=int(os.environ.get("TRTFORGE_FUZZ_EXAMPLES", "400")), deadline=None, derandomize=True,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=int(os.environ.get("TRTFORGE_FUZZ_EXAMPLES", "400")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
 CASE_SECONDS = 2.0
 WORK = Path(tempfile.mkdtemp(prefix="trtforge-cfgfuzz-"))
 atexit.register(shutil.rmtree, WORK, ignore_errors=True)
-KEYS = sorted({k for c in CONFIGS for k in c} | {k for c in CONFIGS for k in (c.get("text_config") or {})} | {
-    "architectures", "architecture", "head_dim", "num_key_value_heads", "layer_types", "sliding_window",
-    "quantization_config", "text_config", "torch_dtype", "dtype", "tie_word_embeddings", "num_experts",
-    "num_local_experts", "num_experts_per_tok", "moe_intermediate_size", "first_k_dense_replace", "kv_lora_rank",
-    "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "n_routed_experts", "n_shared_experts",
-    "moe_layer_freq", "decoder_sparse_step", "mlp_only_layers", "attention_chunk_size", "no_rope_layers",
-    "interleave_moe_layer_step", "intermediate_size_mlp", "shared_expert_intermediate_size", "vision_config"})
+KEYS = sorted(
+    {k for c in CONFIGS for k in c}
+    | {k for c in CONFIGS for k in (c.get("text_config") or {})}
+    | {
+        "architectures",
+        "architecture",
+        "head_dim",
+        "num_key_value_heads",
+        "layer_types",
+        "sliding_window",
+        "quantization_config",
+        "text_config",
+        "torch_dtype",
+        "dtype",
+        "tie_word_embeddings",
+        "num_experts",
+        "num_local_experts",
+        "num_experts_per_tok",
+        "moe_intermediate_size",
+        "first_k_dense_replace",
+        "kv_lora_rank",
+        "q_lora_rank",
+        "qk_nope_head_dim",
+        "qk_rope_head_dim",
+        "v_head_dim",
+        "n_routed_experts",
+        "n_shared_experts",
+        "moe_layer_freq",
+        "decoder_sparse_step",
+        "mlp_only_layers",
+        "attention_chunk_size",
+        "no_rope_layers",
+        "interleave_moe_layer_step",
+        "intermediate_size_mlp",
+        "shared_expert_intermediate_size",
+        "vision_config",
+    }
+)
 
 numbers = st.one_of(
-    st.integers(-3, 3), st.integers(-(2**63), 2**63), st.integers(-(10**400), 10**400),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -0.0,
-                                                                     2**53 + 1, 10**100, 7.5]),
+    st.integers(-3, 3),
+    st.integers(-(2**63), 2**63),
+    st.integers(-(10**400), 10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -0.0, 2**53 + 1, 10**100, 7.5]),
 )
-scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=20),
-                    st.sampled_from(["", "bfloat16", "float8_e4m3fn", "LlamaForCausalLM", "sliding_attention",
-                                     "full_attention", "fp8", "modelopt", "mxfp4", "NVFP4", "\u0000", "∞", "1e999"]))
-values = st.recursive(scalars, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                       st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6),
-                                                                       kids, max_size=4)), max_leaves=12)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    numbers,
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "",
+            "bfloat16",
+            "float8_e4m3fn",
+            "LlamaForCausalLM",
+            "sliding_attention",
+            "full_attention",
+            "fp8",
+            "modelopt",
+            "mxfp4",
+            "NVFP4",
+            "\u0000",
+            "∞",
+            "1e999",
+        ]
+    ),
+)
+values = st.recursive(
+    scalars,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=4),
+        st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), kids, max_size=4),
+    ),
+    max_leaves=12,
+)
 architectures = st.one_of(
     st.sampled_from(sorted({c["architectures"][0] for c in CONFIGS if "architectures" in c})),
     st.sampled_from(["NotARealForCausalLM", "", "BertModel", "T5ForConditionalGeneration"]),
@@ -159,19 +222,28 @@ def test_truncated_real_configs(index: int, cut: int) -> None:
     check_config_bytes(text[: cut % max(len(text), 1)])
 
 
-@pytest.mark.parametrize("name,data", [
-    ("deep-list", b"[" * 200_000 + b"]" * 200_000),
-    ("deep-object", b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
-    ("deep-in-field", b'{"architectures":["LlamaForCausalLM"],"text_config":' + b"[" * 50_000 + b"]" * 50_000 + b"}"),
-    ("oversized", b'{"architectures":["LlamaForCausalLM"],"pad":"' + b"x" * (5 << 20) + b'"}'),
-    ("huge-number", b'{"architectures":["LlamaForCausalLM"],"hidden_size":1' + b"0" * 5000 + b"}"),
-    ("nan-everywhere", json.dumps({**CONFIGS[0], **{k: math.nan for k in CONFIGS[0] if k != "architectures"}}).encode()),
-    ("inf-layers", json.dumps({**CONFIGS[0], "num_hidden_layers": math.inf}).encode()),
-    ("utf16", json.dumps(CONFIGS[0]).encode("utf-16")),
-    ("bom", b"\xef\xbb\xbf" + json.dumps(CONFIGS[0]).encode()),
-    ("nul", b"\x00" * 100),
-    ("empty", b""),
-])
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("deep-list", b"[" * 200_000 + b"]" * 200_000),
+        ("deep-object", b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
+        (
+            "deep-in-field",
+            b'{"architectures":["LlamaForCausalLM"],"text_config":' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        ),
+        ("oversized", b'{"architectures":["LlamaForCausalLM"],"pad":"' + b"x" * (5 << 20) + b'"}'),
+        ("huge-number", b'{"architectures":["LlamaForCausalLM"],"hidden_size":1' + b"0" * 5000 + b"}"),
+        (
+            "nan-everywhere",
+            json.dumps({**CONFIGS[0], **{k: math.nan for k in CONFIGS[0] if k != "architectures"}}).encode(),
+        ),
+        ("inf-layers", json.dumps({**CONFIGS[0], "num_hidden_layers": math.inf}).encode()),
+        ("utf16", json.dumps(CONFIGS[0]).encode("utf-16")),
+        ("bom", b"\xef\xbb\xbf" + json.dumps(CONFIGS[0]).encode()),
+        ("nul", b"\x00" * 100),
+        ("empty", b""),
+    ],
+)
 def test_hostile_files(name: str, data: bytes) -> None:
     check_config_bytes(data, text_every=2)
 
@@ -212,11 +284,22 @@ def test_subprocess_sample(tmp_path: Path) -> None:
         model = tmp_path / name
         model.mkdir()
         (model / "config.json").write_bytes(data)
-        for argv in (["inspect", str(model)], ["plan", "--model", str(model), "--gpu", "H100-80GB", "--json"]):
+        for argv in (
+            ["inspect", str(model)],
+            ["plan", "--model", str(model), "--gpu", "H100-80GB", "--json"],
+        ):
             t0 = time.monotonic()
-            r = subprocess.run([sys.executable, "-m", "trtforge", *argv], capture_output=True, text=True, timeout=60,
-                               env={**os.environ, "TRTFORGE_DEBUG": ""})
+            r = subprocess.run(
+                [sys.executable, "-m", "trtforge", *argv],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "TRTFORGE_DEBUG": ""},
+            )
             assert r.returncode in (2, 3), (name, r.stderr)
-            assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: "), (name, r.stderr)
+            assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: "), (
+                name,
+                r.stderr,
+            )
             assert "Traceback" not in r.stderr and time.monotonic() - t0 < 30
             figure("config.json fuzz cases through a subprocess")

@@ -6,8 +6,8 @@ Two kinds of kill points:
   repository emission, the LLM-API config export, cache commits, the output swap;
 - event points: the build is killed when it reports a chosen progress event, e.g. while the ModelOpt worker is
   calibrating or exporting (the worker is a separate process and must die with the build).
-After each kill, before the rebuild: every cache entry verifies (a killed build leaves no partial entry) and each
-output directory is absent or complete. After the rebuild: exit 0, lock fingerprints equal a never-killed
+After each kill, before the rebuild: every cache entry verifies (a killed build leaves no partial entry) and
+each output directory is absent or complete. After the rebuild: exit 0, lock fingerprints equal a never-killed
 build's, outputs byte-identical, `cache verify` clean, no staging or `.tmp`/`.old` leftovers.
 """
 
@@ -27,7 +27,15 @@ import pytest
 
 from tests.pipeline.conftest import leftovers
 from tests.reliability.conftest import (
-    base_env, figure, json_lines, lock_fingerprints, processes_with, stable_lock, tree, trtforge, write_yaml,
+    base_env,
+    figure,
+    json_lines,
+    lock_fingerprints,
+    processes_with,
+    stable_lock,
+    tree,
+    trtforge,
+    write_yaml,
 )
 from trtforge.pipeline.cache import CacheStore
 from trtforge.triton.validate import validate_repository
@@ -35,8 +43,13 @@ from trtforge.triton.validate import validate_repository
 SEED = int(os.environ.get("TRTFORGE_FAULT_SEED", "20240917"))
 # A matrix recipe that exercises download, triton_repo (reference layout, CPU target), llmapi_config (the
 # PyTorch-backend export) and triton_repo again (llmapi layout), and two publishes.
-MATRIX = {"name": "k", "model": {"path": "model"}, "targets": [{"gpu": "cpu"}, {"gpu": "H100-80GB"}],
-          "quantization": {"format": "none"}, "engine": {"max_batch_size": 4, "max_seq_len": 256}}
+MATRIX = {
+    "name": "k",
+    "model": {"path": "model"},
+    "targets": [{"gpu": "cpu"}, {"gpu": "H100-80GB"}],
+    "quantization": {"format": "none"},
+    "engine": {"max_batch_size": 4, "max_seq_len": 256},
+}
 LABELS = ("cpu", "h100-80gb")
 # Operations at the boundaries where atomicity is decided: always among the kill points.
 CRITICAL = ("commit", "publish", "replace_dir", "exchange", "atomic_write_text", "link_tree")
@@ -50,7 +63,8 @@ def _count(workdir: Path, env: dict) -> dict:
 
 
 def _pick(trace: list[str], n: int, rng: random.Random) -> list[int]:
-    """Kill points: one operation of each critical call site and of each module that writes, then random others."""
+    """Kill points: one operation of each critical call site and of each module that writes, then random
+    others."""
     seen, chosen = set(), []
     for line in trace:
         k, _op, where = line.split(" ", 2)
@@ -70,9 +84,14 @@ def _files(out: Path) -> dict[str, str]:
     return {k: v for k, v in tree(out).items() if k != "trtforge.lock.json"}
 
 
-def _state_is_consistent(cache_root: Path, outs: dict[str, Path], expected: dict[str, dict[str, str]],
-                         previous: dict[str, dict[str, str]] | None = None) -> None:
-    """Right after a kill: no cache entry is partial or corrupt; each output is absent, the old one, or the new."""
+def _state_is_consistent(
+    cache_root: Path,
+    outs: dict[str, Path],
+    expected: dict[str, dict[str, str]],
+    previous: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Right after a kill: no cache entry is partial or corrupt; each output is absent, the old one, or the
+    new."""
     for report in CacheStore(cache_root).verify():
         assert report["ok"], report
     for label, out in outs.items():
@@ -80,10 +99,14 @@ def _state_is_consistent(cache_root: Path, outs: dict[str, Path], expected: dict
             continue
         now = _files(out)
         allowed = [expected[label]] + ([previous[label]] if previous else [])
-        assert any(now == want for want in allowed), f"{out} is a mix: {sorted(set(now) ^ set(allowed[0]))[:5]}"
+        assert any(now == want for want in allowed), (
+            f"{out} is a mix: {sorted(set(now) ^ set(allowed[0]))[:5]}"
+        )
 
 
-def _rebuilt_equals_undisturbed(workdir: Path, env: dict, outs: dict[str, Path], ref_outs: dict[str, Path]) -> None:
+def _rebuilt_equals_undisturbed(
+    workdir: Path, env: dict, outs: dict[str, Path], ref_outs: dict[str, Path]
+) -> None:
     r = trtforge(workdir, "build", "k.yaml", "--json", env=env)
     assert r.returncode == 0, r.stderr
     for label in LABELS:
@@ -158,16 +181,29 @@ def test_sigkill_while_replacing_a_published_output(tmp_path: Path, model_dir: P
         figure("sigkill while replacing a published output, then rebuild")
 
 
-QUANT = {"name": "q", "model": {"path": "model"}, "target": {"gpu": "cpu"},
-         "quantization": {"format": "fp8", "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32,
-                                                           "batch_size": 4}, "accuracy": {"samples": 4}},
-         "engine": {"max_batch_size": 4, "max_seq_len": 256}}
+QUANT = {
+    "name": "q",
+    "model": {"path": "model"},
+    "target": {"gpu": "cpu"},
+    "quantization": {
+        "format": "fp8",
+        "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
+        "accuracy": {"samples": 4},
+    },
+    "engine": {"max_batch_size": 4, "max_seq_len": 256},
+}
 
 
 def _build_killed_at_event(workdir: Path, env: dict, want) -> tuple[dict, list[dict]]:  # noqa: ANN001
     """Start a build, SIGKILL it when `want(event)` first holds; returns that event and all events seen."""
-    proc = subprocess.Popen([sys.executable, "-m", "trtforge", "build", "q.yaml", "--json"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trtforge", "build", "q.yaml", "--json"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen: list[dict] = []
     try:
         assert proc.stdout is not None
@@ -193,8 +229,15 @@ def quant_ref(tmp_path_factory, tiny_model: Path) -> Path:  # noqa: F811
     ref = tmp_path_factory.mktemp("quant-ref")
     shutil.copytree(tiny_model, ref / "model")
     write_yaml(ref / "q.yaml", QUANT)
-    first = trtforge(ref, "build", "q.yaml", "--json", "--output", "ref-out",
-                     env=base_env(ref, TRTFORGE_CACHE=str(ref / "ref-cache")))
+    first = trtforge(
+        ref,
+        "build",
+        "q.yaml",
+        "--json",
+        "--output",
+        "ref-out",
+        env=base_env(ref, TRTFORGE_CACHE=str(ref / "ref-cache")),
+    )
     assert first.returncode == 0, first.stderr
     (ref / "ref-events.jsonl").write_text(first.stdout)
     return ref
@@ -206,26 +249,38 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
     os.symlink(quant_ref / "model", tmp_path / "model")
     write_yaml(tmp_path / "q.yaml", QUANT)
     ref = json.loads((quant_ref / "ref-out" / "trtforge.lock.json").read_text())
-    quant_events = [e["message"] for e in json_lines((quant_ref / "ref-events.jsonl").read_text())
-                    if e.get("step") == "quantize" and e["event"] == "progress"]
+    quant_events = [
+        e["message"]
+        for e in json_lines((quant_ref / "ref-events.jsonl").read_text())
+        if e.get("step") == "quantize" and e["event"] == "progress"
+    ]
     rng = random.Random(SEED + 2)
     mid = rng.choice([m for m in quant_events if m and not m.startswith(("quantize:", "hashing"))])
     env = base_env(tmp_path)
     # 1. mid-quantize (a random progress message of the worker)
-    at, _ = _build_killed_at_event(tmp_path, env, lambda e: e.get("step") == "quantize" and e.get("message") == mid)
+    at, _ = _build_killed_at_event(
+        tmp_path, env, lambda e: e.get("step") == "quantize" and e.get("message") == mid
+    )
     time.sleep(1.0)  # PR_SET_PDEATHSIG: the kernel kills the worker once its parent is gone
     assert processes_with(str(tmp_path)) == [], "the ModelOpt worker outlived the build"
     assert [e.meta["kind"] for e in CacheStore(tmp_path / "cache").entries()] == ["download"]
     assert not (tmp_path / "out").exists()
     figure("sigkill during a step (event point), then rebuild")
     # 2. quantize done, triton_repo starting: the quantize entry must be complete and reused
-    _build_killed_at_event(tmp_path, env, lambda e: e.get("step") == "triton_repo" and e["event"] == "started")
-    assert sorted(r["kind"] for r in CacheStore(tmp_path / "cache").verify() if r["ok"]) == ["download", "quantize"]
+    _build_killed_at_event(
+        tmp_path, env, lambda e: e.get("step") == "triton_repo" and e["event"] == "started"
+    )
+    assert sorted(r["kind"] for r in CacheStore(tmp_path / "cache").verify() if r["ok"]) == [
+        "download",
+        "quantize",
+    ]
     assert not (tmp_path / "out").exists()
     figure("sigkill during a step (event point), then rebuild")
     rebuilt = trtforge(tmp_path, "build", "q.yaml", "--json", env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    per_step = {e["step"]: e["event"] for e in json_lines(rebuilt.stdout) if e["event"] in ("skipped", "finished")}
+    per_step = {
+        e["step"]: e["event"] for e in json_lines(rebuilt.stdout) if e["event"] in ("skipped", "finished")
+    }
     assert per_step == {"download": "skipped", "quantize": "skipped", "triton_repo": "finished"}
     lock = json.loads((tmp_path / "out" / "q" / "trtforge.lock.json").read_text())
     mine = {s["name"]: s for s in lock["steps"]}
@@ -243,7 +298,15 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
 @pytest.mark.slow  # two real quantized builds
 def test_lock_file_reproduces_a_quantized_build_on_a_fresh_cache(tmp_path: Path, quant_ref: Path) -> None:
     """`build --lock` on another cache: ModelOpt runs again and every fingerprint matches the lock file."""
-    again = trtforge(quant_ref, "build", "q.yaml", "--lock", "ref-out/trtforge.lock.json", "--output",
-                     str(tmp_path / "again"), env=base_env(tmp_path))
+    again = trtforge(
+        quant_ref,
+        "build",
+        "q.yaml",
+        "--lock",
+        "ref-out/trtforge.lock.json",
+        "--output",
+        str(tmp_path / "again"),
+        env=base_env(tmp_path),
+    )
     assert again.returncode == 0, again.stderr
     assert lock_fingerprints(tmp_path / "again") == lock_fingerprints(quant_ref / "ref-out")

@@ -23,12 +23,33 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.hubserver import FakeHub
-from tests.reliability.conftest import base_env, figure, trtforge, tree, write_yaml
+from tests.reliability.conftest import base_env, figure, tree, trtforge, write_yaml
 
-BASE = {"model": {"path": "model"}, "target": {"gpu": "cpu"}, "quantization": {"format": "none"},
-        "engine": {"max_batch_size": 2, "max_seq_len": 128}}
-BAD_NAMES = ["..", ".", "../up", "a/b", "/abs", "~root", "a\x00b", "ünï", "A-Upper", "-dash", "x" * 65, "",
-             "a\nb", "con/..", "%2e%2e", "a\\b", "a b"]
+BASE = {
+    "model": {"path": "model"},
+    "target": {"gpu": "cpu"},
+    "quantization": {"format": "none"},
+    "engine": {"max_batch_size": 2, "max_seq_len": 128},
+}
+BAD_NAMES = [
+    "..",
+    ".",
+    "../up",
+    "a/b",
+    "/abs",
+    "~root",
+    "a\x00b",
+    "ünï",
+    "A-Upper",
+    "-dash",
+    "x" * 65,
+    "",
+    "a\nb",
+    "con/..",
+    "%2e%2e",
+    "a\\b",
+    "a b",
+]
 
 
 @pytest.mark.parametrize("field", ["name", "serving.model_name"])
@@ -54,8 +75,10 @@ def test_output_directories_trtforge_did_not_make_are_never_touched(tmp_path: Pa
     (project / "keep.txt").write_text("precious")
     a_file = tmp_path / "a-file"
     a_file.write_text("precious")
-    cases = {"outputs.dir": [str(project), "..", "/", str(a_file)], "--output": [str(project), "..", "/",
-                                                                                  str(a_file)]}
+    cases = {
+        "outputs.dir": [str(project), "..", "/", str(a_file)],
+        "--output": [str(project), "..", "/", str(a_file)],
+    }
     before = {project: tree(project)}
     siblings = sorted(p.name for p in tmp_path.parent.iterdir())
     for how, dirs in cases.items():
@@ -70,11 +93,17 @@ def test_output_directories_trtforge_did_not_make_are_never_touched(tmp_path: Pa
             r = trtforge(tmp_path, "build", "o.yaml", *extra)
             assert r.returncode == 2, (how, target, r.stderr)
             line = r.stderr.strip().splitlines()[-1]
-            assert line.startswith("error: output") and ("not made by trtforge" in line or "not a directory" in line)
+            assert line.startswith("error: output") and (
+                "not made by trtforge" in line or "not a directory" in line
+            )
             figure("foreign output directories refused")
     assert tree(project) == before[project] and a_file.read_text() == "precious"
-    assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(tmp_path.name)) == [tmp_path.name]
-    assert not set(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(("o", "..", "out"))) - set(siblings)
+    assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(tmp_path.name)) == [
+        tmp_path.name
+    ]
+    assert not set(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(("o", "..", "out"))) - set(
+        siblings
+    )
     assert not [p for p in Path("/").iterdir() if p.name.startswith(".tmp-") or "trtforge.lock" in p.name]
 
 
@@ -82,9 +111,16 @@ def test_hub_file_names_cannot_climb_out(tmp_path: Path, tiny_model: Path) -> No
     tag = uuid.uuid4().hex[:12]
     victim = tmp_path / "victim"
     victim.mkdir()
-    # the snapshot is <tmp>/hf-home/hub/models--acme--evil/snapshots/<sha>/; staging is <tmp>/cache/tmp/<x>/out/
-    hostile = ["..", f"../evil-{tag}.json", "../" * 5 + f"victim/evil-{tag}.json", f"a/../../../evil-{tag}.json",
-               str(victim / f"evil-{tag}.json"), f"/evil-{tag}.json"]
+    # the snapshot is <tmp>/hf-home/hub/models--acme--evil/snapshots/<sha>/; staging is
+    # <tmp>/cache/tmp/<x>/out/
+    hostile = [
+        "..",
+        f"../evil-{tag}.json",
+        "../" * 5 + f"victim/evil-{tag}.json",
+        f"a/../../../evil-{tag}.json",
+        str(victim / f"evil-{tag}.json"),
+        f"/evil-{tag}.json",
+    ]
     model_files = {p.name: p.read_bytes() for p in tiny_model.iterdir() if p.is_file()}
     hub = FakeHub().start()
     try:
@@ -93,19 +129,36 @@ def test_hub_file_names_cannot_climb_out(tmp_path: Path, tiny_model: Path) -> No
             hub.add_repo(repo, {**model_files, name: b'{"evil": true}'})
             work = tmp_path / f"w{i}"
             work.mkdir()
-            write_yaml(work / "r.yaml", {"name": "r", "model": {"repo": repo, "allow_patterns": ["*"]},
-                                         "target": {"gpu": "cpu"}, "quantization": {"format": "none"},
-                                         "outputs": {"triton_repo": False}})
+            write_yaml(
+                work / "r.yaml",
+                {
+                    "name": "r",
+                    "model": {"repo": repo, "allow_patterns": ["*"]},
+                    "target": {"gpu": "cpu"},
+                    "quantization": {"format": "none"},
+                    "outputs": {"triton_repo": False},
+                },
+            )
             r = trtforge(work, "build", "r.yaml", env=base_env(work, HF_ENDPOINT=hub.url))
             assert "Traceback" not in r.stderr and "internal error" not in r.stderr, (name, r.stderr)
             assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, (name, r.stderr)
-            assert "the hub lists a file name that leaves the checkpoint directory" in r.stderr, (name, r.stderr)
+            assert "the hub lists a file name that leaves the checkpoint directory" in r.stderr, (
+                name,
+                r.stderr,
+            )
             figure("hostile hub file names tried")
     finally:
         hub.stop()
-    escaped = [str(p) for p in tmp_path.parent.rglob(f"*evil-{tag}*") if tmp_path / "w" not in p.parents
-               and not any(str(p).startswith(str(tmp_path / f"w{i}" / d)) for i in range(len(hostile))
-                           for d in ("cache", "hf-home", "tmp", "out"))]
+    escaped = [
+        str(p)
+        for p in tmp_path.parent.rglob(f"*evil-{tag}*")
+        if tmp_path / "w" not in p.parents
+        and not any(
+            str(p).startswith(str(tmp_path / f"w{i}" / d))
+            for i in range(len(hostile))
+            for d in ("cache", "hf-home", "tmp", "out")
+        )
+    ]
     assert escaped == [] and list(victim.iterdir()) == []
     assert not Path(f"/evil-{tag}.json").exists()
 
@@ -117,7 +170,9 @@ def test_symlink_in_a_local_checkpoint_cannot_pull_in_outside_files(tmp_path: Pa
     (model_dir / "LICENSE").symlink_to(secret)
     write_yaml(tmp_path / "r.yaml", {"name": "r", **BASE, "outputs": {"triton_repo": False}})
     r = trtforge(tmp_path, "build", "r.yaml")
-    leaked = [p for p in (tmp_path / "out").rglob("*") if p.is_file() and secret.read_bytes() in p.read_bytes()]
+    leaked = [
+        p for p in (tmp_path / "out").rglob("*") if p.is_file() and secret.read_bytes() in p.read_bytes()
+    ]
     assert leaked == [] and r.returncode == 2, (r.returncode, r.stderr, leaked)
     assert f"LICENSE is a symlink to {secret}, outside the checkpoint directory" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
@@ -132,8 +187,10 @@ def test_symlink_in_a_local_checkpoint_cannot_pull_in_outside_files(tmp_path: Pa
         blob.write_bytes(f.read_bytes())
         (snap / f.name).symlink_to(Path("..") / ".." / "blobs" / f.name)
     for path in (model_dir, snap):
-        write_yaml(tmp_path / "r.yaml", {"name": "r", **BASE, "model": {"path": str(path)},
-                                         "outputs": {"triton_repo": False}})
+        write_yaml(
+            tmp_path / "r.yaml",
+            {"name": "r", **BASE, "model": {"path": str(path)}, "outputs": {"triton_repo": False}},
+        )
         ok = trtforge(tmp_path, "build", "r.yaml")
         assert ok.returncode == 0, (path, ok.stderr)
     figure("checkpoint symlink escapes refused")
@@ -144,8 +201,15 @@ def test_emitted_repositories_hold_no_build_machine_path(tmp_path: Path, model_d
         write_yaml(tmp_path / f"{name}.yaml", {"name": name, **BASE, "target": target})
         r = trtforge(tmp_path, "build", f"{name}.yaml")
         assert r.returncode == 0, r.stderr
-    machine = {str(tmp_path), str(tmp_path.resolve()), str(Path.home()), sys.prefix, sys.base_prefix,
-               str(Path(__file__).resolve().parents[2]), os.environ.get("TMPDIR") or "/tmp/"}
+    machine = {
+        str(tmp_path),
+        str(tmp_path.resolve()),
+        str(Path.home()),
+        sys.prefix,
+        sys.base_prefix,
+        str(Path(__file__).resolve().parents[2]),
+        os.environ.get("TMPDIR") or "/tmp/",
+    }
     machine = {m for m in machine if m and m != "/"}
     checked = 0
     for name in ("ref", "gpu"):

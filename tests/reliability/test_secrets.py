@@ -25,7 +25,7 @@ from tests.reliability.conftest import CANARY, base_env, figure, trtforge, write
 
 REPO_ID = "acme/gated-remote"
 MARKER_ENV = "RELIABILITY_REMOTE_CODE_MARKER"
-REMOTE_CODE = '''
+REMOTE_CODE = """
 import os
 with open(os.environ.get("{env}", "/tmp/remote-code-ran"), "a") as f:
     f.write(__name__ + "\\n")
@@ -34,11 +34,18 @@ class EvilConfig(LlamaConfig):
     model_type = "llama"
 class EvilForCausalLM(LlamaForCausalLM):
     config_class = EvilConfig
-'''.replace("{env}", MARKER_ENV)
-RECIPE = {"name": "sec", "model": {"repo": REPO_ID, "token": "${HF_TOKEN}"}, "target": {"gpu": "cpu"},
-          "quantization": {"format": "fp8", "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32,
-                                                            "batch_size": 4}, "accuracy": {"samples": 4}},
-          "engine": {"max_batch_size": 4, "max_seq_len": 256}}
+""".replace("{env}", MARKER_ENV)
+RECIPE = {
+    "name": "sec",
+    "model": {"repo": REPO_ID, "token": "${HF_TOKEN}"},
+    "target": {"gpu": "cpu"},
+    "quantization": {
+        "format": "fp8",
+        "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
+        "accuracy": {"samples": 4},
+    },
+    "engine": {"max_batch_size": 4, "max_seq_len": 256},
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +54,10 @@ def world(tmp_path_factory, tiny_model: Path):  # noqa: ANN201
     work = tmp_path_factory.mktemp("secrets")
     files = {p.name: p.read_bytes() for p in tiny_model.iterdir() if p.is_file()}
     config = json.loads(files["config.json"])
-    config["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig",
-                          "AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
+    config["auto_map"] = {
+        "AutoConfig": "configuration_evil.EvilConfig",
+        "AutoModelForCausalLM": "modeling_evil.EvilForCausalLM",
+    }
     files["config.json"] = json.dumps(config).encode()
     files["modeling_evil.py"] = REMOTE_CODE.encode()
     files["configuration_evil.py"] = REMOTE_CODE.encode()
@@ -87,31 +96,53 @@ def test_canary_token_appears_nowhere(world) -> None:
     built = run("build --json", "build", "sec.yaml", "--json")
     assert built.returncode == 0, built.stderr
     repo = work / "out" / "sec" / "model_repository"
-    ok = [run("build (plain, cached)", "build", "sec.yaml"),
-          run("build --dry-run --json", "build", "sec.yaml", "--dry-run", "--json"),
-          run("build --dry-run", "build", "sec.yaml", "--dry-run"),
-          run("validate", "validate", "sec.yaml"),
-          run("plan --json", "plan", "sec.yaml", "--json"),
-          run("plan", "plan", "sec.yaml"),
-          run("inspect hub id --json", "inspect", REPO_ID, "--json"),
-          run("plan --model hub id", "plan", "--model", REPO_ID, "--gpu", "H100-80GB", "--json"),
-          run("cache ls --json", "cache", "ls", "--json"),
-          run("cache verify --json", "cache", "verify", "--json"),
-          run("validate-repo --json", "validate-repo", str(repo), "--json"),
-          run("serve --print-command", "serve", str(repo), "--print-command", "--json"),
-          run("build --lock (fingerprints reproduce)", "build", "sec.yaml", "--lock", "out/sec/trtforge.lock.json")]
-    assert [r.returncode for r in ok] == [0] * len(ok), [(r.args, r.stderr[-300:]) for r in ok if r.returncode]
+    ok = [
+        run("build (plain, cached)", "build", "sec.yaml"),
+        run("build --dry-run --json", "build", "sec.yaml", "--dry-run", "--json"),
+        run("build --dry-run", "build", "sec.yaml", "--dry-run"),
+        run("validate", "validate", "sec.yaml"),
+        run("plan --json", "plan", "sec.yaml", "--json"),
+        run("plan", "plan", "sec.yaml"),
+        run("inspect hub id --json", "inspect", REPO_ID, "--json"),
+        run("plan --model hub id", "plan", "--model", REPO_ID, "--gpu", "H100-80GB", "--json"),
+        run("cache ls --json", "cache", "ls", "--json"),
+        run("cache verify --json", "cache", "verify", "--json"),
+        run("validate-repo --json", "validate-repo", str(repo), "--json"),
+        run("serve --print-command", "serve", str(repo), "--print-command", "--json"),
+        run(
+            "build --lock (fingerprints reproduce)",
+            "build",
+            "sec.yaml",
+            "--lock",
+            "out/sec/trtforge.lock.json",
+        ),
+    ]
+    assert [r.returncode for r in ok] == [0] * len(ok), [
+        (r.args, r.stderr[-300:]) for r in ok if r.returncode
+    ]
     # error paths that carry or need the token
-    bad = dict(RECIPE, serving={"model_name": "${HF_TOKEN}"}, description="token ${HF_TOKEN} in a description")
+    bad = dict(
+        RECIPE, serving={"model_name": "${HF_TOKEN}"}, description="token ${HF_TOKEN} in a description"
+    )
     write_yaml(work / "bad-field.yaml", bad)
     write_yaml(work / "bad-rev.yaml", dict(RECIPE, model={**RECIPE["model"], "revision": "no-such-branch"}))
-    errors = [run("invalid field holding the token", "build", "bad-field.yaml"),
-              run("validate of it", "validate", "bad-field.yaml"),
-              run("unknown revision", "build", "bad-rev.yaml", "--json"),
-              run("wrong token", "build", "sec.yaml", env={**world["env"], "HF_TOKEN": CANARY + "x",
-                                                          "TRTFORGE_CACHE": str(work / "cache-2"),
-                                                          "HF_HOME": str(work / "hf-home-2")}),
-              run("plan, wrong token", "plan", "--model", REPO_ID + "@no-such", "--gpu", "H100-80GB")]
+    errors = [
+        run("invalid field holding the token", "build", "bad-field.yaml"),
+        run("validate of it", "validate", "bad-field.yaml"),
+        run("unknown revision", "build", "bad-rev.yaml", "--json"),
+        run(
+            "wrong token",
+            "build",
+            "sec.yaml",
+            env={
+                **world["env"],
+                "HF_TOKEN": CANARY + "x",
+                "TRTFORGE_CACHE": str(work / "cache-2"),
+                "HF_HOME": str(work / "hf-home-2"),
+            },
+        ),
+        run("plan, wrong token", "plan", "--model", REPO_ID + "@no-such", "--gpu", "H100-80GB"),
+    ]
     assert all(r.returncode != 0 for r in errors), [(r.args, r.returncode) for r in errors]
     canary_x = CANARY + "x"
     for label, r in world["runs"].items():
@@ -138,13 +169,19 @@ def test_remote_code_never_runs_unless_the_recipe_says_so(world) -> None:
     assert not world["marker"].exists(), world["marker"].read_text()
     out = work / "out" / "sec"
     shipped = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.py"))
-    ours = ("/1/model.py", "/1/trtforge_model_utils.py")  # trtforge's own python models; nothing of the checkpoint's
+    ours = (
+        "/1/model.py",
+        "/1/trtforge_model_utils.py",
+    )  # trtforge's own python models; nothing of the checkpoint's
     assert all(p.endswith(ours) and p.startswith("model_repository/") for p in shipped), shipped
     plan = json.loads(run("plan default --json", "plan", "sec.yaml", "--json").stdout)
     assert not [w for w in plan["warnings"] if "trust_remote_code" in w]
     lock = json.loads((out / "trtforge.lock.json").read_text())
     # the Triton step records its BuildSpec section, where the flag sits
-    flags = {s["name"]: {**s["params"], **s["params"].get("triton", {})}.get("trust_remote_code") for s in lock["steps"]}
+    flags = {
+        s["name"]: {**s["params"], **s["params"].get("triton", {})}.get("trust_remote_code")
+        for s in lock["steps"]
+    }
     assert flags == {"download": False, "quantize": False, "triton_repo": False}
     for config in ("preprocessing", "postprocessing"):
         text = (out / "model_repository" / config / "config.pbtxt").read_text()
@@ -156,6 +193,8 @@ def test_remote_code_never_runs_unless_the_recipe_says_so(world) -> None:
     table = run("plan trust_remote_code", "plan", "trusting.yaml")
     assert "warning" in table.stdout and "trust_remote_code" in table.stdout
     dry = json.loads(run("dry run trusting", "build", "trusting.yaml", "--dry-run", "--json").stdout)
-    assert dry["targets"][0]["steps"][0]["status"] == "will-run"  # another fingerprint: not the untrusted build
+    assert (
+        dry["targets"][0]["steps"][0]["status"] == "will-run"
+    )  # another fingerprint: not the untrusted build
     assert not world["marker"].exists()
     figure("remote-code checks (code present, never imported)")

@@ -1,8 +1,8 @@
-"""Serving: loopback by default, a warning when exposed, and a server that never becomes ready is given up at the
-deadline with nothing left behind (no tritonserver, no python stub, no /dev/shm region, no temp overlay).
+"""Serving: loopback by default, a warning when exposed, and a server that never becomes ready is given up at
+the deadline with nothing left behind (no tritonserver, no python stub, no /dev/shm region, no temp overlay).
 
-tests/serve/test_process.py proves the deadline on a stand-in process; here it is the real `trtforge serve` on the
-real bundled tritonserver 2.51 with a python model whose initialize() never returns.
+tests/serve/test_process.py proves the deadline on a stand-in process; here it is the real `trtforge serve` on
+the real bundled tritonserver 2.51 with a python model whose initialize() never returns.
 """
 
 from __future__ import annotations
@@ -20,10 +20,17 @@ from tests.reliability.conftest import base_env, figure, processes_with, trtforg
 from trtforge.cli.serve_cmds import is_loopback
 from trtforge.serve.process import SHM_DIR
 
-CPU = {"name": "s", "model": {"path": "model"}, "target": {"gpu": "cpu"}, "quantization": {"format": "none"},
-       "engine": {"max_batch_size": 2, "max_seq_len": 128},
-       "serving": {"instance_counts": {"preprocessing": 1, "postprocessing": 1, "bls": 1}}}
+CPU = {
+    "name": "s",
+    "model": {"path": "model"},
+    "target": {"gpu": "cpu"},
+    "quantization": {"format": "none"},
+    "engine": {"max_batch_size": 2, "max_seq_len": 128},
+    "serving": {"instance_counts": {"preprocessing": 1, "postprocessing": 1, "bls": 1}},
+}
 H100 = {**CPU, "name": "sg", "target": {"gpu": "H100-80GB"}}
+
+
 @pytest.fixture
 def repos(tmp_path: Path, model_dir: Path) -> dict[str, Path]:
     write_yaml(tmp_path / "s.yaml", CPU)
@@ -31,7 +38,10 @@ def repos(tmp_path: Path, model_dir: Path) -> dict[str, Path]:
     for name in ("s", "sg"):
         r = trtforge(tmp_path, "build", f"{name}.yaml")
         assert r.returncode == 0, r.stderr
-    return {"cpu": tmp_path / "out" / "s" / "model_repository", "h100": tmp_path / "out" / "sg" / "model_repository"}
+    return {
+        "cpu": tmp_path / "out" / "s" / "model_repository",
+        "h100": tmp_path / "out" / "sg" / "model_repository",
+    }
 
 
 def _argv_host_flags(argv: list[str]) -> dict[str, str]:
@@ -44,7 +54,9 @@ def test_binds_loopback_unless_told_and_warns_when_exposed(tmp_path: Path, repos
     flags = _argv_host_flags(json.loads(local.stdout)["argv"])
     assert flags == {"http-address": "127.0.0.1", "grpc-address": "127.0.0.1", "metrics-address": "127.0.0.1"}
     assert local.stderr == ""
-    container = trtforge(tmp_path, "serve", str(repos["h100"]), "--runtime", "container", "--print-command", "--json")
+    container = trtforge(
+        tmp_path, "serve", str(repos["h100"]), "--runtime", "container", "--print-command", "--json"
+    )
     assert container.returncode == 0, container.stderr
     argv = json.loads(container.stdout)["argv"]
     published = [argv[i + 1] for i, a in enumerate(argv) if a == "-p"]
@@ -54,7 +66,9 @@ def test_binds_loopback_unless_told_and_warns_when_exposed(tmp_path: Path, repos
         exposed = trtforge(tmp_path, "serve", str(repos["cpu"]), "--host", host, "--print-command", "--json")
         assert exposed.returncode == 0, exposed.stderr
         assert _argv_host_flags(json.loads(exposed.stdout)["argv"])["http-address"] == host
-        assert exposed.stderr.startswith(f"warning: binding {host}: ") and "no authentication" in exposed.stderr
+        assert (
+            exposed.stderr.startswith(f"warning: binding {host}: ") and "no authentication" in exposed.stderr
+        )
         figure("serve bind addresses checked")
     for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
         assert is_loopback(host), host
@@ -63,7 +77,9 @@ def test_binds_loopback_unless_told_and_warns_when_exposed(tmp_path: Path, repos
 
 
 @pytest.mark.slow  # a real tritonserver waited for until its 12 s deadline
-def test_server_never_ready_is_given_up_at_the_deadline_leaving_nothing(tmp_path: Path, repos: dict[str, Path]) -> None:
+def test_server_never_ready_is_given_up_at_the_deadline_leaving_nothing(
+    tmp_path: Path, repos: dict[str, Path]
+) -> None:
     """A python model whose initialize() never returns (a copy of the built repository, one line added)."""
     repo = tmp_path / "hanging-repo"
     shutil.copytree(repos["cpu"], repo)
@@ -72,15 +88,25 @@ def test_server_never_ready_is_given_up_at_the_deadline_leaving_nothing(tmp_path
     text = model_py.read_text()
     hook = "    def initialize(self, args):\n"
     assert hook in text
-    model_py.write_text(text.replace(hook, hook + f"        open({str(marker)!r}, 'w').close()\n"
-                                               "        import time; time.sleep(3600)\n", 1))
+    model_py.write_text(
+        text.replace(
+            hook,
+            hook + f"        open({str(marker)!r}, 'w').close()\n        import time; time.sleep(3600)\n",
+            1,
+        )
+    )
     tmp = tmp_path / "tmp"
     env = base_env(tmp_path)
     deadline = 12  # ample for the stub to reach initialize() on a busy 2-core machine
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "trtforge", "serve", str(repo), "--ready-timeout", str(deadline),
-                             "--json"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trtforge", "serve", str(repo), "--ready-timeout", str(deadline), "--json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     prefix = f"trtforge{proc.pid}_"  # the python-backend shm prefix and stub argument of this server
     try:
         while proc.poll() is None and time.monotonic() - t0 < deadline + 40:
@@ -100,6 +126,8 @@ def test_server_never_ready_is_given_up_at_the_deadline_leaving_nothing(tmp_path
     time.sleep(0.5)
     assert processes_with(prefix) == [] and processes_with(str(repo)) == []
     assert not list(SHM_DIR.glob(prefix + "*"))
-    assert not [p.name for p in tmp.iterdir() if p.name.startswith("trtforge-serve-")]  # the overlay is removed
+    assert not [
+        p.name for p in tmp.iterdir() if p.name.startswith("trtforge-serve-")
+    ]  # the overlay is removed
     assert not list((tmp_path / "cache" / "serve").glob("*.json"))  # `infer` will not find a dead server
     figure("server never ready: deadline enforced, no process left")

@@ -5,7 +5,8 @@ The contract, as that client exercises it with its default flags:
 - inputs shaped [batch=1, 1]: text_input (BYTES), max_tokens (INT32), stream (BOOL), beam_width (INT32),
   temperature (FP32) and exclude_input_in_output (BOOL, false unless --exclude-input-in-output);
 - requested output: text_output only;
-- always a gRPC bidirectional stream (start_stream, async_stream_infer, stop_stream waits for the server to close
+- always a gRPC bidirectional stream (start_stream, async_stream_infer, stop_stream waits for the server to
+close
   it), for decoupled and non-decoupled models alike;
 - each response: `result.as_numpy("text_output")[0].decode("utf-8")`, i.e. text_output is 1-D, one element per
   sequence; streamed pieces are concatenated; batch_index / sequence_index default to 0 when absent;

@@ -47,11 +47,17 @@ def test_template_file_renders_valid_json_for_any_prompt(tmp_path):
     ens = Target("http://h:1", "ensemble", "ensemble", True)
     tricky = 'a, "quoted" <tag> & back\\slash, ünïcode'
     body = _render_as_aiperf(write_template(ens, True, tmp_path / "e"), tricky, 12)
-    assert body == {"text_input": tricky, "max_tokens": 12, "min_tokens": 12, "return_log_probs": True,
-                    "stream": True}
+    assert body == {
+        "text_input": tricky,
+        "max_tokens": 12,
+        "min_tokens": 12,
+        "return_log_probs": True,
+        "stream": True,
+    }
     # the same fields the built-in client sends, plus the log-probs that count tokens on the server
     assert {k: v for k, v in body.items() if k != "return_log_probs"} == payload(
-        ens, tricky, 12, True, {"min_tokens": 12})
+        ens, tricky, 12, True, {"min_tokens": 12}
+    )
     bls = Target("http://h:1", "tensorrt_llm_bls", "ensemble", True)
     assert "return_log_probs" not in _render_as_aiperf(write_template(bls, True, tmp_path / "b"), "x", 2)
     assert _render_as_aiperf(write_template(bls, False, tmp_path / "bw"), "x", 2)["return_log_probs"] is True
@@ -67,8 +73,15 @@ def test_template_file_renders_valid_json_for_any_prompt(tmp_path):
 def test_aiperf_command_uses_the_template_file_and_raw_export(tmp_path):
     target = Target("http://127.0.0.1:9000", "ensemble", "ensemble", True)
     template = write_template(target, True, tmp_path)
-    argv = aiperf_argv(["aiperf"], target, BenchConfig(concurrency=2, requests=10, max_tokens=16),
-                       Path("/tok"), tmp_path, template, True)
+    argv = aiperf_argv(
+        ["aiperf"],
+        target,
+        BenchConfig(concurrency=2, requests=10, max_tokens=16),
+        Path("/tok"),
+        tmp_path,
+        template,
+        True,
+    )
     assert argv[:2] == ["aiperf", "profile"]
     assert argv[argv.index("--url") + 1] == "http://127.0.0.1:9000/v2/models/ensemble/generate_stream"
     assert f"payload_template:{template}" in argv and "response_field:text_output" in argv
@@ -77,16 +90,28 @@ def test_aiperf_command_uses_the_template_file_and_raw_export(tmp_path):
 
 
 def _raw_record(events: list[dict], start_ns: int = 0, step_ns: int = 2_000_000) -> dict:
-    return {"status": 200, "start_perf_ns": start_ns, "responses": [
-        {"perf_ns": start_ns + (i + 1) * step_ns, "packets": [{"name": "data", "value": json.dumps(e)}]}
-        for i, e in enumerate(events)]}
+    return {
+        "status": 200,
+        "start_perf_ns": start_ns,
+        "responses": [
+            {"perf_ns": start_ns + (i + 1) * step_ns, "packets": [{"name": "data", "value": json.dumps(e)}]}
+            for i, e in enumerate(events)
+        ],
+    }
 
 
 def test_server_token_count_from_output_log_probs(tmp_path):
     raw = tmp_path / "profile_export_raw.jsonl"
     streamed = _raw_record([{"text_output": "\ufffd", "output_log_probs": -1.0}] * 4)  # 4 one-token events
-    whole = {"status": 200, "responses": [{"perf_ns": 5, "text": json.dumps(
-        {"text_output": "ab", "output_log_probs": [[-1.0, -2.0, -3.0]]})}]}  # [beam, tokens]
+    whole = {
+        "status": 200,
+        "responses": [
+            {
+                "perf_ns": 5,
+                "text": json.dumps({"text_output": "ab", "output_log_probs": [[-1.0, -2.0, -3.0]]}),
+            }
+        ],
+    }  # [beam, tokens]
     failed = {"status": 400, "responses": [{"perf_ns": 1, "text": json.dumps({"error": "bad"})}]}
     raw.write_text("\n".join(json.dumps(r) for r in (streamed, whole, failed)) + "\n")
     records = server_token_records(raw)
@@ -105,7 +130,9 @@ def test_tokenizer_is_found_in_the_repository(tmp_path):
 
 def test_first_error_is_aiperf_own_error_line(tmp_path):
     log = tmp_path / "out.txt"
-    log.write_text("01:33:18.096 INFO     Starting (x.py:81)\n"
-                   "01:33:42.233 ERROR    Failed to load tokenizer '/t': boom (base_component_service.py:522)\n"
-                   "│    Reason: Failed to load │\n")
+    log.write_text(
+        "01:33:18.096 INFO     Starting (x.py:81)\n"
+        "01:33:42.233 ERROR    Failed to load tokenizer '/t': boom (base_component_service.py:522)\n"
+        "│    Reason: Failed to load │\n"
+    )
     assert first_error(log) == "Failed to load tokenizer '/t': boom"

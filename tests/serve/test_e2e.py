@@ -1,6 +1,6 @@
 """The tiny recipe built by `trtforge build` (FP8 via ModelOpt) and served by a REAL Triton server (bundled
-tritonserver 2.51) with the CPU reference runtime: ensemble and BLS, generate and generate_stream, compared with
-transformers' own greedy decoding on the same weights.
+tritonserver 2.51) with the CPU reference runtime: ensemble and BLS, generate and generate_stream, compared
+with transformers' own greedy decoding on the same weights.
 
 One server for the whole module (each start costs ~20 s on 2 cores)."""
 
@@ -47,10 +47,13 @@ def processes_mentioning(text: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def built(tiny_llama, tmp_path_factory) -> Path:
-    """`trtforge build` of the tiny CPU recipe (download -> ModelOpt FP8 quantize -> triton_repo), as CI runs it."""
+    """`trtforge build` of the tiny CPU recipe (download -> ModelOpt FP8 quantize -> triton_repo), as CI runs
+    it."""
     tmp = tmp_path_factory.mktemp("e2e")
     recipe = tiny_recipe(tmp, tiny_llama)
-    r = run_cli("build", str(recipe), "--output", str(tmp / "out"), "--cache-dir", str(tmp / "cache"), timeout=600)
+    r = run_cli(
+        "build", str(recipe), "--output", str(tmp / "out"), "--cache-dir", str(tmp / "cache"), timeout=600
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return tmp / "out"
 
@@ -98,7 +101,9 @@ def server(tiny_repo, tmp_path_factory):
     time.sleep(0.5)
     assert processes_mentioning(str(tiny_repo)) == []
     assert not list(SHM_DIR.glob(prefix + "*"))
-    assert not list(tiny_repo.glob("*/1/__pycache__"))  # the python stubs' bytecode is not left in the repository
+    assert not list(
+        tiny_repo.glob("*/1/__pycache__")
+    )  # the python stubs' bytecode is not left in the repository
 
 
 def _target(server, model: str) -> client.Target:
@@ -114,7 +119,9 @@ def test_server_is_the_reference_runtime(server):
     assert config["backend"] == "python" and config["model_transaction_policy"]["decoupled"] is True
     log = server.server.log_text()
     assert f"[trtforge] {NOTE}: serving" in log
-    assert "ModelOpt FP8 checkpoint dequantized to float32" in log  # the build's FP8 export, not other weights
+    assert (
+        "ModelOpt FP8 checkpoint dequantized to float32" in log
+    )  # the build's FP8 export, not other weights
     print(f"start-to-ready {server.start_to_ready_s:.1f} s")
 
 
@@ -212,7 +219,7 @@ def test_bench_cli_builtin(server):
     print("bench", json.dumps(result))
 
 
-# -- the CLI end to end: `trtforge serve` of a one-model repository, SIGTERM, and a refused checkpoint ----------
+# -- the CLI end to end: `trtforge serve` of a one-model repository, SIGTERM, and a refused checkpoint -------
 
 
 def _write_llmapi_reference_repo(tmp: Path, checkpoint: Path) -> Path:
@@ -249,7 +256,8 @@ def _serve(repo: Path, log: Path) -> subprocess.Popen:
 
 
 def test_cli_serve_gpu_repository_with_reference_swap_then_sigterm(tiny_llama, tmp_path):
-    """An H100 / PyTorch-backend (llmapi) repository, served here: no GPU -> the reference runtime is swapped in
+    """An H100 / PyTorch-backend (llmapi) repository, served here: no GPU -> the reference runtime is swapped
+    in
     at serve time (text contract), the built repository is left untouched; SIGTERM stops everything."""
     from trtforge.pipeline.step import StepContext
     from trtforge.steps.llmapi_config import LlmApiConfigStep
@@ -327,7 +335,8 @@ def test_cli_serve_refuses_a_checkpoint_it_cannot_dequantize(tiny_llama, tmp_pat
 
 
 def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_path):
-    """`serve --check PROMPT` (the README's smoke test): ensemble and BLS, generate and stream, then a clean stop."""
+    """`serve --check PROMPT` (the README's smoke test): ensemble and BLS, generate and stream, then a clean
+    stop."""
     import shutil
 
     repo = tmp_path / "repo"  # a copy, so the module's server is not mistaken for a leftover
@@ -337,12 +346,15 @@ def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_p
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert [e["event"] for e in events] == ["ready"] + ["answer"] * 4 + ["stopped"]
     answers = {(e["model"], e["route"]): e for e in events if e["event"] == "answer"}
-    assert set(answers) == {(m, route) for m in ("ensemble", "tensorrt_llm_bls")
-                            for route in ("generate", "generate_stream")}
+    assert set(answers) == {
+        (m, route) for m in ("ensemble", "tensorrt_llm_bls") for route in ("generate", "generate_stream")
+    }
     whole = answers["ensemble", "generate"]["text"]
     assert whole  # greedy: every route gives this answer, except where the ensemble's per-token decode shows
-    assert [answers[k]["text"] for k in (("tensorrt_llm_bls", "generate"), ("tensorrt_llm_bls", "generate_stream"))] \
-        == [whole, whole] and "note" not in answers["tensorrt_llm_bls", "generate_stream"]
+    assert [
+        answers[k]["text"]
+        for k in (("tensorrt_llm_bls", "generate"), ("tensorrt_llm_bls", "generate_stream"))
+    ] == [whole, whole] and "note" not in answers["tensorrt_llm_bls", "generate_stream"]
     streamed = answers["ensemble", "generate_stream"]
     if streamed["text"] != whole:  # a character split across tokens: explained, not hidden
         assert "\ufffd" in streamed["text"] and "U+FFFD" in streamed["note"]
@@ -351,7 +363,7 @@ def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_p
     assert not list(repo.rglob("__pycache__"))  # serving left the repository as it was built
 
 
-# -- aiperf, a port in use, SIGKILL of `trtforge serve`, and a --check that must fail ----------------------------
+# -- aiperf, a port in use, SIGKILL of `trtforge serve`, and a --check that must fail ------------------------
 
 
 def _ensemble_successes(url: str) -> int:
@@ -361,18 +373,36 @@ def _ensemble_successes(url: str) -> int:
 
 
 def test_bench_aiperf_needs_no_flags_and_counts_what_triton_counts(server, tmp_path):
-    """`bench --tool aiperf` against the served tiny repository: no --tokenizer (the repository's own is used),
-    aiperf's export, trtforge's result and Triton's statistics agree on the requests; tokens are the server's."""
+    """`bench --tool aiperf` against the served tiny repository: no --tokenizer (the repository's own is
+    used), aiperf's export, trtforge's result and Triton's statistics agree on the requests; tokens are the
+    server's."""
     url = server.server.endpoints.http
     before = _ensemble_successes(url)
     artifacts = tmp_path / "aiperf"
-    r = run_cli("bench", "--url", url, "--tool", "aiperf", "--concurrency", "2", "--requests", "6",
-                "--max-tokens", "8", "--artifact-dir", str(artifacts), "--json", timeout=400)
+    r = run_cli(
+        "bench",
+        "--url",
+        url,
+        "--tool",
+        "aiperf",
+        "--concurrency",
+        "2",
+        "--requests",
+        "6",
+        "--max-tokens",
+        "8",
+        "--artifact-dir",
+        str(artifacts),
+        "--json",
+        timeout=400,
+    )
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     served = _ensemble_successes(url) - before
     export = json.loads((artifacts / "profile_export_aiperf.json").read_text())
-    raw = [json.loads(line) for line in (artifacts / "profile_export_raw.jsonl").read_text().splitlines() if line]
+    raw = [
+        json.loads(line) for line in (artifacts / "profile_export_raw.jsonl").read_text().splitlines() if line
+    ]
     assert result["tool"].startswith("aiperf 0.13") and result["streaming"] is True
     assert result["succeeded"] == export["request_count"]["avg"] == len(raw) == served == 6
     assert result["errors"] == 0
@@ -432,7 +462,7 @@ def test_sigkill_of_serve_takes_triton_and_its_stubs_with_it(tiny_repo, tmp_path
 
 
 # Appended to a copy's tensorrt_llm/1/model.py: the slot streams another id than it generates at token 3.
-STREAM_OTHER_TOKEN = '''
+STREAM_OTHER_TOKEN = """
 
 class TritonPythonModel(TritonPythonModel):  # noqa: F811 - a test double over trtforge's reference model
     def _ids_request(self, request, sender):
@@ -445,7 +475,7 @@ class TritonPythonModel(TritonPythonModel):  # noqa: F811 - a test double over t
             if self._sent == 3:
                 rows = [[rows[0][0] + 1]]
         return super()._ids_response(rows, logprobs, pad)
-'''
+"""
 
 
 def test_cli_serve_check_fails_when_the_stream_has_other_tokens(tiny_repo, tmp_path):
@@ -458,7 +488,9 @@ def test_cli_serve_check_fails_when_the_stream_has_other_tokens(tiny_repo, tmp_p
     r = run_cli("serve", str(repo), "--check", "Hello, world", "--json", timeout=400)
     assert r.returncode == 1, (r.stdout, r.stderr)
     line = r.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: ensemble: the tensorrt_llm slot streams other tokens than it generates"), line
+    assert line.startswith("error: ensemble: the tensorrt_llm slot streams other tokens than it generates"), (
+        line
+    )
     assert "token 2: " in line
     events = [json.loads(x) for x in r.stdout.splitlines()]
     assert [e["event"] for e in events][:1] == ["ready"]
@@ -467,7 +499,7 @@ def test_cli_serve_check_fails_when_the_stream_has_other_tokens(tiny_repo, tmp_p
     assert processes_mentioning(str(repo)) == []
 
 
-# -- NVIDIA's client contract (gRPC stream, 1-D text_output) ------------------------------------------------------
+# -- NVIDIA's client contract (gRPC stream, 1-D text_output) -------------------------------------------------
 
 
 @pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
@@ -493,7 +525,8 @@ def test_nvidia_end_to_end_grpc_client_contract(server, expected, model, streami
 
 @pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
 def test_inputs_the_runtime_cannot_honour_are_refused_by_name(server, model):
-    """NVIDIA's public inputs all exist; one the CPU reference runtime or trtforge's preprocessing cannot honour
+    """NVIDIA's public inputs all exist; one the CPU reference runtime or trtforge's preprocessing cannot
+    honour
     fails the request with its name instead of being ignored."""
     from tests.serve.nvidia_client import nvidia_inputs, run
 
@@ -507,7 +540,10 @@ def test_inputs_the_runtime_cannot_honour_are_refused_by_name(server, model):
     for public, (value, named) in cases.items():
         inputs = {**nvidia_inputs(PROMPT, 4, False), public: value}
         _, _, errors = run(url, model, inputs, False)
-        assert len(errors) == 1 and named in str(errors[0]) and "not supported" in str(errors[0]), (public, errors)
+        assert len(errors) == 1 and named in str(errors[0]) and "not supported" in str(errors[0]), (
+            public,
+            errors,
+        )
 
 
 def test_required_parameters_reach_the_models_as_empty_strings(server):

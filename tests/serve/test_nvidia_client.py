@@ -1,7 +1,8 @@
 """NVIDIA's client contract against a NON-decoupled repository (serving.streaming: false) on a real Triton
 server: NVIDIA's end-to-end client always uses a gRPC stream, and gets exactly one response per request.
 
-Written through the repository writer (reference runtime, the tiny Llama), one server for the module (~20 s)."""
+Written through the repository writer (reference runtime, the tiny Llama), one server for the module (~20
+s)."""
 
 from __future__ import annotations
 

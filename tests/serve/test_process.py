@@ -100,7 +100,8 @@ def test_exit_before_ready_reports_the_model_error_line(tmp_path):
     script.write_text(
         textwrap.dedent("""
         print("I1124 model_lifecycle.cc:472] loading: tensorrt_llm:1")
-        print("E1124 model_lifecycle.cc:641] failed to load 'tensorrt_llm' version 1: Internal: ReferenceUnsupported: NVFP4")
+        print("E1124 model_lifecycle.cc:641] failed to load 'tensorrt_llm' version 1: "
+              "Internal: ReferenceUnsupported: NVFP4")
         print("error: creating server: Internal - failed to load all models")
         raise SystemExit(1)
     """)
@@ -119,7 +120,8 @@ def test_exit_before_ready_reports_the_model_error_line(tmp_path):
 def test_error_line_prefers_the_model_load_error():
     log = (
         "W warning\nE ensemble_scheduler.cc: unable to create stream: CUDA driver\n"
-        "E model_lifecycle.cc:641] failed to load 'preprocessing' version 1: Internal: ModuleNotFoundError: numpy\n"
+        "E model_lifecycle.cc:641] failed to load 'preprocessing' version 1: Internal: ModuleNotFoundError: "
+        "numpy\n"
     )
     assert error_line(log) == "failed to load 'preprocessing' version 1: Internal: ModuleNotFoundError: numpy"
     assert error_line("all good\n") is None
@@ -140,16 +142,24 @@ def test_error_line_names_the_socket_not_nvml():
     assert error_line(PORT_TAKEN_LOG) == (
         "failed to start HTTP service: Unavailable - Socket '127.0.0.1:18700' already in use"
     )
-    assert error_line(PORT_TAKEN_LOG.rsplit("E1207", 1)[0]) is None  # the GPU-less lines alone explain nothing
+    assert (
+        error_line(PORT_TAKEN_LOG.rsplit("E1207", 1)[0]) is None
+    )  # the GPU-less lines alone explain nothing
 
 
 def test_a_fatal_log_line_ends_the_wait_while_the_server_still_runs(tmp_path):
     """Triton logs the failure, then unloads every model before it exits: the wait ends at the line."""
     script = tmp_path / "slow_exit.py"
-    script.write_text(f"import sys, time\nsys.stdout.write({PORT_TAKEN_LOG!r})\nsys.stdout.flush()\ntime.sleep(120)\n")
+    script.write_text(
+        f"import sys, time\nsys.stdout.write({PORT_TAKEN_LOG!r})\nsys.stdout.flush()\ntime.sleep(120)\n"
+    )
     (port,) = free_ports(1)
-    server = ServerProcess(argv=[sys.executable, str(script)], env={}, endpoints=Endpoints("127.0.0.1", port, 0, 0),
-                           log_path=tmp_path / "server.log").start()
+    server = ServerProcess(
+        argv=[sys.executable, str(script)],
+        env={},
+        endpoints=Endpoints("127.0.0.1", port, 0, 0),
+        log_path=tmp_path / "server.log",
+    ).start()
     t0 = time.monotonic()
     with pytest.raises(StepFailed, match="Socket '127.0.0.1:18700' already in use") as info:
         server.wait_ready(100)
@@ -168,7 +178,9 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path):
         port = holder.getsockname()[1]
         server = _server(tmp_path, 0)
         server.endpoints = Endpoints("127.0.0.1", free_ports(1)[0], port, 0)
-        with pytest.raises(InvalidInput, match=f"Socket '127.0.0.1:{port}' already in use \\(--grpc-port {port}\\)"):
+        with pytest.raises(
+            InvalidInput, match=f"Socket '127.0.0.1:{port}' already in use \\(--grpc-port {port}\\)"
+        ):
             server.start()
         assert server.proc is None
 
@@ -180,14 +192,17 @@ def test_the_server_dies_with_its_parent_even_on_sigkill(tmp_path):
 
     pid_file = tmp_path / "server.pid"
     parent = tmp_path / "parent.py"
-    parent.write_text(textwrap.dedent(f"""
+    parent.write_text(
+        textwrap.dedent(f"""
         import sys, time
         from trtforge.serve.process import Endpoints, ServerProcess
         s = ServerProcess(argv=[sys.executable, "-c", "import time; time.sleep(300)"], env={{}},
-                          endpoints=Endpoints("127.0.0.1", 0, 0, 0), log_path={str(tmp_path / 'l.log')!r}).start()
+                          endpoints=Endpoints("127.0.0.1", 0, 0, 0),
+                          log_path={str(tmp_path / "l.log")!r}).start()
         open({str(pid_file)!r}, "w").write(str(s.proc.pid))
         time.sleep(300)
-    """))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(parent)], env={**os.environ, "PYTHONPATH": str(ROOT)})
     deadline = time.monotonic() + 30
     while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
@@ -206,7 +221,8 @@ def test_the_server_dies_with_its_parent_even_on_sigkill(tmp_path):
 
 
 def test_a_ready_answer_from_another_server_is_not_ours(tmp_path):
-    """A port taken between check_ports and Triton's bind: the other server answers /v2/health/ready while ours
+    """A port taken between check_ports and Triton's bind: the other server answers /v2/health/ready while
+    ours
     logs "Started HTTPService" and then fails to bind. Readiness waits for the line that proves it is ours."""
     other = _server(tmp_path, 0).start()  # holds the port and answers ready
     try:
@@ -214,10 +230,17 @@ def test_a_ready_answer_from_another_server_is_not_ours(tmp_path):
         script = tmp_path / "loses_the_race.py"
         started = 'I1207 http_server.cc:4713] "Started HTTPService at 127.0.0.1:18700"'
         failed = PORT_TAKEN_LOG.splitlines()[-1]
-        script.write_text(f"import sys, time\nprint({started!r}, flush=True)\ntime.sleep(1.5)\n"
-                          f"print({failed!r}, flush=True)\ntime.sleep(120)\n")
-        ours = ServerProcess(argv=[sys.executable, str(script)], env={}, endpoints=other.endpoints,
-                             log_path=tmp_path / "ours.log", ready_marker="Started Metrics Service at ")
+        script.write_text(
+            f"import sys, time\nprint({started!r}, flush=True)\ntime.sleep(1.5)\n"
+            f"print({failed!r}, flush=True)\ntime.sleep(120)\n"
+        )
+        ours = ServerProcess(
+            argv=[sys.executable, str(script)],
+            env={},
+            endpoints=other.endpoints,
+            log_path=tmp_path / "ours.log",
+            ready_marker="Started Metrics Service at ",
+        )
         ours.check_ports = lambda: None  # the race: the port was free when checked
         ours.start()
         with pytest.raises(StepFailed, match="already in use"):

@@ -1,4 +1,5 @@
-"""--runtime reference over a GPU repository: an overlay swaps the tensorrt_llm slot; the built repo is untouched."""
+"""--runtime reference over a GPU repository: an overlay swaps the tensorrt_llm slot; the built repo is
+untouched."""
 
 from __future__ import annotations
 
@@ -74,4 +75,6 @@ def test_checkpoint_published_next_to_the_repository_is_found(engine_repo, tiny_
     shutil.copytree(tiny_llama, engine_repo.parent / "checkpoint" / "hf")  # what `trtforge build` publishes
     overlay = reference_overlay(engine_repo, tmp_path / "work")
     swapped = parse_pbtxt((overlay / "tensorrt_llm" / "config.pbtxt").read_text())
-    assert swapped.parameters["checkpoint_dir"].string_value == str((engine_repo.parent / "checkpoint" / "hf").resolve())
+    assert swapped.parameters["checkpoint_dir"].string_value == str(
+        (engine_repo.parent / "checkpoint" / "hf").resolve()
+    )

@@ -1,10 +1,11 @@
 """Compile step, engine backend and CPU target.
 
-Golden files (tests/golden/compile/) hold the exact trtllm-build command for every shipped recipe that plans to
-the engine backend, and the explicit no-engine record for CPU targets; regenerate with TRTFORGE_UPDATE_GOLDEN=1.
-Process tests put a small `trtllm-build` script on PATH that records its argv and exits with a chosen code: they
-check how trtforge invokes it and handles its exit codes. That script never writes engine files, and trtforge
-must then fail the step: nothing here ever reports an engine that was not built.
+Golden files (tests/golden/compile/) hold the exact trtllm-build command for every shipped recipe that plans
+to the engine backend, and the explicit no-engine record for CPU targets; regenerate with
+TRTFORGE_UPDATE_GOLDEN=1. Process tests put a small `trtllm-build` script on PATH that records its argv and
+exits with a chosen code: they check how trtforge invokes it and handles its exit codes. That script never
+writes engine files, and trtforge must then fail the step: nothing here ever reports an engine that was not
+built.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import pytest
 from trtforge.errors import Infeasible, StepFailed, ToolMissing
 from trtforge.pipeline.step import StepContext
 from trtforge.plan import make_plans
-from trtforge.recipe.loader import LoadedRecipe, load_recipe
 from trtforge.plan.resolve import resolve
+from trtforge.recipe.loader import LoadedRecipe, load_recipe
 from trtforge.steps import compile_engine as ce
 from trtforge.steps.executors import ContainerExecutor
 from trtforge.steps.llmapi_config import LlmApiConfigStep
@@ -140,7 +141,8 @@ def test_shipped_recipes_cover_every_backend() -> None:
     "path,index", engine_targets(), ids=lambda x: x.stem if isinstance(x, Path) else str(x)
 )
 def test_engine_commands_satisfy_the_extracted_spec(path: Path, index: int) -> None:
-    """Contract: each generated trtllm-build argv parses against the spec of its version and obeys the rules."""
+    """Contract: each generated trtllm-build argv parses against the spec of its version and obeys the
+    rules."""
     loaded, plans = planned(path)
     plan = plans[index]
     golden = engine_golden(loaded, plan)
@@ -187,7 +189,8 @@ def test_fp8_engine_plugin_settings() -> None:
     loaded, plans = planned(ENGINE_RECIPE)
     golden = engine_golden(loaded, plans[0])
     argv = golden["command"]
-    # FP8 weights + FP8 KV cache + paged context FMHA on Hopper: FP8 context FMHA, no GEMM plugin (as trtllm-bench builds)
+    # FP8 weights + FP8 KV cache + paged context FMHA on Hopper: FP8 context FMHA, no GEMM plugin (as
+    # trtllm-bench builds)
     assert argv[argv.index("--use_fp8_context_fmha") + 1] == "enable"
     assert "--gemm_plugin" not in argv
     assert argv[argv.index("--gpt_attention_plugin") + 1] == "auto"
@@ -258,7 +261,8 @@ def engine_plan():
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
-    """A TensorRT-LLM checkpoint directory layout (config.json + rank0.safetensors) as the quantize step writes it."""
+    """A TensorRT-LLM checkpoint directory layout (config.json + rank0.safetensors) as the quantize step
+    writes it."""
     ck = tmp_path / "quantized" / "trtllm_checkpoint"
     ck.mkdir(parents=True)
     (ck / "config.json").write_text(
@@ -546,15 +550,20 @@ def test_timing_cache_publish_is_atomic(engine_plan, tmp_path: Path) -> None:
 def test_handoff_names_the_published_checkpoint_relative_to_the_output(
     engine_plan, checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the runner's `published_as` (quantize -> checkpoint/), the script and its inputs use paths inside the
+    """With the runner's `published_as` (quantize -> checkpoint/), the script and its inputs use paths inside
+    the
     output directory, never this machine's cache (tests/pipeline/test_handoff.py runs such a script)."""
     loaded, plan = engine_plan
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    ctx, _ = make_ctx(loaded, plan, tmp_path, checkpoint, executor="local", published_as={"quantize": "checkpoint"})
+    ctx, _ = make_ctx(
+        loaded, plan, tmp_path, checkpoint, executor="local", published_as={"quantize": "checkpoint"}
+    )
     with pytest.raises(ToolMissing):
         ce.CompileEngineStep("compile", loaded, plan, needs=("quantize",)).run(ctx)
     inputs = json.loads((tmp_path / "handoff" / "compile-inputs.json").read_text())
-    assert inputs["checkpoint_dir"] == "checkpoint/trtllm_checkpoint" and inputs["checkpoint_published"] is True
+    assert (
+        inputs["checkpoint_dir"] == "checkpoint/trtllm_checkpoint" and inputs["checkpoint_published"] is True
+    )
     argv = inputs["argv"]
     assert argv[argv.index("--checkpoint_dir") + 1] == "checkpoint/trtllm_checkpoint"
     assert argv[argv.index("--output_dir") + 1] == "engine"

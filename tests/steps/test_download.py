@@ -1,4 +1,5 @@
-"""The download step against a local HTTP endpoint that answers like the hub (real huggingface_hub, no mocks)."""
+"""The download step against a local HTTP endpoint that answers like the hub (real huggingface_hub, no
+mocks)."""
 # ruff: noqa: F811 - fixtures imported from tests/pipeline/conftest.py are re-bound as arguments
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import PYTHONPATH, clean_hf_env, events, fake_hub, leftovers, tiny_model, write_recipe  # noqa: F401
+from tests.pipeline.conftest import (  # noqa: F401
+    PYTHONPATH,
+    clean_hf_env,
+    events,
+    fake_hub,
+    leftovers,
+    tiny_model,
+    write_recipe,
+)
 from trtforge.errors import InvalidInput, ToolMissing
 from trtforge.pipeline.cache import CacheStore
-from trtforge.steps.graph import publish_layout, steps_for
 from trtforge.pipeline.runner import BuildRequest, run_build
 from trtforge.plan import make_plan
 from trtforge.recipe.loader import load_recipe
 from trtforge.steps import builtin_registry
 from trtforge.steps.download import select_files
+from trtforge.steps.graph import publish_layout, steps_for
 
 REPO = "acme/tiny-llama"
 CANARY = "hf_CANARYtokenDoNotLeak0123456789abcdef"
@@ -30,15 +39,17 @@ CANARY = "hf_CANARYtokenDoNotLeak0123456789abcdef"
 def hub_files(tiny_model: Path) -> dict[str, bytes]:
     """The tiny model as a hub repo, plus the files a build must not fetch."""
     files = {p.name: p.read_bytes() for p in tiny_model.iterdir() if p.is_file()}
-    files.update({
-        "pytorch_model.bin": b"legacy weights, never fetched when safetensors exist",
-        "pytorch_model.bin.index.json": b"{}",
-        "original/consolidated.00.pth": b"meta's original format",
-        "original/params.json": b"{}",
-        "README.md": b"# model card",
-        ".gitattributes": b"*.safetensors filter=lfs",
-        "modeling_custom.py": b"print('remote code')",
-    })
+    files.update(
+        {
+            "pytorch_model.bin": b"legacy weights, never fetched when safetensors exist",
+            "pytorch_model.bin.index.json": b"{}",
+            "original/consolidated.00.pth": b"meta's original format",
+            "original/params.json": b"{}",
+            "README.md": b"# model card",
+            ".gitattributes": b"*.safetensors filter=lfs",
+            "modeling_custom.py": b"print('remote code')",
+        }
+    )
     return files
 
 
@@ -61,8 +72,15 @@ class HubBuild:
         plan = make_plan(self.twin.recipe, self.twin.recipe.target).model_copy(update={"recipe": "t"})
         reg = builtin_registry()
         steps = steps_for(loaded, plan, reg)
-        req = BuildRequest(loaded=loaded, plan=plan, steps=steps, layout=publish_layout(steps, loaded, reg),
-                           output_dir=self.out, cache=self.cache, **kw)
+        req = BuildRequest(
+            loaded=loaded,
+            plan=plan,
+            steps=steps,
+            layout=publish_layout(steps, loaded, reg),
+            output_dir=self.out,
+            cache=self.cache,
+            **kw,
+        )
         evs: list[dict] = []
         return run_build(req, evs.append), evs
 
@@ -75,19 +93,53 @@ def hub_env(fake_hub, clean_hf_env, tmp_path):
 
 
 def test_select_files_rules() -> None:
-    repo = ["config.json", "generation_config.json", "model-00001-of-00002.safetensors",
-            "model-00002-of-00002.safetensors", "model.safetensors.index.json", "pytorch_model-00001-of-00002.bin",
-            "pytorch_model.bin.index.json", "consolidated.safetensors", "original/model.safetensors",
-            "metal/model.bin", "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "chat_template.jinja",
-            "README.md", ".gitattributes", "LICENSE", "modeling_x.py", "onnx/model.onnx"]
-    assert select_files(repo) == sorted([
-        "LICENSE", "chat_template.jinja", "config.json", "generation_config.json", "model-00001-of-00002.safetensors",
-        "model-00002-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json", "tokenizer.model",
-        "tokenizer_config.json"])
+    repo = [
+        "config.json",
+        "generation_config.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model-00001-of-00002.bin",
+        "pytorch_model.bin.index.json",
+        "consolidated.safetensors",
+        "original/model.safetensors",
+        "metal/model.bin",
+        "tokenizer.json",
+        "tokenizer.model",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "README.md",
+        ".gitattributes",
+        "LICENSE",
+        "modeling_x.py",
+        "onnx/model.onnx",
+    ]
+    assert select_files(repo) == sorted(
+        [
+            "LICENSE",
+            "chat_template.jinja",
+            "config.json",
+            "generation_config.json",
+            "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors",
+            "model.safetensors.index.json",
+            "tokenizer.json",
+            "tokenizer.model",
+            "tokenizer_config.json",
+        ]
+    )
     assert "modeling_x.py" in select_files(repo, trust_remote_code=True)
-    legacy = ["config.json", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json"]
+    legacy = [
+        "config.json",
+        "pytorch_model.bin",
+        "model.safetensors.index.json",
+        "pytorch_model.bin.index.json",
+    ]
     assert select_files(legacy) == ["config.json", "pytorch_model.bin", "pytorch_model.bin.index.json"]
-    assert select_files(["consolidated.safetensors", "params.json"]) == ["consolidated.safetensors", "params.json"]
+    assert select_files(["consolidated.safetensors", "params.json"]) == [
+        "consolidated.safetensors",
+        "params.json",
+    ]
     assert select_files(repo, allow_patterns=["*.json"]) == sorted(f for f in repo if f.endswith(".json"))
 
 
@@ -101,8 +153,13 @@ def test_downloads_only_what_the_build_needs_at_a_pinned_commit(hub_env, tiny_mo
     for name in got:
         assert (build.out / "checkpoint" / name).read_bytes() == (tiny_model / name).read_bytes()
     lock = json.loads((build.out / "trtforge.lock.json").read_text())
-    assert lock["model"] == {"source": "hub", "repo": REPO, "revision_requested": "main", "revision_resolved": sha,
-                             "content_digest": result.steps[0].digest}
+    assert lock["model"] == {
+        "source": "hub",
+        "repo": REPO,
+        "revision_requested": "main",
+        "revision_resolved": sha,
+        "content_digest": result.steps[0].digest,
+    }
     assert lock["steps"][0]["source"] == f"hub:{REPO}@{sha}"
     fetched = {r["path"] for r in hub_env.requests("GET")}
     assert not [p for p in fetched if ".bin" in p or "original" in p or "README" in p or ".py" in p]
@@ -111,10 +168,14 @@ def test_downloads_only_what_the_build_needs_at_a_pinned_commit(hub_env, tiny_mo
     before = len(hub_env.requests())
     again, _ = build()
     assert [s.status for s in again.steps] == ["cached"]
-    assert [r["path"].split("?")[0] for r in hub_env.requests()[before:]] == [f"/api/models/{REPO}/revision/main"]
+    assert [r["path"].split("?")[0] for r in hub_env.requests()[before:]] == [
+        f"/api/models/{REPO}/revision/main"
+    ]
 
 
-def test_pinned_commit_rebuilds_without_network_and_branch_moves_are_noticed(hub_env, tiny_model, tmp_path) -> None:
+def test_pinned_commit_rebuilds_without_network_and_branch_moves_are_noticed(
+    hub_env, tiny_model, tmp_path
+) -> None:
     files = hub_files(tiny_model)
     sha = hub_env.add_repo(REPO, files)
     HubBuild(tmp_path, tiny_model, revision=sha)()
@@ -181,7 +242,9 @@ def test_gated_repo_needs_a_token_and_never_records_it(hub_env, tiny_model, tmp_
 
 def test_missing_repo_and_revision_are_invalid_input(hub_env, tiny_model, tmp_path) -> None:
     result, _ = HubBuild(tmp_path, tiny_model)()
-    assert isinstance(result.error, InvalidInput) and f"model repo {REPO} was not found" in result.error.message
+    assert (
+        isinstance(result.error, InvalidInput) and f"model repo {REPO} was not found" in result.error.message
+    )
     hub_env.add_repo(REPO, hub_files(tiny_model))
     result, _ = HubBuild(tmp_path, tiny_model, revision="v9.9")()
     assert isinstance(result.error, InvalidInput) and "revision 'v9.9' does not exist" in result.error.message
@@ -211,20 +274,36 @@ def test_offline_mode_uses_the_cache(hub_env, tiny_model, tmp_path, clean_hf_env
     assert isinstance(missing.error, ToolMissing) and "offline (HF_HUB_OFFLINE=1)" in missing.error.message
 
 
-# ---------------------------------------------------------------------------------------------- CLI, processes
+# --------------------------------------------------------------------------------------------- CLI, processes
 
 
 def cli_env(workdir: Path, hub_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TRTFORGE_DEBUG")}
-    env.update({"HF_ENDPOINT": hub_url, "HF_HOME": str(workdir / "hf-home"), "TRTFORGE_CACHE": str(workdir / "cache"),
-                "PYTHONPATH": PYTHONPATH, **extra})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TRTFORGE_DEBUG")
+    }
+    env.update(
+        {
+            "HF_ENDPOINT": hub_url,
+            "HF_HOME": str(workdir / "hf-home"),
+            "TRTFORGE_CACHE": str(workdir / "cache"),
+            "PYTHONPATH": PYTHONPATH,
+            **extra,
+        }
+    )
     return env
 
 
 def trtforge(workdir: Path, env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "trtforge", *args], cwd=workdir, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "trtforge", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow  # a build process SIGKILLed mid-transfer, then a second one
@@ -234,8 +313,14 @@ def test_cli_build_killed_mid_download_resumes(fake_hub, tiny_model, tmp_path) -
     fake_hub.stall["extra.safetensors"] = BREAK_AT
     write_recipe(tmp_path, model={"repo": REPO})
     env = cli_env(tmp_path, fake_hub.url)
-    proc = subprocess.Popen([sys.executable, "-m", "trtforge", "build", "t.yaml", "--json"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trtforge", "build", "t.yaml", "--json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert fake_hub.stalled.wait(60), "the transfer never started"
         time.sleep(0.3)  # let the client write what it received
@@ -267,8 +352,12 @@ def test_cli_token_never_printed_or_written(fake_hub, tiny_model, tmp_path) -> N
     no_token = trtforge(tmp_path, cli_env(tmp_path, fake_hub.url, HF_TOKEN=""), "build", "t.yaml")
     assert no_token.returncode == 2 and "HF_TOKEN" in no_token.stderr
     env = cli_env(tmp_path, fake_hub.url, HF_TOKEN=CANARY)
-    runs = [trtforge(tmp_path, env, "build", "t.yaml", "--json"), trtforge(tmp_path, env, "build", "t.yaml"),
-            trtforge(tmp_path, env, "build", "t.yaml", "--dry-run", "--json"), trtforge(tmp_path, env, "cache", "ls")]
+    runs = [
+        trtforge(tmp_path, env, "build", "t.yaml", "--json"),
+        trtforge(tmp_path, env, "build", "t.yaml"),
+        trtforge(tmp_path, env, "build", "t.yaml", "--dry-run", "--json"),
+        trtforge(tmp_path, env, "cache", "ls"),
+    ]
     assert [r.returncode for r in runs] == [0, 0, 0, 0], runs[0].stderr
     for r in runs:
         assert CANARY not in r.stdout + r.stderr

@@ -95,7 +95,8 @@ def test_detect_engine_running() -> None:
 def test_detect_client_without_engine() -> None:
     run, _ = _runner(
         1,
-        stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n",
+        stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon "
+        "running?\n",
     )
     status = detect_container_engine("docker", which=lambda n: "/usr/bin/docker", run=run)
     assert not status.running

@@ -54,7 +54,8 @@ def nvidia_tuned(name: str) -> dict:
     return yaml.safe_load((TUNED / name).read_text())
 
 
-IDS = lambda x: x.stem if isinstance(x, Path) else str(x)
+def IDS(x):
+    return x.stem if isinstance(x, Path) else str(x)
 
 
 @pytest.mark.parametrize("path,index", pytorch_targets(), ids=IDS)

@@ -1,4 +1,5 @@
-"""QuantizeStep: preflight refusals (one clear line each), params/versions, and real runs through the worker."""
+"""QuantizeStep: preflight refusals (one clear line each), params/versions, and real runs through the
+worker."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trtforge.errors import EXIT_INFEASIBLE, EXIT_MISSING, Infeasible, InvalidInput, ToolMissing
+from trtforge.errors import EXIT_MISSING, Infeasible, InvalidInput, ToolMissing
 from trtforge.pipeline.step import StepContext
-from trtforge.plan.resolve import resolve
 from trtforge.plan.model import (
     GpuInfo,
     Limits,
@@ -21,10 +21,11 @@ from trtforge.plan.model import (
     QuantPlan,
     ToolchainPlan,
 )
+from trtforge.plan.resolve import resolve
 from trtforge.quantize import versions
-from trtforge.toolchain import quant_formats as formats
 from trtforge.recipe.loader import load_recipe
 from trtforge.steps.quantize import DEVICE_ENV, AccuracyGateFailed, QuantizeStep
+from trtforge.toolchain import quant_formats as formats
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,11 +129,16 @@ def test_local_calibration_file_is_fingerprinted_by_content(tmp_path):
 @pytest.mark.parametrize("fmt,kv", [("fp8", "fp8"), ("int4_awq", "bf16"), ("nvfp4", "bf16")])
 def test_preflight_passes_for_a_cpu_format(tmp_path, fmt, kv):
     """Combinations the real worker quantizes and exports on CPU (tests/quantize/test_worker.py: fp8 + fp8 KV,
-    int4_awq, nvfp4 without its accuracy check) pass preflight, and the job it prepares runs them on the CPU."""
+    int4_awq, nvfp4 without its accuracy check) pass preflight, and the job it prepares runs them on the
+    CPU."""
     s = step(tmp_path, MODEL, plan(fmt, kv=kv))
     assert s.preflight() is None
     p = s.params()
-    assert (p["device"], p["format"], p["modelopt_config"]) == ("cpu", fmt, formats.get_format(fmt).modelopt_config)
+    assert (p["device"], p["format"], p["modelopt_config"]) == (
+        "cpu",
+        fmt,
+        formats.get_format(fmt).modelopt_config,
+    )
     assert p["kv_cache"] == (None if kv == "bf16" else kv)
 
 

@@ -1,4 +1,5 @@
-"""Every extracted spec names where it came from (repo, path, commit or index id, date), and is well formed."""
+"""Every extracted spec names where it came from (repo, path, commit or index id, date), and is well
+formed."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ def test_versions_table_is_ordered_and_consistent() -> None:
     data = load(VERSIONS)
     for row in data["releases"]:
         assert len(row["triton_images"]) == len(row["triton_tags"])
-        for tag, image in zip(row["triton_tags"], row["triton_images"]):
+        for tag, image in zip(row["triton_tags"], row["triton_images"], strict=False):
             assert image == f"nvcr.io/nvidia/tritonserver:{tag}-trtllm-python-py3"
     assert data["default_version"] == data["latest_release"] == "1.2.1"
     assert data["engine_backend"]["last_version"] == "1.2.1"
@@ -143,7 +144,8 @@ _EXTRACTED = [
 
 
 def test_manifest_says_what_was_extracted() -> None:
-    """A version is marked extracted exactly when its folder holds the spec files; otherwise it says what is missing."""
+    """A version is marked extracted exactly when its folder holds the spec files; otherwise it says what is
+    missing."""
     for version, entry in _MANIFEST["versions"].items():
         assert entry["tag"] == f"v{version}"
         assert entry["commit"] is None or SHA.match(entry["commit"])

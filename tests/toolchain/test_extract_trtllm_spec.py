@@ -218,7 +218,7 @@ class PluginConfig(BaseModel):
 
 
 cli_plugin_args = ["gemm_plugin", "gpt_attention_plugin", "moe_plugin", "use_paged_context_fmha", "tokens_per_block"]
-"""
+"""  # noqa: E501 (fixture source in TensorRT-LLM's own layout)
 
 MODE_PY = """
 from enum import auto
@@ -449,7 +449,8 @@ def test_no_build_py_is_marked(tmp_path: Path) -> None:
 
 
 def _manifest(out: Path, commit: str | None) -> Path:
-    """A spec manifest listing 9.9.0 as not extracted yet (as specs.json lists a version before extraction)."""
+    """A spec manifest listing 9.9.0 as not extracted yet (as specs.json lists a version before
+    extraction)."""
     entry = {
         "tag": "v9.9.0",
         "commit": commit,

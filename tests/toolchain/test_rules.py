@@ -221,7 +221,10 @@ def test_good_pytorch_options() -> None:
         ),
         ({"free_gpu_memory_fraction": 0.0}, "(0, 1]"),
         ({"cuda_graph_max_batch_size": 128}, "exceeds max_batch_size"),
-        ({"speculative_mode": "explicit_draft_tokens", "max_draft_len": 3}, "runs only on the TensorRT engine backend"),
+        (
+            {"speculative_mode": "explicit_draft_tokens", "max_draft_len": 3},
+            "runs only on the TensorRT engine backend",
+        ),
         ({"speculative_mode": "eagle"}, "needs max_draft_len >= 1"),
         ({"is_moe": False}, "without MoE layers"),
         ({"version": "0.21.0"}, "needs TensorRT-LLM 1.0.0+"),

@@ -93,7 +93,10 @@ def test_word_sequences_roundtrip():
 
 def test_text_accumulator_streams_deltas_that_concatenate_to_the_full_text(tokenizer):
     ids = tokenizer.encode("Hello, world! How are you today?", add_special_tokens=False)
-    decode = lambda t: tokenizer.decode(t, skip_special_tokens=True)
+
+    def decode(t):
+        return tokenizer.decode(t, skip_special_tokens=True)
+
     acc = bls_mod.TextAccumulator(accumulate=True)
     pieces = [p for p in (acc.add([t], decode) for t in ids) if p]
     rest = acc.flush(decode)

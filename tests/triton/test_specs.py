@@ -1,4 +1,5 @@
-"""The per-version data files: provenance, NVIDIA's facts as issues and NOTES.md state them, and the rules that
+"""The per-version data files: provenance, NVIDIA's facts as issues and NOTES.md state them, and the rules
+that
 pick a data file for a repository."""
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def test_model_inputs_carry_upstream_types_and_shapes():
 
 
 def test_release_commits_agree_with_the_trtllm_spec_manifest():
-    """trtforge/data/trtllm/specs.json maps each release tag to its NVIDIA/TensorRT-LLM commit by its own route;
+    """trtforge/data/trtllm/specs.json maps each release tag to its NVIDIA/TensorRT-LLM commit by its own
+    route;
     every such commit is one the Triton data records as pinned by that release."""
     import json
     from importlib import resources

@@ -11,6 +11,8 @@ import pytest
 
 from tests.cli_inprocess import cli_in_process as run_cli  # in process: no process behaviour under test here
 from tests.triton.fixtures import engine_config_json, write_json
+from trtforge.triton import specs
+from trtforge.triton.pb import parse_pbtxt, to_pbtxt
 from trtforge.triton.settings import RepoSettings
 from trtforge.triton.validate import validate_repository
 from trtforge.triton.writer import write_repository
@@ -107,7 +109,8 @@ def test_ensemble_step_names_a_missing_tensor(repo):
 
 
 def test_engine_repository_checks(tmp_path, tiny_llama):
-    """An engine repository: parameter typos, engine files vs world size, batch size vs the engine, version."""
+    """An engine repository: parameter typos, engine files vs world size, batch size vs the engine,
+    version."""
     engine = tmp_path / "engine"
     write_json(engine / "config.json", engine_config_json(world_size=2, max_batch_size=8, version="0.18.2"))
     s = RepoSettings(
@@ -156,14 +159,15 @@ def test_cli_ok(good_repo):
 
 def test_lock_file_next_to_the_repository_must_agree(repo):
     # `trtforge build` publishes trtforge.lock.json beside model_repository/.
-    (repo.parent / "trtforge.lock.json").write_text(json.dumps({"plan": {"toolchain": {"trtllm_version": "1.1.0"}}}))
-    assert "trtforge.lock.json: TensorRT-LLM 1.1.0 in the lock file, 1.2.1 in trtforge.json" in _messages(repo)
+    (repo.parent / "trtforge.lock.json").write_text(
+        json.dumps({"plan": {"toolchain": {"trtllm_version": "1.1.0"}}})
+    )
+    assert "trtforge.lock.json: TensorRT-LLM 1.1.0 in the lock file, 1.2.1 in trtforge.json" in _messages(
+        repo
+    )
 
 
-# -- NVIDIA's required parameters, per pinned version ------------------------------------------------------------
-
-from trtforge.triton import specs
-from trtforge.triton.pb import parse_pbtxt, to_pbtxt
+# -- NVIDIA's required parameters, per pinned version --------------------------------------------------------
 
 EXTRACTED = [v for v, e in specs.versions_index()["versions"].items() if e["status"] == "extracted"]
 
@@ -195,7 +199,9 @@ def test_each_required_parameter_removed_fails_validation(version, tiny_llama, t
         name: specs.required_parameters(version, name)
         for name in ("preprocessing", "tensorrt_llm", "postprocessing", "tensorrt_llm_bls")
     }
-    assert required["tensorrt_llm"] and required["preprocessing"]  # every release reads some without a fallback
+    assert (
+        required["tensorrt_llm"] and required["preprocessing"]
+    )  # every release reads some without a fallback
     for name, keys in required.items():
         path = repo / name / "config.pbtxt"
         original = path.read_text()
@@ -243,4 +249,6 @@ def test_bls_without_its_routes_is_named(repo):
     config = parse_pbtxt((repo / "tensorrt_llm_bls" / "config.pbtxt").read_text())
     del config.parameters["routes"]
     (repo / "tensorrt_llm_bls" / "config.pbtxt").write_text(to_pbtxt(config))
-    assert _messages(repo) == ["tensorrt_llm_bls/config.pbtxt: parameter 'routes' missing (trtforge's BLS routes inputs by it)"]
+    assert _messages(repo) == [
+        "tensorrt_llm_bls/config.pbtxt: parameter 'routes' missing (trtforge's BLS routes inputs by it)"
+    ]

@@ -1,4 +1,5 @@
-"""`trtforge deploy`: hand-off files for trtllm-serve, Triton, Kubernetes LeaderWorkerSet, NVIDIA Dynamo, Slurm."""
+"""`trtforge deploy`: hand-off files for trtllm-serve, Triton, Kubernetes LeaderWorkerSet, NVIDIA Dynamo,
+Slurm."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _source(source: Path, hardware: str | None):  # type: ignore[no-untyped-def]
     from trtforge.recipe.schema import target_label
 
     revision = None
-    # deploy downloads nothing: a recipe's '${HF_TOKEN}' may be unset here (the manifests name a Secret instead)
+    # deploy downloads nothing: a recipe's '${HF_TOKEN}' may be unset here (the manifests name a Secret
+    # instead)
     env = {"HF_TOKEN": "", **os.environ}
     if source.is_dir():
         lock_path = source / LOCK_NAME

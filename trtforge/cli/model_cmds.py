@@ -137,7 +137,8 @@ def _adhoc_recipe(
     nodes: int = 1,
 ):
     """A Recipe for `plan --model ... --gpu ...` (validated like a file): the same plan as a recipe file with
-    these fields. `gpus` None = unset (1, or with gpu auto every local GPU of that model); `workload` None = no
+    these fields. `gpus` None = unset (1, or with gpu auto every local GPU of that model); `workload` None =
+    no
     engine.workload section, its given keys otherwise (the rest take the recipe's Workload defaults)."""
     from pydantic import ValidationError
 
@@ -155,7 +156,11 @@ def _adhoc_recipe(
     data: dict[str, Any] = {
         "name": name,
         "model": source,
-        "target": {"gpu": gpu, **({"gpus": gpus} if gpus is not None else {}), **({"nodes": nodes} if nodes > 1 else {})},
+        "target": {
+            "gpu": gpu,
+            **({"gpus": gpus} if gpus is not None else {}),
+            **({"nodes": nodes} if nodes > 1 else {}),
+        },
         "quantization": {"format": quant, "kv_cache": kv_cache},
         "engine": {"backend": backend},
     }
@@ -181,13 +186,21 @@ def plan(
         None, "--model", help="Model directory, config.json or hub id (instead of a recipe)."
     ),
     gpu: str | None = typer.Option(
-        None, "--gpu", help="GPU name or alias (see `trtforge gpus`), cpu, or auto (the GPUs NVML finds here)."
+        None,
+        "--gpu",
+        help="GPU name or alias (see `trtforge gpus`), cpu, or auto (the GPUs NVML finds here).",
     ),
     n_gpus: int | None = typer.Option(
-        None, "--gpus", min=1, max=64, show_default=False,
+        None,
+        "--gpus",
+        min=1,
+        max=64,
+        show_default=False,
         help="GPUs available on the node (default 1; with --gpu auto, every local GPU of that model).",
     ),
-    n_nodes: int = typer.Option(1, "--nodes", min=1, max=64, help="Nodes of --gpus GPUs each (multi-node plan)."),
+    n_nodes: int = typer.Option(
+        1, "--nodes", min=1, max=64, help="Nodes of --gpus GPUs each (multi-node plan)."
+    ),
     quant: str = typer.Option(
         "none",
         "--quant",
@@ -199,17 +212,27 @@ def plan(
     ),
     backend: str = typer.Option("auto", "--backend", help="auto | pytorch | tensorrt"),
     isl: int | None = typer.Option(
-        None, "--isl", min=1, show_default=False,
+        None,
+        "--isl",
+        min=1,
+        show_default=False,
         help="Typical prompt length to size limits for, engine.workload.input_len (default 1024 once any of "
-        "--isl/--osl/--concurrency is given; none given: limits from the model's context, as a recipe without "
+        "--isl/--osl/--concurrency is given; none given: limits from the model's context, as a recipe "
+        "without "
         "engine.workload).",
     ),
     osl: int | None = typer.Option(
-        None, "--osl", min=1, show_default=False,
+        None,
+        "--osl",
+        min=1,
+        show_default=False,
         help="Typical output length, engine.workload.output_len (default 1024, as for --isl).",
     ),
     concurrency: int | None = typer.Option(
-        None, "--concurrency", min=1, show_default=False,
+        None,
+        "--concurrency",
+        min=1,
+        show_default=False,
         help="Concurrent requests, engine.workload.concurrency (default 64, as for --isl).",
     ),
     trtllm_version: str | None = typer.Option(
@@ -226,8 +249,10 @@ def plan(
         raise InvalidInput("give a RECIPE file, or --model SOURCE --gpu NAME")
     quick = (n_gpus, isl, osl, concurrency, max_seq_len, trtllm_version)
     if recipe_path is not None and (gpu or n_nodes > 1 or any(v is not None for v in quick)):
-        raise InvalidInput("--gpu/--gpus/--nodes/--isl/--osl/--concurrency/--max-seq-len/--trtllm-version go with --model; "
-                           "a recipe sets them in its file")
+        raise InvalidInput(
+            "--gpu/--gpus/--nodes/--isl/--osl/--concurrency/--max-seq-len/--trtllm-version go with --model; "
+            "a recipe sets them in its file"
+        )
     if recipe_path is not None:
         from trtforge.recipe.loader import load_recipe  # the pydantic recipe models (api has loaded them)
 
@@ -235,10 +260,23 @@ def plan(
     else:
         if not gpu:
             raise InvalidInput("--model needs --gpu NAME (see `trtforge gpus`)")
-        workload = {k: v for k, v in (("input_len", isl), ("output_len", osl), ("concurrency", concurrency))
-                    if v is not None}
-        recipe = _adhoc_recipe(model, gpu, n_gpus, quant, kv_cache, max_seq_len, backend,  # type: ignore[arg-type]
-                               trtllm_version, workload or None, n_nodes)
+        workload = {
+            k: v
+            for k, v in (("input_len", isl), ("output_len", osl), ("concurrency", concurrency))
+            if v is not None
+        }
+        recipe = _adhoc_recipe(
+            model,
+            gpu,
+            n_gpus,
+            quant,
+            kv_cache,
+            max_seq_len,
+            backend,  # type: ignore[arg-type]
+            trtllm_version,
+            workload or None,
+            n_nodes,
+        )
     planned = api.plan(recipe)
     plans = [t.plan for t in planned]
     if as_json:  # each plan with its BuildSpec: every setting of every artifact the build would write
@@ -316,8 +354,14 @@ def _show_plan(plan: Any) -> None:
         rows.append(("tuned config", plan.tuned_config))
     if plan.topology is not None:
         t = plan.topology
-        rows.insert(5, ("nodes", f"{t.nodes} of {t.nodes_available} x {t.gpus_per_node} GPUs, {t.ranks_per_node} "
-                                 f"ranks per node: {t.placement}"))
+        rows.insert(
+            5,
+            (
+                "nodes",
+                f"{t.nodes} of {t.nodes_available} x {t.gpus_per_node} GPUs, {t.ranks_per_node} "
+                f"ranks per node: {t.placement}",
+            ),
+        )
     for k, v in rows:
         table.add_row(k, v)
     for d in plan.decisions:

@@ -114,7 +114,9 @@ class RichSink:
             BarColumn(bar_width=24),
             TextColumn("{task.fields[amount]}", table_column=Column(no_wrap=True)),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[note]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+            TextColumn(
+                "{task.fields[note]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")
+            ),
             console=self.console,
             transient=False,
             expand=True,
@@ -147,10 +149,20 @@ class RichSink:
                 done, total, unit = ev.get("done"), ev.get("total"), ev.get("unit")
                 amount = ""
                 if done is not None:
-                    amount = (f"{human_bytes(done)}/{human_bytes(total)}" if unit == "B"
-                              else f"{done:g}/{total:g}" if total else f"{done:g}")
-                self.progress.update(task, completed=done or 0, total=total, amount=amount,
-                                     note=escape(secrets.redact(ev.get("message") or "")))
+                    amount = (
+                        f"{human_bytes(done)}/{human_bytes(total)}"
+                        if unit == "B"
+                        else f"{done:g}/{total:g}"
+                        if total
+                        else f"{done:g}"
+                    )
+                self.progress.update(
+                    task,
+                    completed=done or 0,
+                    total=total,
+                    amount=amount,
+                    note=escape(secrets.redact(ev.get("message") or "")),
+                )
             elif kind == "log":
                 message = escape(secrets.redact(ev.get("message", "")))
                 self.progress.console.print(f"[dim]\\[{escape(step)}][/dim] {message}", highlight=False)

@@ -27,8 +27,9 @@ def validate(
     for path in recipes:
         try:
             loaded = load_recipe(path)
-            names.append({"file": str(path), "name": loaded.recipe.name,
-                          "targets": len(loaded.recipe.all_targets)})
+            names.append(
+                {"file": str(path), "name": loaded.recipe.name, "targets": len(loaded.recipe.all_targets)}
+            )
         except RecipeInvalid as exc:
             problems.extend(exc.issues)
     if as_json:
@@ -53,7 +54,9 @@ def schema(
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "trtforge recipe"
     doc.setdefault("properties", {})["extends"] = {
-        "type": "string", "description": "Path of a base recipe this one overlays (relative to this file)."}
+        "type": "string",
+        "description": "Path of a base recipe this one overlays (relative to this file).",
+    }
     text = json.dumps(doc, indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)

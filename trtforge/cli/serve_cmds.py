@@ -53,13 +53,16 @@ def serve(
     ),
     print_command: bool = typer.Option(False, "--print-command", help="Print the launch command and exit."),
     check: str = typer.Option(
-        None, "--check", metavar="PROMPT",
+        None,
+        "--check",
+        metavar="PROMPT",
         help="Smoke test: once ready, send PROMPT to every generate model (and its stream where it has one), "
         "print the answers, stop the server; non-zero exit if any fails.",
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON event per line (ready, answer, stopped)."),
 ) -> None:
-    """Serve a model repository on a real Triton server until Ctrl-C / SIGTERM (or, with --check, one smoke test)."""
+    """Serve a model repository on a real Triton server until Ctrl-C / SIGTERM (or, with --check, one smoke
+    test)."""
     # trtforge.api loads the recipe schema, planner and step graph: ~0.3 s `trtforge --help` must not pay.
     from trtforge import api
     from trtforge.serve.launch import ServeOptions  # http.client + ssl (see above)
@@ -132,13 +135,22 @@ def exposed_warning(host: str) -> str:
 
 
 def _show_answers(check, as_json: bool) -> None:
-    """The smoke test's answers (stream answers carry their verdict); raise its error after showing them all."""
+    """The smoke test's answers (stream answers carry their verdict); raise its error after showing them
+    all."""
     for a in check.answers:
         if as_json:
             extra = {"note": a.message} if a.verdict == "note" else {}
             extra |= {"mismatch": a.message} if a.verdict == "mismatch" else {}
-            emit_event({"event": "answer", "model": a.model, "route": a.route, "text": a.text,
-                        "latency_s": round(a.latency_s, 4)} | extra)
+            emit_event(
+                {
+                    "event": "answer",
+                    "model": a.model,
+                    "route": a.route,
+                    "text": a.text,
+                    "latency_s": round(a.latency_s, 4),
+                }
+                | extra
+            )
         else:
             say(f"{a.model}/{a.route} ({a.latency_s * 1000:.0f} ms): {a.text!r}")
             if a.verdict == "note":
@@ -231,13 +243,13 @@ def bench(
     requests: int = typer.Option(16, "--requests", min=1, help="Requests in total."),
     max_tokens: int = typer.Option(16, "--max-tokens", min=1, help="Output tokens per request."),
     prompt: str = typer.Option(None, "--prompt", help="Prompt text (default: a fixed sentence)."),
-    tool: str = typer.Option(
-        "auto", "--tool", help="auto (aiperf when installed) | builtin | aiperf."
-    ),
+    tool: str = typer.Option("auto", "--tool", help="auto (aiperf when installed) | builtin | aiperf."),
     tokenizer: Path = typer.Option(
         None, "--tokenizer", help="aiperf: tokenizer directory (default: the served repository's own)."
     ),
-    artifacts: Path = typer.Option(None, "--artifact-dir", help="aiperf: where its exports go (default: a temp dir)."),
+    artifacts: Path = typer.Option(
+        None, "--artifact-dir", help="aiperf: where its exports go (default: a temp dir)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run a bounded load against a served model: requests/s, tokens/s, TTFT and inter-token latency."""
@@ -261,7 +273,6 @@ def bench(
                 raise
             found = None  # auto, a server that is not ours and no --tokenizer: the built-in client
     if found is not None:
-
         out = artifacts or Path(tempfile.mkdtemp(prefix="trtforge-bench-"))
         result = run_aiperf(target, cfg, found, out)
     else:

@@ -1,4 +1,5 @@
-"""What a renderer returns: files to write, the Kubernetes documents among them, the shell scripts to check."""
+"""What a renderer returns: files to write, the Kubernetes documents among them, the shell scripts to
+check."""
 
 from __future__ import annotations
 

@@ -2,10 +2,10 @@
 pinned-revision download.
 
 Interfaces, as read in NVIDIA/TensorRT-LLM tensorrt_llm/commands/serve.py @00209af1 (main, 1.3-era; no 1.2.x
-copy is stored): `trtllm-serve MODEL --host --port --extra_llm_api_options FILE` (`--config` is an alias there;
-trtforge writes the long name, which every release since 1.0 accepts), and the YAML overrides the CLI values.
-Multi-node: every MPI rank runs `trtllm-llmapi-launch trtllm-serve ...` (TensorRT-LLM docs, "Run trtllm-serve
-with pytorch backend on Slurm"); rank 0 serves HTTP.
+copy is stored): `trtllm-serve MODEL --host --port --extra_llm_api_options FILE` (`--config` is an alias
+there; trtforge writes the long name, which every release since 1.0 accepts), and the YAML overrides the CLI
+values. Multi-node: every MPI rank runs `trtllm-llmapi-launch trtllm-serve ...` (TensorRT-LLM docs, "Run
+trtllm-serve with pytorch backend on Slurm"); rank 0 serves HTTP.
 """
 
 from __future__ import annotations

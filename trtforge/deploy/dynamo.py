@@ -4,9 +4,9 @@ TensorRT-LLM worker component, its engine args in a ConfigMap.
 Shape as in ai-dynamo/dynamo examples/backends/trtllm/deploy/v1beta1/ (agg-with-config.yaml @2ac51dda,
 disagg-multinode.yaml @04521f47): `spec.components[]` with name, type (frontend | worker), replicas,
 podTemplate and, across nodes, `multinode.nodeCount`; the worker runs `python3 -m dynamo.trtllm --model-path
---served-model-name --extra-engine-args <LLM-API YAML>`; the frontend `python3 -m dynamo.frontend --http-port`.
-The Dynamo runtime image ships Dynamo's own TensorRT-LLM build (deploy.dynamo_image), not necessarily the
-recipe's pinned version.
+--served-model-name --extra-engine-args <LLM-API YAML>`; the frontend `python3 -m dynamo.frontend
+--http-port`. The Dynamo runtime image ships Dynamo's own TensorRT-LLM build (deploy.dynamo_image), not
+necessarily the recipe's pinned version.
 """
 
 from __future__ import annotations
@@ -118,13 +118,15 @@ def render(ctx: DeployContext) -> Bundle:
     ready = [
         f"`kubectl -n {ns} get dgd {ctx.name}` shows Ready True;",
         (
-            f"port-forward the frontend service on {ctx.deploy.port}: `curl -s localhost:{ctx.deploy.port}/v1/models` "
+            f"port-forward the frontend service on {ctx.deploy.port}: `curl -s "
+            f"localhost:{ctx.deploy.port}/v1/models` "
             f"lists `{ctx.served_model_name}`."
         ),
     ]
     notes = [
         (
-            f"The worker image {ctx.deploy.dynamo_image} carries Dynamo's TensorRT-LLM; the options were planned "
+            f"The worker image {ctx.deploy.dynamo_image} carries Dynamo's TensorRT-LLM; the options were "
+            "planned "
             f"for TensorRT-LLM {ctx.plan.toolchain.trtllm_version}."
         ),
     ]

@@ -45,18 +45,22 @@ def leader_script(ctx: DeployContext) -> str:
         "\n".join(
             [
                 "#!/usr/bin/env bash",
-                f"# Leader of one LeaderWorkerSet group: {ctx.world_size} ranks over {ctx.nodes} pods of {ctx.gpus_per_node} GPUs.",
+                f"# Leader of one LeaderWorkerSet group: {ctx.world_size} ranks over {ctx.nodes} pods of "
+                f"{ctx.gpus_per_node} GPUs.",
                 "set -euo pipefail",
                 ': "${LWS_GROUP_SIZE:?set by LeaderWorkerSet}" "${GROUP_KEY:?}" "${POD_NAMESPACE:?}"',
                 "running() {",
-                f'  kubectl get pods -n "$POD_NAMESPACE" -l "{selector}" --field-selector status.phase=Running -o name | wc -l',
+                f'  kubectl get pods -n "$POD_NAMESPACE" -l "{selector}" --field-selector '
+                "status.phase=Running -o name | wc -l",
                 "}",
                 'until [ "$(running)" -ge "$LWS_GROUP_SIZE" ]; do',
                 '  echo "waiting for the $LWS_GROUP_SIZE pods of group $GROUP_KEY"',
                 "  sleep 5",
                 "done",
-                "# the leader's name is a prefix of its workers' names: sorted, it comes first and gets rank 0",
-                f'HOSTS="$(kubectl get pods -n "$POD_NAMESPACE" -l "{selector}" -o jsonpath=\'{{range .items[*]}}{{.metadata.name}}{{"\\n"}}{{end}}\' \\',
+                "# the leader's name is a prefix of its workers' names: sorted, it comes first and gets rank "
+                "0",
+                f'HOSTS="$(kubectl get pods -n "$POD_NAMESPACE" -l "{selector}" -o jsonpath=\'{{range '
+                '.items[*]}{.metadata.name}{"\\n"}{end}\' \\',
                 f'  | sort | sed "s/\\$/:{ctx.gpus_per_node}/" | paste -sd, -)"',
                 'echo "ranks on $HOSTS"',
                 f"exec mpirun --allow-run-as-root -mca plm_rsh_agent {k8s.CONFIG_MOUNT}/{RSH_AGENT} \\",
@@ -171,7 +175,8 @@ def render(ctx: DeployContext) -> Bundle:
     docs += [lws, k8s.service(ctx, ctx.name, {SET_NAME_LABEL: ctx.name, WORKER_INDEX_LABEL: "0"})]
     ns = ctx.deploy.namespace
     steps = [
-        "Install LeaderWorkerSet v0.10.0 in the cluster (kubernetes-sigs/lws release manifests or Helm chart).",
+        "Install LeaderWorkerSet v0.10.0 in the cluster (kubernetes-sigs/lws release manifests or Helm "
+        "chart).",
     ]
     if ctx.repo and ctx.deploy.storage.hf_token_secret:
         steps.append(
@@ -180,7 +185,8 @@ def render(ctx: DeployContext) -> Bundle:
         )
     if not ctx.repo:
         steps.append(
-            f"Copy the checkpoint (the build output's `checkpoint/`) into the PVC `{ctx.deploy.storage.pvc}` at "
+            f"Copy the checkpoint (the build output's `checkpoint/`) into the PVC `{ctx.deploy.storage.pvc}` "
+            "at "
             f"`{ctx.model_dir}` (pods mount it at {ctx.deploy.storage.mount_path})."
         )
     if ctx.multi_node:
@@ -191,12 +197,14 @@ def render(ctx: DeployContext) -> Bundle:
     steps.append(f"`kubectl apply -f manifests.yaml` (namespace {ns}).")
     ready = [
         f"`kubectl -n {ns} get lws {ctx.name}` shows READY {ctx.deploy.replicas}/{ctx.deploy.replicas};",
-        f"`kubectl -n {ns} port-forward svc/{ctx.name} {ctx.deploy.port}` then `curl -sf localhost:{ctx.deploy.port}{HEALTH_PATH}` answers 200;",
+        f"`kubectl -n {ns} port-forward svc/{ctx.name} {ctx.deploy.port}` then `curl -sf "
+        f"localhost:{ctx.deploy.port}{HEALTH_PATH}` answers 200;",
         f"the leader pod's startup probe allows {ctx.deploy.startup_seconds} s for the model to load.",
     ]
     notes = (
         [
-            "Pods download into an emptyDir each unless deploy.storage.pvc names a shared claim (recommended for large models)."
+            "Pods download into an emptyDir each unless deploy.storage.pvc names a shared claim (recommended "
+            "for large models)."
         ]
         if ctx.repo and not ctx.deploy.storage.pvc
         else []

@@ -1,4 +1,5 @@
-"""The short README each target directory carries for ops: what it is, what to run in order, what ready looks like."""
+"""The short README each target directory carries for ops: what it is, what to run in order, what ready looks
+like."""
 
 from __future__ import annotations
 

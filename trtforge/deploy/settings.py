@@ -29,7 +29,8 @@ def llm_api_options(recipe: Recipe, plan: Plan) -> dict[str, Any]:
 
 
 def llm_api_yaml(recipe: Recipe, plan: Plan) -> str:
-    """The LLM-API options as YAML text, byte-identical in every target (and in the build's compile output)."""
+    """The LLM-API options as YAML text, byte-identical in every target (and in the build's compile
+    output)."""
     from trtforge.plan.render import config_header, render_yaml
 
     return render_yaml(llm_api_options(recipe, plan), config_header(plan))

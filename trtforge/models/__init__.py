@@ -14,7 +14,8 @@ def load_model_spec(source: str, revision: str | None = None, token: str | None 
 
 
 def load_recipe_model_spec(model) -> ModelSpec:  # noqa: ANN001 - a recipe's ModelSource
-    """ModelSpec of a recipe's `model` section. A GGUF source is fetched (pinned, cached by sha256) and planned
+    """ModelSpec of a recipe's `model` section. A GGUF source is fetched (pinned, cached by sha256) and
+    planned
     from its header metadata, without converting it (trtforge/models/gguf.py)."""
     if model.gguf is None:
         source, revision = (model.path, None) if model.path is not None else (model.repo, model.revision)
@@ -22,7 +23,9 @@ def load_recipe_model_spec(model) -> ModelSpec:  # noqa: ANN001 - a recipe's Mod
     from trtforge.models import gguf
 
     fetched = gguf.fetch(model)
-    return spec_from_config(gguf.hf_config(gguf.read_header(fetched.path)), source=f"gguf:{fetched.describe()}")
+    return spec_from_config(
+        gguf.hf_config(gguf.read_header(fetched.path)), source=f"gguf:{fetched.describe()}"
+    )
 
 
 __all__ = [

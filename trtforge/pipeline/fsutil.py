@@ -54,7 +54,9 @@ def _reflink(src: str, dst: str, src_dev: int) -> bool:
     return True
 
 
-def link_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, allow_hardlink: bool = True) -> str:
+def link_file(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, allow_hardlink: bool = True
+) -> str:
     """Make dst hold src's bytes as cheaply as possible; returns 'reflink', 'hardlink' or 'copy'.
 
     Symlinks in src are followed (a hub snapshot is a tree of symlinks to blobs). mtime is preserved in

@@ -17,10 +17,11 @@ import hashlib
 import os
 import stat
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 _blake3: Any
 try:  # optional accelerator (a dependency of trtforge; SHA-256 keeps things working without it)
@@ -34,7 +35,10 @@ BLOCK = 4 << 20  # one read; both hash libraries release the GIL for buffers thi
 FORMAT = f"{ALGORITHM}tree-64m"  # name of the scheme, recorded in cache entries and lock files
 
 
-HASHERS: dict[str, Callable] = {"sha256": hashlib.sha256, **({"blake3": _blake3} if _blake3 is not None else {})}
+HASHERS: dict[str, Callable] = {
+    "sha256": hashlib.sha256,
+    **({"blake3": _blake3} if _blake3 is not None else {}),
+}
 
 
 def new_hasher(algorithm: str = ALGORITHM):
@@ -66,7 +70,7 @@ class FileInfo:
         return {"digest": self.digest, "size": self.size, "mtime_ns": self.mtime_ns, "exec": self.exec}
 
     @classmethod
-    def from_json(cls, d: dict) -> "FileInfo":
+    def from_json(cls, d: dict) -> FileInfo:
         return cls(d["digest"], int(d["size"]), int(d["mtime_ns"]), bool(d.get("exec", False)))
 
 
@@ -77,8 +81,9 @@ class _Local(threading.local):
 _local = _Local()
 
 
-def _hash_range(path: str, offset: int, length: int, on_bytes: Callable[[int], None] | None,
-                algorithm: str) -> bytes:
+def _hash_range(
+    path: str, offset: int, length: int, on_bytes: Callable[[int], None] | None, algorithm: str
+) -> bytes:
     """Digest of `length` bytes of `path` from `offset`, read through a per-thread buffer."""
     if _local.buf is None or len(_local.buf) != BLOCK:
         _local.buf = bytearray(BLOCK)
@@ -129,9 +134,11 @@ def hash_files(
     lock = threading.Lock()
     counted = None
     if on_bytes is not None:
+
         def counted(n: int) -> None:
             with lock:
                 on_bytes(n)
+
     pieces: dict[str, dict[int, bytes]] = {p: {} for p in names}
     n_workers = min(workers or default_workers(), max(1, len(tasks)))
     if n_workers == 1:
@@ -139,8 +146,10 @@ def hash_files(
             pieces[p][i] = _hash_range(p, off, length, counted, algorithm)
     else:
         with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="hash") as pool:
-            futures = [(p, i, pool.submit(_hash_range, p, off, length, counted, algorithm))
-                       for p, i, off, length in tasks]
+            futures = [
+                (p, i, pool.submit(_hash_range, p, off, length, counted, algorithm))
+                for p, i, off, length in tasks
+            ]
             for p, i, fut in futures:
                 pieces[p][i] = fut.result()
     out: dict[str, str] = {}
@@ -160,8 +169,9 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = ALGORITHM) -> str
     return hash_files([path], algorithm=algorithm)[os.fspath(path)]
 
 
-def rehash_like(expected: dict[str, str], *,
-                on_bytes: Callable[[int], None] | None = None) -> dict[str, str | None]:
+def rehash_like(
+    expected: dict[str, str], *, on_bytes: Callable[[int], None] | None = None
+) -> dict[str, str | None]:
     """Re-hash files {path: recorded digest} with the algorithm each digest was made with.
 
     A path whose algorithm is not installed here maps to None (cannot be checked, which is not corruption).
@@ -201,7 +211,8 @@ def is_exec(mode: int) -> bool:
 
 
 def tree_digest(files: dict[str, FileInfo], dirs: Iterable[str]) -> str:
-    """One hash for a whole tree: its files' paths, content hashes and executable bits, and its directories."""
+    """One hash for a whole tree: its files' paths, content hashes and executable bits, and its
+    directories."""
     h = hashlib.sha256()  # a few hundred bytes: the algorithm of the file digests inside names the scheme
     for d in sorted(dirs):
         h.update(f"D {d}\n".encode())

@@ -25,16 +25,21 @@ LOCK_NAME = "trtforge.lock.json"
 LOCK_VERSION = 1
 
 
-def _model_block(loaded: "LoadedRecipe", results: list["StepResult"]) -> dict[str, Any]:
+def _model_block(loaded: LoadedRecipe, results: list[StepResult]) -> dict[str, Any]:
     m = loaded.recipe.model
     download = next((r for r in results if r.kind == "download"), None)
     meta = (download.metadata if download is not None else None) or {}
     if m.gguf is not None:  # the gguf_convert step's record: where the file came from, both hashes
         conv = next((r for r in results if r.kind == "gguf_convert"), None)
         src = ((conv.metadata if conv is not None else None) or {}).get("source") or {}
-        return {"source": "gguf", "gguf": src or m.gguf.model_dump(mode="json"), "repo": m.repo,
-                "revision_requested": m.revision if m.repo else None,
-                "revision_resolved": src.get("revision"), "content_digest": conv.digest if conv else None}
+        return {
+            "source": "gguf",
+            "gguf": src or m.gguf.model_dump(mode="json"),
+            "repo": m.repo,
+            "revision_requested": m.revision if m.repo else None,
+            "revision_resolved": src.get("revision"),
+            "content_digest": conv.digest if conv else None,
+        }
     block: dict[str, Any] = {"source": "hub" if m.repo else "path"}
     if m.repo:
         block.update(repo=m.repo, revision_requested=m.revision, revision_resolved=meta.get("revision"))
@@ -44,10 +49,20 @@ def _model_block(loaded: "LoadedRecipe", results: list["StepResult"]) -> dict[st
     return block
 
 
-def _plan_block(plan: "Plan") -> dict[str, Any]:
+def _plan_block(plan: Plan) -> dict[str, Any]:
     doc = plan.model_dump(mode="json")
-    keep = ("backend", "fits", "parallel", "limits", "quantization", "toolchain", "moe_backend",
-            "tuned_config", "warnings", "topology")  # topology: multi-node plans only
+    keep = (
+        "backend",
+        "fits",
+        "parallel",
+        "limits",
+        "quantization",
+        "toolchain",
+        "moe_backend",
+        "tuned_config",
+        "warnings",
+        "topology",
+    )  # topology: multi-node plans only
     out = {k: doc[k] for k in keep if k in doc}
     out["engine_built"] = plan.backend == "tensorrt"
     if plan.backend == "reference":
@@ -55,8 +70,9 @@ def _plan_block(plan: "Plan") -> dict[str, Any]:
     return out
 
 
-def make_lock(loaded: "LoadedRecipe", plan: "Plan", results: list["StepResult"], layout: dict[str, str],
-              *, status: str) -> dict[str, Any]:
+def make_lock(
+    loaded: LoadedRecipe, plan: Plan, results: list[StepResult], layout: dict[str, str], *, status: str
+) -> dict[str, Any]:
     """The lock document for one target's build. `layout` maps output subdirectory -> step name."""
     blocked = next((r for r in results if r.status == "blocked"), None)
     return {
@@ -65,9 +81,16 @@ def make_lock(loaded: "LoadedRecipe", plan: "Plan", results: list["StepResult"],
         "status": status,
         "recipe": {"name": loaded.recipe.name, "file": str(loaded.path), "fingerprint": loaded.fingerprint},
         "model": _model_block(loaded, results),
-        "target": {"label": plan.target, "gpu": plan.gpu.name, "sm": plan.gpu.sm, "gpus": plan.gpu.count,
-                   "tp": plan.parallel.tp, "pp": plan.parallel.pp, "ep": plan.parallel.ep,
-                   "backend": plan.backend},
+        "target": {
+            "label": plan.target,
+            "gpu": plan.gpu.name,
+            "sm": plan.gpu.sm,
+            "gpus": plan.gpu.count,
+            "tp": plan.parallel.tp,
+            "pp": plan.parallel.pp,
+            "ep": plan.parallel.ep,
+            "backend": plan.backend,
+        },
         "plan": _plan_block(plan),
         "hash_format": hashing.FORMAT,
         "packages": package_versions(),
@@ -84,6 +107,10 @@ def lock_text(doc: dict[str, Any]) -> str:
 def read_lock(path: Path) -> dict[str, Any]:
     """Load a lock file for `build --lock`; InvalidInput (exit 2) if it is not one."""
     doc = fsutil.read_json(path)
-    if not (isinstance(doc, dict) and doc.get("lock_version") == LOCK_VERSION and isinstance(doc.get("steps"), list)):
+    if not (
+        isinstance(doc, dict)
+        and doc.get("lock_version") == LOCK_VERSION
+        and isinstance(doc.get("steps"), list)
+    ):
         raise InvalidInput(f"{path}: not a trtforge lock file (version {LOCK_VERSION})")
     return doc

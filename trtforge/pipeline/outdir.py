@@ -18,7 +18,6 @@ from trtforge.pipeline import fsutil, hashing
 from trtforge.pipeline.cache import CacheStore, Entry
 from trtforge.pipeline.lockfile import LOCK_NAME
 
-
 Part = tuple[Entry, str]  # a cache entry and the path inside its output that is published ("" = all of it)
 
 
@@ -29,10 +28,10 @@ def _expected(parts: dict[str, Part]) -> tuple[dict[str, tuple[int, int]], set[s
         pieces = sub.split("/")
         dirs.update("/".join(pieces[: i + 1]) for i in range(len(pieces)))
         prefix = inner + "/" if inner else ""
-        dirs.update(f"{sub}/{d[len(prefix):]}" for d in entry.dirs if d.startswith(prefix) and d != inner)
+        dirs.update(f"{sub}/{d[len(prefix) :]}" for d in entry.dirs if d.startswith(prefix) and d != inner)
         for rel, info in entry.files.items():
             if rel.startswith(prefix):
-                files[f"{sub}/{rel[len(prefix):]}"] = (info.size, info.mtime_ns)
+                files[f"{sub}/{rel[len(prefix) :]}"] = (info.size, info.mtime_ns)
     return files, dirs
 
 
@@ -69,10 +68,16 @@ def _sweep_siblings(out_dir: Path) -> None:
             fsutil.remove_tree(p)
 
 
-def publish(out_dir: Path, cache: CacheStore, parts: dict[str, Part], lock_text: str,
-            extras: dict[str, Path] | None = None) -> str:
-    """Make out_dir hold `parts` ({subdir: (cache entry, path inside it)}), `extras` ({subdir: plain directory},
-    e.g. build-instructions) and the lock file. Returns 'unchanged', 'lock-updated' or 'published'.
+def publish(
+    out_dir: Path,
+    cache: CacheStore,
+    parts: dict[str, Part],
+    lock_text: str,
+    extras: dict[str, Path] | None = None,
+) -> str:
+    """Make out_dir hold `parts` ({subdir: (cache entry, path inside it)}), `extras` ({subdir: plain
+    directory}, e.g. build-instructions) and the lock file. Returns 'unchanged', 'lock-updated' or
+    'published'.
     """
     out_dir = out_dir.absolute()
     extras = extras or {}
@@ -84,8 +89,10 @@ def publish(out_dir: Path, cache: CacheStore, parts: dict[str, Part], lock_text:
             if not out_dir.is_dir():
                 raise InvalidInput(f"output {out_dir} exists and is not a directory")
             if not (out_dir / LOCK_NAME).is_file() and any(out_dir.iterdir()):
-                raise InvalidInput(f"output directory {out_dir} is not empty and was not made by trtforge",
-                                   hint="choose another --output, or remove it")
+                raise InvalidInput(
+                    f"output directory {out_dir} is not empty and was not made by trtforge",
+                    hint="choose another --output, or remove it",
+                )
             if not extras and is_current(out_dir, parts):
                 lock_path = out_dir / LOCK_NAME
                 try:
@@ -108,7 +115,9 @@ def publish(out_dir: Path, cache: CacheStore, parts: dict[str, Part], lock_text:
             for sub, src in sorted(extras.items()):
                 shutil.copytree(src, tmp / sub)
             fsutil.atomic_write_text(tmp / LOCK_NAME, lock_text)
-            fsutil.replace_dir(tmp, out_dir, old_holder=out_dir.with_name(f"{out_dir.name}.old-{os.getpid()}"))
+            fsutil.replace_dir(
+                tmp, out_dir, old_holder=out_dir.with_name(f"{out_dir.name}.old-{os.getpid()}")
+            )
         except BaseException:
             fsutil.remove_tree(tmp)
             raise

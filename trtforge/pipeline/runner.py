@@ -24,8 +24,8 @@ from typing import Any
 
 from trtforge import secrets
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing, TrtforgeError
-from trtforge.pipeline import fingerprint as fpmod
 from trtforge.pipeline import cache as cache_mod
+from trtforge.pipeline import fingerprint as fpmod
 from trtforge.pipeline import fsutil, lockfile, outdir, statindex
 from trtforge.pipeline.cache import CacheStore, Entry, scan_output
 from trtforge.pipeline.events import Sink
@@ -34,8 +34,10 @@ from trtforge.pipeline.step import Step, StepContext
 
 INSTRUCTIONS_DIR = "build-instructions"  # a blocked step may leave this in its out_dir: published as is
 SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-SPACE_HINT = ("free space where the cache or the output is (or use --cache-dir / --output on another disk), "
-              "then build again: completed steps are kept, nothing partial is")
+SPACE_HINT = (
+    "free space where the cache or the output is (or use --cache-dir / --output on another disk), "
+    "then build again: completed steps are kept, nothing partial is"
+)
 
 
 def _out_of_space(exc: BaseException) -> bool:
@@ -73,10 +75,17 @@ class StepResult:
     def lock_record(self) -> dict[str, Any]:
         inputs = self.inputs or {}
         rec: dict[str, Any] = {
-            "name": self.name, "kind": self.kind, "status": self.status, "cached": self.status == "cached",
-            "fingerprint": self.fingerprint, "duration_s": self.duration_s,
-            "params": inputs.get("params"), "tool_versions": inputs.get("tool_versions"),
-            "source": inputs.get("source"), "upstream": inputs.get("upstream"), "version": inputs.get("version"),
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "cached": self.status == "cached",
+            "fingerprint": self.fingerprint,
+            "duration_s": self.duration_s,
+            "params": inputs.get("params"),
+            "tool_versions": inputs.get("tool_versions"),
+            "source": inputs.get("source"),
+            "upstream": inputs.get("upstream"),
+            "version": inputs.get("version"),
         }
         if self.entry is not None:
             rec["outputs"] = {rel: d["digest"] for rel, d in sorted(self.entry.meta["files"].items())}
@@ -88,9 +97,16 @@ class StepResult:
         return rec
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "status": self.status, "fingerprint": self.fingerprint,
-                "duration_s": self.duration_s, "message": self.message, "commands": self.commands,
-                "entry": str(self.entry.path) if self.entry else None}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "fingerprint": self.fingerprint,
+            "duration_s": self.duration_s,
+            "message": self.message,
+            "commands": self.commands,
+            "entry": str(self.entry.path) if self.entry else None,
+        }
 
 
 @dataclass
@@ -98,7 +114,9 @@ class BuildRequest:
     loaded: Any  # LoadedRecipe (as written: the lock records it)
     plan: Any  # Plan
     steps: list[Step]
-    layout: dict[str, tuple[str, str]]  # output subdir -> (step name, path in its output) (graph.publish_layout)
+    layout: dict[
+        str, tuple[str, str]
+    ]  # output subdir -> (step name, path in its output) (graph.publish_layout)
     output_dir: Path
     cache: CacheStore
     force: bool = False
@@ -120,10 +138,14 @@ class BuildResult:
     duration_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "output": str(self.output_dir) if self.output_dir else None,
-                "published": self.published, "duration_s": round(self.duration_s, 3),
-                "steps": [s.to_json() for s in self.steps],
-                "error": self.error.to_json() if self.error else None}
+        return {
+            "status": self.status,
+            "output": str(self.output_dir) if self.output_dir else None,
+            "published": self.published,
+            "duration_s": round(self.duration_s, 3),
+            "steps": [s.to_json() for s in self.steps],
+            "error": self.error.to_json() if self.error else None,
+        }
 
 
 def topo_order(steps: list[Step]) -> list[Step]:
@@ -183,6 +205,7 @@ class Runner:
     def _step_emit(self, step: Step):
         def emit(ev: dict[str, Any]) -> None:
             self.emit({**ev, "step": step.name, "kind": step.kind})
+
         return emit
 
     # ------------------------------------------------------------------ one step
@@ -195,8 +218,10 @@ class Runner:
             old = {k: want.get(k) for k in ("version", "params", "tool_versions", "source", "upstream")}
             new = {k: inputs.get(k) for k in old}
             diffs = fpmod.explain_difference(old, new) or ["(fingerprint scheme changed)"]
-            raise InvalidInput(f"step '{step.name}' would not reproduce the lock file: " + "; ".join(diffs[:4]),
-                               hint="same recipe, tools and inputs are needed; build without --lock to accept")
+            raise InvalidInput(
+                f"step '{step.name}' would not reproduce the lock file: " + "; ".join(diffs[:4]),
+                hint="same recipe, tools and inputs are needed; build without --lock to accept",
+            )
         return fp, inputs
 
     def _lookup(self, step: Step, fp: str, emit) -> Entry | None:
@@ -252,19 +277,23 @@ class Runner:
             res.status, res.error, res.message = "failed", exc, secrets.redact(exc.one_line())
         except Exception as exc:  # noqa: BLE001 - a step's surprise becomes one line naming the step
             text = secrets.redact(f"{type(exc).__name__}: {exc}")[:500]
-            res.error = StepFailed(f"step '{step.name}' failed: {text}",
-                                   hint=SPACE_HINT if _out_of_space(exc) else None)
+            res.error = StepFailed(
+                f"step '{step.name}' failed: {text}", hint=SPACE_HINT if _out_of_space(exc) else None
+            )
             res.message = res.error.one_line()
         finally:
             if staging is not None:
                 fsutil.remove_tree(staging)
             if lock is not None and lock.is_locked:
                 lock.release()
-        emit({"event": "failed", "message": res.message, "exit_code": res.error.exit_code if res.error else 1})
+        emit(
+            {"event": "failed", "message": res.message, "exit_code": res.error.exit_code if res.error else 1}
+        )
         return res
 
-    def _run_and_commit(self, step: Step, fp: str, inputs: dict[str, Any], upstream: dict[str, Entry],
-                        staging: Path, emit) -> Entry:  # noqa: ANN001
+    def _run_and_commit(
+        self, step: Step, fp: str, inputs: dict[str, Any], upstream: dict[str, Entry], staging: Path, emit
+    ) -> Entry:  # noqa: ANN001
         emit({"event": "started", "fingerprint": fp})
         t = time.monotonic()
         # A step that cannot run here (ToolMissing) may leave hand-off instructions in handoff_dir:
@@ -272,11 +301,20 @@ class Runner:
         # published_as: which upstream step is published as which output subdirectory (a hand-off names the
         # published copy, so it runs where only the output directory was copied).
         published_as = {name: sub for sub, (name, inner) in self.req.layout.items() if not inner}
-        options = {"handoff_dir": str(staging / "out" / INSTRUCTIONS_DIR), "published_as": published_as,
-                   **self.req.options}
-        ctx = StepContext(loaded=step.loaded, plan=step.plan, out_dir=staging / "out",
-                          inputs={n: e.out for n, e in upstream.items()}, cache_root=self.cache.root,
-                          emit=emit, options=options)
+        options = {
+            "handoff_dir": str(staging / "out" / INSTRUCTIONS_DIR),
+            "published_as": published_as,
+            **self.req.options,
+        }
+        ctx = StepContext(
+            loaded=step.loaded,
+            plan=step.plan,
+            out_dir=staging / "out",
+            inputs={n: e.out for n, e in upstream.items()},
+            cache_root=self.cache.root,
+            emit=emit,
+            options=options,
+        )
         step.preflight()
         metadata = step.run(ctx) or {}
         if not isinstance(metadata, dict):
@@ -287,19 +325,33 @@ class Runner:
         emit({"event": "progress", "message": "hashing outputs"})
         files, dirs = scan_output(staging / "out")
         meta = {
-            "kind": step.kind, "name": step.name, "recipe": step.loaded.recipe.name,
+            "kind": step.kind,
+            "name": step.name,
+            "recipe": step.loaded.recipe.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "duration_s": round(time.monotonic() - t, 3), "inputs": inputs,
-            "files": {rel: info.to_json() for rel, info in files.items()}, "dirs": dirs,
-            "digest": tree_digest(files, dirs), "bytes": sum(i.size for i in files.values()), "metadata": metadata,
+            "duration_s": round(time.monotonic() - t, 3),
+            "inputs": inputs,
+            "files": {rel: info.to_json() for rel, info in files.items()},
+            "dirs": dirs,
+            "digest": tree_digest(files, dirs),
+            "bytes": sum(i.size for i in files.values()),
+            "metadata": metadata,
         }
         entry = self.cache.commit(fp, staging, meta)
-        emit({"event": "finished", "fingerprint": fp, "duration_s": meta["duration_s"], "files": len(files),
-              "bytes": meta["bytes"]})
+        emit(
+            {
+                "event": "finished",
+                "fingerprint": fp,
+                "duration_s": meta["duration_s"],
+                "files": len(files),
+                "bytes": meta["bytes"],
+            }
+        )
         return entry
 
     def _keep_instructions(self, res: StepResult, exc: ToolMissing, staging: Path | None) -> ToolMissing:
-        """Save a blocked step's build-instructions for publishing; point its message at where they will be."""
+        """Save a blocked step's build-instructions for publishing; point its message at where they will
+        be."""
         if staging is None or not (staging / "out" / INSTRUCTIONS_DIR).is_dir():
             return exc
         keep = Path(tempfile.mkdtemp(prefix="trtforge-instructions-"))
@@ -309,7 +361,9 @@ class Runner:
             there = str(keep / INSTRUCTIONS_DIR)
         else:
             res.instructions = keep / INSTRUCTIONS_DIR
-        return type(exc)(exc.message.replace(here, there), hint=exc.hint.replace(here, there) if exc.hint else None)
+        return type(exc)(
+            exc.message.replace(here, there), hint=exc.hint.replace(here, there) if exc.hint else None
+        )
 
     # ------------------------------------------------------------------ the DAG
 
@@ -332,12 +386,19 @@ class Runner:
             self.cache.sweep_staging()
         except OSError as exc:  # a full or read-only disk before any step: one clear line, not "internal"
             raise io_failure(exc, "preparing the build cache", self.cache.root) from None
-        self.emit({"event": "build_started", "recipe": self.req.loaded.recipe.name, "target": self.req.plan.target,
-                   "output": str(self.req.output_dir), "steps": [s.name for s in order]})
+        self.emit(
+            {
+                "event": "build_started",
+                "recipe": self.req.loaded.recipe.name,
+                "target": self.req.plan.target,
+                "output": str(self.req.output_dir),
+                "steps": [s.name for s in order],
+            }
+        )
         if self.req.dry_run:
             return self.dry_run(order)
         results: dict[str, StepResult] = {}
-        done: "queue.Queue[StepResult]" = queue.Queue()
+        done: queue.Queue[StepResult] = queue.Queue()
         pending = list(order)
         running: set[str] = set()
         failed = False
@@ -347,7 +408,11 @@ class Runner:
                     break
                 bad = [n for n in step.needs if n in results and results[n].status not in ("built", "cached")]
                 if failed or bad:
-                    why = "the build failed" if failed else f"needs '{bad[0]}', which is {results[bad[0]].status}"
+                    why = (
+                        "the build failed"
+                        if failed
+                        else f"needs '{bad[0]}', which is {results[bad[0]].status}"
+                    )
                     results[step.name] = StepResult(step.name, step.kind, "skipped", message=why)
                     self._step_emit(step)({"event": "skipped", "reason": why})
                     pending.remove(step)
@@ -356,8 +421,11 @@ class Runner:
                     pending.remove(step)
                     running.add(step.name)
                     upstream = {n: results[n].entry for n in step.needs}
-                    threading.Thread(target=lambda s=step, u=upstream: done.put(self.execute(s, u)),
-                                     name=f"step-{step.name}", daemon=True).start()
+                    threading.Thread(
+                        target=lambda s=step, u=upstream: done.put(self.execute(s, u)),
+                        name=f"step-{step.name}",
+                        daemon=True,
+                    ).start()
             if not running:
                 continue
             try:
@@ -383,8 +451,12 @@ class Runner:
             if target is not None and target.status not in ("built", "cached"):
                 # --only STEP did not run: say why with the blocking step's error (exit 4), never exit 0
                 res.status = "blocked" if blocked is not None else "failed"
-                res.error = target.error or (blocked.error if blocked is not None else None) or StepFailed(
-                    f"--only {req.only}: the step did not run ({target.message or target.status})"
+                res.error = (
+                    target.error
+                    or (blocked.error if blocked is not None else None)
+                    or StepFailed(
+                        f"--only {req.only}: the step did not run ({target.message or target.status})"
+                    )
                 )
         else:
             res.status = "blocked" if blocked else "complete"
@@ -395,23 +467,32 @@ class Runner:
                 if entry is None:
                     continue
                 if inner and not (entry.out / inner).is_dir():
-                    self.emit({"event": "warning", "step": name,
-                               "message": f"its output has no {inner}/ to publish as {sub}/"})
+                    self.emit(
+                        {
+                            "event": "warning",
+                            "step": name,
+                            "message": f"its output has no {inner}/ to publish as {sub}/",
+                        }
+                    )
                     continue
                 parts[sub] = (entry, inner)
                 layout[sub] = name + (f"/{inner}" if inner else "")
             handoffs = [r for r in results if r.instructions is not None]
             extras: dict[str, Path] = (
-                {INSTRUCTIONS_DIR: handoffs[0].instructions} if len(handoffs) == 1 and handoffs[0].instructions
-                else {f"{INSTRUCTIONS_DIR}/{r.name}": r.instructions for r in handoffs if r.instructions})
+                {INSTRUCTIONS_DIR: handoffs[0].instructions}
+                if len(handoffs) == 1 and handoffs[0].instructions
+                else {f"{INSTRUCTIONS_DIR}/{r.name}": r.instructions for r in handoffs if r.instructions}
+            )
             res.lock = lockfile.make_lock(req.loaded, req.plan, results, layout, status=res.status)
             try:
-                res.published = outdir.publish(req.output_dir, self.cache, parts, lockfile.lock_text(res.lock),
-                                               extras=extras)
+                res.published = outdir.publish(
+                    req.output_dir, self.cache, parts, lockfile.lock_text(res.lock), extras=extras
+                )
             except OSError as exc:  # publish removed its partial tree: the previous output is intact
                 res.status, res.error = "failed", io_failure(exc, "publishing the output to", req.output_dir)
-                self.emit({"event": "failed", "message": res.error.one_line(),
-                           "exit_code": res.error.exit_code})
+                self.emit(
+                    {"event": "failed", "message": res.error.one_line(), "exit_code": res.error.exit_code}
+                )
             finally:
                 for r in results:
                     if r.instructions is not None:
@@ -422,9 +503,15 @@ class Runner:
                 if blocked is not None:
                     res.error = blocked.error
         res.duration_s = time.monotonic() - self.t0
-        self.emit({"event": "build_finished", "status": res.status, "duration_s": round(res.duration_s, 3),
-                   "output": str(res.output_dir) if res.output_dir else None,
-                   "exit_code": res.error.exit_code if res.error else 0})
+        self.emit(
+            {
+                "event": "build_finished",
+                "status": res.status,
+                "duration_s": round(res.duration_s, 3),
+                "output": str(res.output_dir) if res.output_dir else None,
+                "exit_code": res.error.exit_code if res.error else 0,
+            }
+        )
         return res
 
     # ------------------------------------------------------------------ dry run
@@ -457,8 +544,9 @@ class Runner:
                     res.status, res.message = "failed", exc.one_line()
             results[step.name] = res
         out = [results[s.name] for s in order]
-        return BuildResult(status="dry-run", steps=out, output_dir=self.req.output_dir,
-                           duration_s=time.monotonic() - self.t0)
+        return BuildResult(
+            status="dry-run", steps=out, output_dir=self.req.output_dir, duration_s=time.monotonic() - self.t0
+        )
 
 
 def run_build(req: BuildRequest, sink: Sink) -> BuildResult:

@@ -2,8 +2,8 @@
 
 A no-op rebuild must not re-read gigabytes of weights, so a file is hashed only when its stat identity is new
 (like DVC's state database). Hard links share an inode, so a checkpoint linked from the hub cache or a local
-model directory into a cache entry is hashed once. One SQLite file per cache, safe for concurrent builds; if the
-index is unusable for any reason we just hash (never fail a build over a cache of a cache).
+model directory into a cache entry is hashed once. One SQLite file per cache, safe for concurrent builds; if
+the index is unusable for any reason we just hash (never fail a build over a cache of a cache).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from trtforge.pipeline import hashing
 
-_active: "StatIndex | None" = None
+_active: StatIndex | None = None
 RACY_NS = 1_000_000_000
 
 
@@ -34,7 +34,8 @@ class StatIndex:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS hashes (dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER,"
+                    "CREATE TABLE IF NOT EXISTS hashes (dev INTEGER, ino INTEGER, size INTEGER, mtime_ns "
+                    "INTEGER,"
                     " digest TEXT, PRIMARY KEY (dev, ino))"
                 )
                 self._db = db
@@ -48,8 +49,9 @@ class StatIndex:
             if db is None:
                 return None
             try:
-                row = db.execute("SELECT size, mtime_ns, digest FROM hashes WHERE dev=? AND ino=?",
-                                 (st.st_dev, st.st_ino)).fetchone()
+                row = db.execute(
+                    "SELECT size, mtime_ns, digest FROM hashes WHERE dev=? AND ino=?", (st.st_dev, st.st_ino)
+                ).fetchone()
             except sqlite3.Error:
                 return None
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
@@ -96,8 +98,9 @@ def active() -> StatIndex | None:
 def digests(paths: list[Path], *, on_bytes=None) -> dict[str, tuple[str, os.stat_result]]:
     """{str(path): (content hash, stat)} for each file, hashing only those the active index does not know.
 
-    A file that changes while it is hashed is not remembered (its stat after hashing differs), nor one modified
-    in the last second: a second write within the same mtime tick would go unnoticed (git's "racy" case).
+    A file that changes while it is hashed is not remembered (its stat after hashing differs), nor one
+    modified in the last second: a second write within the same mtime tick would go unnoticed (git's "racy"
+    case).
     """
     index = _active
     out: dict[str, tuple[str, os.stat_result]] = {}
@@ -120,7 +123,10 @@ def digests(paths: list[Path], *, on_bytes=None) -> dict[str, tuple[str, os.stat
             after = os.stat(sp)
             before = stats[sp]
             same = (after.st_size, after.st_mtime_ns, after.st_ino) == (
-                before.st_size, before.st_mtime_ns, before.st_ino)
+                before.st_size,
+                before.st_mtime_ns,
+                before.st_ino,
+            )
             if same and after.st_mtime_ns < recent:
                 remember.append((after, fresh[sp]))
             out[sp] = (fresh[sp], after)

@@ -8,9 +8,10 @@ and publishes the directory atomically, so a killed step never leaves a half-wri
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from trtforge.plan.model import Plan
 from trtforge.recipe.loader import LoadedRecipe
@@ -28,7 +29,9 @@ class StepContext:
     emit: Callable[[dict[str, Any]], None] = lambda event: None  # progress/log events (runner renders them)
     options: dict[str, Any] = field(default_factory=dict)  # CLI-level switches (e.g. executor overrides)
 
-    def progress(self, message: str, done: float | None = None, total: float | None = None, unit: str = "") -> None:
+    def progress(
+        self, message: str, done: float | None = None, total: float | None = None, unit: str = ""
+    ) -> None:
         self.emit({"event": "progress", "message": message, "done": done, "total": total, "unit": unit})
 
     def log(self, line: str) -> None:
@@ -52,18 +55,20 @@ class Step(ABC):
         """JSON-able parameters that, with upstream outputs and tool versions, fully determine the output."""
 
     def tool_versions(self) -> dict[str, str]:
-        """Versions of the libraries/tools that change the output (modelopt, transformers, tensorrt_llm...)."""
+        """Versions of the libraries/tools that change the output (modelopt, transformers,
+        tensorrt_llm...)."""
         return {}
 
     def source_fingerprint(self) -> str | None:
-        """For steps that read outside inputs (a hub revision, a local directory): a cheap identity of them."""
+        """For steps that read outside inputs (a hub revision, a local directory): a cheap identity of
+        them."""
         return None
 
     def external_commands(self) -> list[list[str]]:
         """Exact external commands this step would run (shown by `build --dry-run`)."""
         return []
 
-    def preflight(self) -> None:
+    def preflight(self) -> None:  # noqa: B027 (optional hook: most steps can always run)
         """Raise ToolMissing / Infeasible before any work starts if the step cannot run here."""
 
     @abstractmethod

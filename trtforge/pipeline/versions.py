@@ -6,7 +6,7 @@ importlib.metadata reads dist-info files: no `import torch` (seconds) just to le
 from __future__ import annotations
 
 import platform
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 
 # Distribution names (as pip knows them) recorded in every lock file, when installed.
@@ -27,7 +27,7 @@ RECORDED = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def version_of(dist: str) -> str | None:
     """The installed version of a distribution, or None when it is not installed."""
     try:

@@ -1,4 +1,5 @@
-"""Planning: (Recipe, Target) -> Plan. `plan_target` is the pure core; `make_plan` adds the look-ups in front of
+"""Planning: (Recipe, Target) -> Plan. `plan_target` is the pure core; `make_plan` adds the look-ups in front
+of
 it: `target.gpu: auto` (NVML, hardware/auto.py), the model's config.json and the GPU catalog."""
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ if TYPE_CHECKING:
 
 def model_source(recipe: Recipe) -> tuple[str, str | None]:
     """(source, revision) of a recipe's model for `load_model_spec`."""
-    if recipe.model.path is not None or recipe.model.gguf is not None:
-        return recipe.model.path or recipe.model.gguf.file, None
+    if recipe.model.path:
+        return recipe.model.path, None
+    if recipe.model.gguf is not None:
+        return recipe.model.gguf.file, None
     return str(recipe.model.repo), recipe.model.revision
 
 
@@ -27,14 +30,18 @@ def _plan_with_lookups(recipe: Recipe, target: Target, found: list[LocalGPU], sp
     from trtforge.hardware.auto import describe_found
 
     gpu = find_gpu(target.gpu)
-    plan = plan_target(recipe, target, spec, gpu, host_memory_bytes=host_memory_bytes() if gpu.is_cpu else None)
+    plan = plan_target(
+        recipe, target, spec, gpu, host_memory_bytes=host_memory_bytes() if gpu.is_cpu else None
+    )
     if not found:
         return plan
     seen = describe_found(found)
-    return plan.model_copy(update={
-        "gpu": plan.gpu.model_copy(update={"detected": seen}),
-        "decisions": [f"target.gpu auto: NVML found {seen} on this machine", *plan.decisions],
-    })
+    return plan.model_copy(
+        update={
+            "gpu": plan.gpu.model_copy(update={"detected": seen}),
+            "decisions": [f"target.gpu auto: NVML found {seen} on this machine", *plan.decisions],
+        }
+    )
 
 
 def make_plan(recipe: Recipe, target: Target) -> Plan:

@@ -1,5 +1,6 @@
 """The planner's typed view of the one quantization table (trtforge/data/quant_formats.yaml, loaded by
-trtforge.toolchain.quant_formats.load_table): storage cost, where each format runs, what a shipped checkpoint runs as."""
+trtforge.toolchain.quant_formats.load_table): storage cost, where each format runs, what a shipped checkpoint
+runs as."""
 
 from __future__ import annotations
 

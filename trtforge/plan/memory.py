@@ -79,7 +79,7 @@ def weights_per_gpu(spec: ModelSpec, by_group: dict[str, float], tp: int, pp: in
 def activation_bytes_per_token(spec: ModelSpec, tp: int, ep: int) -> float:
     """Peak activation bytes per scheduled token inside one layer (the largest live tensors), per GPU."""
     hidden = spec.hidden_size
-    elems = 4 * hidden  # residual stream, normed input, attention output, MLP output
+    elems: float = 4 * hidden  # residual stream, normed input, attention output, MLP output
     elems += (spec.num_attention_heads + 2 * spec.num_kv_heads) * spec.head_dim / tp  # fused qkv
     elems += spec.num_attention_heads * spec.head_dim / tp  # attention context before o_proj
     dense = 3 * spec.intermediate_size / tp if spec.num_moe_layers < spec.num_layers else 0.0

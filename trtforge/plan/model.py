@@ -21,7 +21,9 @@ class GpuInfo(PlanSection):
     sm: int | None = None  # compute capability x10 (90 = Hopper, 100 = Blackwell); None for cpu
     memory_gib: float  # per GPU (host RAM budget for cpu)
     count: int = 1
-    detected: str | None = None  # target.gpu auto: what NVML found here, e.g. "2 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB)"
+    detected: str | None = (
+        None  # target.gpu auto: what NVML found here, e.g. "2 x NVIDIA H100 80GB HBM3 (H100-SXM-80GB)"
+    )
 
     @model_serializer(mode="wrap")
     def _without_unset_detected(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -66,7 +68,9 @@ class Limits(PlanSection):
     max_input_len: int
     max_kv_tokens: int
     max_beam_width: int = 1
-    chunked_prefill: bool = True  # prompts longer than max_num_tokens are split (decided once, in the planner)
+    chunked_prefill: bool = (
+        True  # prompts longer than max_num_tokens are split (decided once, in the planner)
+    )
 
 
 class QuantPlan(PlanSection):
@@ -108,7 +112,9 @@ class Plan(PlanSection):
     limits: Limits
     quantization: QuantPlan
     toolchain: ToolchainPlan
-    moe_backend: str | None = None  # PyTorch backend MoE kernels: TRITON (Hopper) | TRTLLM (Blackwell) | CUTLASS
+    moe_backend: str | None = (
+        None  # PyTorch backend MoE kernels: TRITON (Hopper) | TRTLLM (Blackwell) | CUTLASS
+    )
     tuned_config: str | None = None  # NVIDIA tuned config this plan matched, if any
     decisions: list[str] = Field(default_factory=list)  # one line per decision, saying why
     warnings: list[str] = Field(default_factory=list)

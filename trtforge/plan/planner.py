@@ -125,17 +125,20 @@ def engine_draft_len(recipe: Recipe) -> int:
         return 0
     if spec.mode == "lookahead" and spec.lookahead:
         return lookahead_max_draft_len(
-            spec.lookahead["window_size"], spec.lookahead["ngram_size"], spec.lookahead["verification_set_size"]
+            spec.lookahead["window_size"],
+            spec.lookahead["ngram_size"],
+            spec.lookahead["verification_set_size"],
         )
     return spec.max_draft_len
 
 
 def decide_chunked_prefill(recipe: Recipe, architecture: str, backend: str) -> tuple[bool, str | None]:
-    """(chunked prefill on?, why it is off although the recipe asked). The one reader of engine.chunked_prefill.
+    """(chunked prefill on?, why it is off although the recipe asked). The one reader of
+    engine.chunked_prefill.
 
-    Engine backend: needs a paged KV cache and paged context FMHA (builder.py). PyTorch backend: the model must
-    have it in NVIDIA's feature matrix (toolchain.rules.chunked_prefill_supported). The CPU reference runtime
-    takes the recipe's value as a Triton parameter.
+    Engine backend: needs a paged KV cache and paged context FMHA (builder.py). PyTorch backend: the model
+    must have it in NVIDIA's feature matrix (toolchain.rules.chunked_prefill_supported). The CPU reference
+    runtime takes the recipe's value as a Triton parameter.
     """
     engine = recipe.engine
     if not engine.chunked_prefill:
@@ -188,7 +191,7 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
 
     context = spec.max_position_embeddings or 4096
     if _explicit(engine.max_seq_len):
-        seq, seq_from = int(engine.max_seq_len), "recipe"  # type: ignore[arg-type]
+        seq, seq_from = int(engine.max_seq_len), "recipe"
     elif "max_seq_len" in settings:
         seq, seq_from = int(settings["max_seq_len"]), "tuned"
     elif ctx.workload_explicit:
@@ -248,7 +251,8 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
     if draft and not asked_tokens and max_tokens < max_bs * (draft + 1) <= max_bs * seq:
         # builder.py raises max_num_tokens to max_batch_size x (max_draft_len + 1) for speculative decoding
         limit_notes.append(
-            f"max_num_tokens {max_bs * (draft + 1)} (raised from {max_tokens}): speculative decoding verifies "
+            f"max_num_tokens {max_bs * (draft + 1)} (raised from {max_tokens}): speculative decoding "
+            "verifies "
             f"max_draft_len {draft} + 1 tokens for each of max_batch_size {max_bs} sequences"
         )
         max_tokens = max_bs * (draft + 1)
@@ -262,7 +266,8 @@ def evaluate(ctx: Context, layout: Layout) -> Evaluation:
             max_tokens = max_input
         elif not asked_input:
             limit_notes.append(
-                f"max_input_len capped to max_num_tokens {max_tokens}: without chunked prefill a prompt is one "
+                f"max_input_len capped to max_num_tokens {max_tokens}: without chunked prefill a prompt is "
+                "one "
                 f"forward pass ({ctx.chunked_note or 'engine.chunked_prefill is false'})"
             )
             max_input = max_tokens
@@ -478,7 +483,7 @@ def plan_target(
         recipe=recipe.name,
         target=target_label(target),
         fits=not all_errors,
-        backend=backend.backend,  # type: ignore[arg-type]
+        backend=backend.backend,
         gpu=GpuInfo(name=gpu.name, sm=gpu.sm, memory_gib=round(gpu.memory_gib, 2), count=target.gpus),
         model=ModelSummary(
             architecture=spec.architecture,
@@ -526,7 +531,8 @@ _RESTATED = ("need a GPU with SM", "engines are rejected on SM")
 def with_build_rules(recipe: Recipe, plan: Plan, backend_refused: bool = False) -> Plan:
     """The plan with every rule of its BuildSpec applied: what a step would refuse is a plan error (exit 3).
 
-    Where the backend itself is refused, its build rules are moot and are left out (one answer, not a cascade).
+    Where the backend itself is refused, its build rules are moot and are left out (one answer, not a
+    cascade).
     """
     from trtforge.plan.resolve import resolve
 
@@ -565,7 +571,10 @@ def _limits_decision(ctx: Context, ev: Evaluation) -> str:
     if tokens_auto:
         cap = ev.max_batch_size * ev.max_seq_len
         if ev.max_num_tokens == cap:
-            why = f"max_batch_size x max_seq_len = {ev.max_batch_size} x {ev.max_seq_len} (the most one pass holds)"
+            why = (
+                f"max_batch_size x max_seq_len = {ev.max_batch_size} x {ev.max_seq_len} (the most one pass "
+                "holds)"
+            )
         else:
             why = "the same rounding" if bs_auto else rounding
         parts.append(f"max_num_tokens {ev.max_num_tokens}: {why}")

@@ -98,8 +98,13 @@ def resolve_quantization(
     weight_format = "none"
     groups: tuple[str, ...] = ()
     excludes: list[str] = []
-    asked_same = native is not None and native.format is not None and (
-        fmt_requested == native.format or _SAME_FAMILY.get(fmt_requested) == _SAME_FAMILY.get(native.format, "-")
+    asked_same = (
+        native is not None
+        and native.format is not None
+        and (
+            fmt_requested == native.format
+            or _SAME_FAMILY.get(fmt_requested) == _SAME_FAMILY.get(native.format, "-")
+        )
     )
     if asked_same and fmt_requested not in ("none", "native"):
         decisions.append(
@@ -170,7 +175,7 @@ def resolve_quantization(
     plan = QuantPlan(
         format="native" if source == "native" else weight_format,
         kv_cache=kv_dtype,
-        source=source,  # type: ignore[arg-type]
+        source=source,
         quant_algo=quant_algo,
         kv_cache_quant_algo=kv.quant_algo if kv else None,
         group_size=group_size,
@@ -192,22 +197,29 @@ def resolve_quantization(
 
 
 def group_size_problem(name: str, group_size: int | None, spec: ModelSpec) -> str | None:
-    """A group-quantized format needs every quantized linear layer's input width to be a whole number of groups:
-    ModelOpt 0.47's exporters refuse partial groups ("Cannot pack weight with input dimension 576 and block size
-    128"). Refused at plan time rather than silently changing the group size, which the format's ModelOpt preset,
-    its quant_algo and TensorRT-LLM's kernels all fix (SmolLM2-135M, hidden 576: int4_awq/w4a8_awq no, fp8 yes)."""
+    """A group-quantized format needs every quantized linear layer's input width to be a whole number of
+    groups: ModelOpt 0.47's exporters refuse partial groups ("Cannot pack weight with input dimension 576 and
+    block size 128"). Refused at plan time rather than silently changing the group size, which the format's
+    ModelOpt preset, its quant_algo and TensorRT-LLM's kernels all fix (SmolLM2-135M, hidden 576:
+    int4_awq/w4a8_awq no, fp8
+    yes)."""
     if not group_size:
         return None
-    widths = {"hidden_size": spec.hidden_size, "intermediate_size": spec.intermediate_size,
-              "moe_intermediate_size": spec.moe_intermediate_size}
+    widths = {
+        "hidden_size": spec.hidden_size,
+        "intermediate_size": spec.intermediate_size,
+        "moe_intermediate_size": spec.moe_intermediate_size,
+    }
     bad = {k: v for k, v in widths.items() if v and v % group_size}
     if not bad:
         return None
     key, width = next(iter(bad.items()))
-    return (f"quantization.format {name} quantizes in groups of {group_size} input channels; "
-            f"{spec.architecture}'s {key} {width} is not a multiple of {group_size} "
-            f"({width} = {width // group_size} x {group_size} + {width % group_size}): "
-            "use fp8 or int8_sq (no groups) for this model")
+    return (
+        f"quantization.format {name} quantizes in groups of {group_size} input channels; "
+        f"{spec.architecture}'s {key} {width} is not a multiple of {group_size} "
+        f"({width} = {width // group_size} x {group_size} + {width % group_size}): "
+        "use fp8 or int8_sq (no groups) for this model"
+    )
 
 
 @dataclass

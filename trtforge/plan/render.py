@@ -30,7 +30,8 @@ def build_argv(
     log_level: str = "info",
 ) -> list[str]:
     """The exact trtllm-build command for the options (pure). Values whose defaults changed across
-    TensorRT-LLM versions (attention plugin dtype, tokens per block, paged context FMHA) are always explicit."""
+    TensorRT-LLM versions (attention plugin dtype, tokens per block, paged context FMHA) are always
+    explicit."""
     argv = [
         TOOL,
         "--checkpoint_dir",
@@ -91,7 +92,8 @@ def render_yaml(config: dict[str, Any], header: list[str] | None = None) -> str:
 
 
 def config_header(plan: Plan) -> list[str]:
-    """The comment header of an LLM-API options file: what it is for, and which spec its keys were checked against."""
+    """The comment header of an LLM-API options file: what it is for, and which spec its keys were checked
+    against."""
     from trtforge.toolchain.spec import spec_provenance
 
     version = plan.toolchain.trtllm_version
@@ -99,11 +101,13 @@ def config_header(plan: Plan) -> list[str]:
     where = (
         f"llm_args.py @ {prov['tag']} {str(prov['commit'])[:12]}"
         if prov.get("extracted")
-        else f"an interim hand-transcribed spec ({prov.get('interim_source', 'see docs/compile.md').split(' (')[0]}), "
+        else "an interim hand-transcribed spec "
+        f"({prov.get('interim_source', 'see docs/compile.md').split(' (')[0]}), "
         f"not extracted at {prov['tag']}"
     )
     return [
         f"LLM-API options for {plan.recipe} on {plan.target} (TensorRT-LLM {version}, PyTorch backend).",
-        "Use: trtllm-serve <checkpoint> --extra_llm_api_options llm_api_options.yaml, or as the Triton llmapi model.yaml.",
+        "Use: trtllm-serve <checkpoint> --extra_llm_api_options llm_api_options.yaml, or as the Triton "
+        "llmapi model.yaml.",
         f"Keys validated against {where}.",
     ]

@@ -49,7 +49,8 @@ BLACKWELL_GPT_OSS_ENV = {"TRTLLM_ENABLE_PDL": "1", "NCCL_GRAPH_REGISTER": "0"}
 # ModelOpt FP8 with per-tensor / per-channel scales, dequantized on load).
 REFERENCE_RUNTIME_FORMATS = ("none", "fp8")
 # Engine-path speculative modes whose weights are not in the base checkpoint (TensorRT-LLM examples:
-# convert_checkpoint.py --medusa_model_dir / --eagle_model_dir merge the heads; draft-target needs a draft engine).
+# convert_checkpoint.py --medusa_model_dir / --eagle_model_dir merge the heads; draft-target needs a draft
+# engine).
 ENGINE_SPEC_CHECKPOINT = {
     "medusa": "a Medusa checkpoint (the heads convert_checkpoint.py --medusa_model_dir merges)",
     "eagle": "an EAGLE checkpoint (the draft layers convert_checkpoint.py --eagle_model_dir merges)",
@@ -176,7 +177,7 @@ def _quantize(recipe: Recipe, plan: Plan, errors: list[str]) -> QuantizeSpec | N
         return None
     par = plan.parallel
     exports = [
-        ExportJob(kind=kind, tp=par.tp, pp=par.pp) if kind == "trtllm" else ExportJob(kind=kind)  # type: ignore[arg-type]
+        ExportJob(kind=kind, tp=par.tp, pp=par.pp) if kind == "trtllm" else ExportJob(kind=kind)
         for kind in formats.export_kinds_for(plan.backend)
     ]
     for exp in exports:
@@ -223,8 +224,10 @@ def _engine(recipe: Recipe, plan: Plan, errors: list[str], warnings: list[str]) 
         # graph: only the quantize step exports a TensorRT-LLM checkpoint (export_tensorrt_llm_checkpoint);
         # a Hugging Face checkpoint needs NVIDIA's convert_checkpoint.py, which trtforge does not run.
         errors.append(
-            "engine.backend tensorrt builds from a TensorRT-LLM checkpoint, which trtforge exports with ModelOpt: "
-            "set quantization.format to a ModelOpt format (fp8, nvfp4, int4_awq, ...), or use engine.backend: pytorch"
+            "engine.backend tensorrt builds from a TensorRT-LLM checkpoint, which trtforge exports with "
+            "ModelOpt: "
+            "set quantization.format to a ModelOpt format (fp8, nvfp4, int4_awq, ...), or use "
+            "engine.backend: pytorch"
         )
     spec = recipe.engine.speculative
     if spec.mode in ENGINE_SPEC_CHECKPOINT:
@@ -304,7 +307,8 @@ def llm_api_config(recipe: Recipe, plan: Plan, decisions: list[str] | None = Non
     if arch == GPT_OSS and rules.gpu_family(o.sm) == "blackwell":
         cfg["env_overrides"] = dict(BLACKWELL_GPT_OSS_ENV)
         notes.append(
-            "env_overrides TRTLLM_ENABLE_PDL=1, NCCL_GRAPH_REGISTER=0: as NVIDIA's B200 tuned config for gpt-oss"
+            "env_overrides TRTLLM_ENABLE_PDL=1, NCCL_GRAPH_REGISTER=0: as NVIDIA's B200 tuned config for "
+            "gpt-oss"
         )
     return cfg
 
@@ -339,7 +343,8 @@ def _llm_api(
     spec = recipe.engine.speculative
     if spec.mode in PYTORCH_SPEC_NEEDS_MODEL and not spec.draft_model:
         errors.append(
-            f"engine.speculative.mode {spec.mode} needs its draft model (speculative_config.speculative_model): "
+            f"engine.speculative.mode {spec.mode} needs its draft model "
+            "(speculative_config.speculative_model): "
             "set engine.speculative.draft_model"
         )
     cfg = llm_api_config(recipe, plan, decisions)
@@ -371,13 +376,15 @@ def _triton(
     if runtime == "tensorrtllm" and triton_backend.extracted_file(version) is None:
         errors.append(
             f"an engine Triton repository for TensorRT-LLM {version} cannot be written: "
-            f"{triton_backend.unavailable_reason(version)} (to build the engine alone set outputs.triton_repo: "
+            f"{triton_backend.unavailable_reason(version)} (to build the engine alone set "
+            "outputs.triton_repo: "
             "false, or serve it with engine.backend: pytorch)"
         )
     weights = plan.quantization.weight_format or plan.quantization.format
     if plan.backend == "reference" and weights not in REFERENCE_RUNTIME_FORMATS:
         errors.append(
-            f"the CPU reference runtime serves unquantized or FP8 checkpoints only; {weights} weights cannot be "
+            f"the CPU reference runtime serves unquantized or FP8 checkpoints only; {weights} weights cannot "
+            "be "
             "served on the cpu target: use quantization.format: fp8 or none (or outputs.triton_repo: false)"
         )
     reuse, _why = kv_block_reuse(recipe, plan)
@@ -386,8 +393,8 @@ def _triton(
     serving, limits, counts = recipe.serving, plan.limits, recipe.serving.instance_counts
     gpu = plan.gpu.name if plan.gpu.count == 1 else f"{plan.gpu.count}x {plan.gpu.name}"
     return TritonSpec(
-        layout=layout,  # type: ignore[arg-type]
-        runtime=runtime,  # type: ignore[arg-type]
+        layout=layout,
+        runtime=runtime,
         served_model_name=recipe.served_model_name,
         max_batch_size=limits.max_batch_size,
         streaming=serving.streaming,

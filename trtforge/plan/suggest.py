@@ -1,5 +1,6 @@
 """What would fit instead, for an infeasible plan: more of the same GPU (within one node), the smallest setups
-of other catalog GPUs, a smaller weight format, an FP8 KV cache, a shorter max_seq_len. docs/planning.md section 4.
+of other catalog GPUs, a smaller weight format, an FP8 KV cache, a shorter max_seq_len. docs/planning.md
+section 4.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ MAX_OTHER_GPUS = 2  # other catalog GPUs named in one infeasible answer
 
 
 def _fitting_count(ctx: Context, gpu: GPU, above: int) -> tuple[int, Evaluation] | None:
-    """The fewest GPUs of this kind (more than `above`, at most one node) that fit, with that layout's sizing."""
+    """The fewest GPUs of this kind (more than `above`, at most one node) that fit, with that layout's
+    sizing."""
     if gpu is not ctx.gpu:
         quant = resolve_quantization(
             ctx.recipe.quantization.format,
@@ -76,7 +78,8 @@ def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
     if same is not None:
         n = same[1].layout.world_size
         return [f"needs {n}×{ctx.gpu.name}: use target.gpus: {n}"]
-    roomy, tight = {}, {}
+    roomy: dict[str, tuple[int, float, str]] = {}  # architecture -> (GPUs, memory bought, GPU name)
+    tight: dict[str, tuple[int, float, str]] = {}
     for gpu in load_catalog():
         if gpu.is_cpu or gpu.name == ctx.gpu.name:
             continue
@@ -95,7 +98,8 @@ def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
     if not picks:
         return [] if ctx.quant.errors else _more_nodes(ctx, target)
     return [
-        f"use {' or '.join(picks)} (target.gpu / target.gpus; one node holds at most {ctx.gpu.node_gpus}×{ctx.gpu.name})"
+        f"use {' or '.join(picks)} (target.gpu / target.gpus; one node holds at most "
+        f"{ctx.gpu.node_gpus}×{ctx.gpu.name})"
     ]
 
 
@@ -116,7 +120,9 @@ def suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
             q = resolve_quantization(fmt, ctx.recipe.quantization.kv_cache, [], spec, gpu, ctx.backend)
             if q.errors or q.plan.bytes_per_weight >= ctx.quant.plan.bytes_per_weight:
                 continue
-            layouts, _ = placed_layouts(spec, target, gpu, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe)
+            layouts, _ = placed_layouts(
+                spec, target, gpu, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe
+            )
             if _first_fit(replace(ctx, quant=q), layouts) is not None:
                 out.append(f"quantization.format: {fmt}")
                 break

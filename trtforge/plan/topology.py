@@ -3,9 +3,9 @@
 A target is `nodes` x `gpus` GPUs. Ranks are numbered tensor-parallel first (rank = pp_rank x tp + tp_rank,
 TensorRT-LLM's Mapping) and filled node by node; a layout that needs more than one node fills every node it
 uses (each pod / srun task gets all of a node's GPUs), so a TP group stays on one node exactly when `tp`
-divides the GPUs per node. TP all-reduces every layer and needs NVLink bandwidth; PP sends one activation per stage
-boundary and tolerates the network between nodes. Where the catalog says a GPU's NVLink domain spans nodes
-(GB200 NVL72), a TP group may span the nodes of one domain.
+divides the GPUs per node. TP all-reduces every layer and needs NVLink bandwidth; PP sends one activation per
+stage boundary and tolerates the network between nodes. Where the catalog says a GPU's NVLink domain spans
+nodes (GB200 NVL72), a TP group may span the nodes of one domain.
 
 Single-node targets are unaffected: `placed_layouts` returns `candidate_layouts` unchanged for them.
 """
@@ -112,7 +112,8 @@ def more_gpus_hint(target: Target, gpu: GPU, world_size: int) -> str:
 
 
 def topology(target: Target, gpu: GPU, layout: Layout) -> Topology | None:
-    """The plan's topology section for a multi-node target (None for one node: single-node plans are unchanged)."""
+    """The plan's topology section for a multi-node target (None for one node: single-node plans are
+    unchanged)."""
     if target.nodes == 1 or gpu.is_cpu:
         return None
     used = nodes_used(target, layout)

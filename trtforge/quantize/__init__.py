@@ -1,5 +1,7 @@
-"""Quantize/convert with NVIDIA ModelOpt: the formats table, calibration, accuracy report, export checks, worker.
+"""Quantize/convert with NVIDIA ModelOpt: the formats table, calibration, accuracy report, export checks,
+worker.
 
-Only `formats`, `versions`, `job`, `validate` and `runner` are imported by the step in the main process (no torch);
-`worker` (with `calibration`, `accuracy`) runs in its own subprocess and imports torch/transformers/modelopt.
+Only `formats`, `versions`, `job`, `validate` and `runner` are imported by the step in the main process (no
+torch); `worker` (with `calibration`, `accuracy`) runs in its own subprocess and imports
+torch/transformers/modelopt.
 """

@@ -1,8 +1,8 @@
 """Quantized vs original model on held-out windows: top-1 agreement, mean KL, perplexity (runs in the worker).
 
-The original model's log-probabilities are computed before quantization (ModelOpt quantizes in place) and kept on
-the CPU in float16 (the baseline); `heldout_tokens_cap` bounds their size so a large vocabulary cannot exhaust
-host memory.
+The original model's log-probabilities are computed before quantization (ModelOpt quantizes in place) and kept
+on the CPU in float16 (the baseline); `heldout_tokens_cap` bounds their size so a large vocabulary cannot
+exhaust host memory.
 Random-init test models have nearly flat logits: their numbers prove the plumbing, not accuracy.
 """
 
@@ -37,13 +37,14 @@ def baseline(model, heldout_batches: list, device) -> list:
 
 
 def compare(model, heldout_batches: list, ref: list, device) -> dict[str, Any]:
-    """Agreement of next-token argmax, mean KL(orig || quant) per token, and perplexities on the held-out text."""
+    """Agreement of next-token argmax, mean KL(orig || quant) per token, and perplexities on the held-out
+    text."""
 
     agree = total = 0
     kl_sum = 0.0
     nll_ref = nll_q = 0.0
     n_targets = 0
-    for batch, ref_lp in zip(heldout_batches, ref):
+    for batch, ref_lp in zip(heldout_batches, ref, strict=False):
         ids, q_lp = _forward_logprobs(model, batch, device)
         q_lp = q_lp.cpu()
         r_lp = ref_lp.float()
@@ -78,8 +79,9 @@ def perplexity_increase(acc: dict[str, Any]) -> float:
     return acc["ppl_quantized"] / acc["ppl_original"] - 1.0
 
 
-def gate_failures(acc: dict[str, Any], min_top1: float | None, max_kl: float | None,
-                  max_ppl_increase: float | None = None) -> list[str]:
+def gate_failures(
+    acc: dict[str, Any], min_top1: float | None, max_kl: float | None, max_ppl_increase: float | None = None
+) -> list[str]:
     """Threshold violations, one line each (empty when the gate passes or nothing was set)."""
     if not acc.get("measured"):
         return []
@@ -87,8 +89,10 @@ def gate_failures(acc: dict[str, Any], min_top1: float | None, max_kl: float | N
     if max_ppl_increase is not None:
         rise = perplexity_increase(acc)
         if not rise <= max_ppl_increase:  # NaN fails too
-            out.append(f"perplexity {acc['ppl_original']:.3f} -> {acc['ppl_quantized']:.3f} is "
-                       f"{rise:+.2%}, above max_perplexity_increase {max_ppl_increase:.2%}")
+            out.append(
+                f"perplexity {acc['ppl_original']:.3f} -> {acc['ppl_quantized']:.3f} is "
+                f"{rise:+.2%}, above max_perplexity_increase {max_ppl_increase:.2%}"
+            )
     if min_top1 is not None and acc["top1_agreement"] < min_top1:
         out.append(f"top-1 agreement {acc['top1_agreement']:.4f} < min_top1_agreement {min_top1}")
     if max_kl is not None and not acc["mean_kl"] <= max_kl:

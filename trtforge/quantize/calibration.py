@@ -1,4 +1,5 @@
-"""Calibration and held-out text: where it comes from, and how it becomes token windows (deterministic, seeded).
+"""Calibration and held-out text: where it comes from, and how it becomes token windows (deterministic,
+seeded).
 
 Text is tokenized, joined with EOS and cut into seq_len windows; a seeded shuffle picks the held-out windows
 (for the accuracy report) first and the calibration windows from the rest, so the two never overlap.
@@ -37,8 +38,10 @@ def describe_source(dataset: str) -> str:
         return SYNTHETIC_LABEL
     if dataset == PYDOC:
         texts = pydoc_texts()
-        return (f"CPython {sys.version.split()[0]} pydoc_data.topics ({len(texts)} topics, sha256 "
-                f"{pydoc_digest()[:16]})")
+        return (
+            f"CPython {sys.version.split()[0]} pydoc_data.topics ({len(texts)} topics, sha256 "
+            f"{pydoc_digest()[:16]})"
+        )
     if dataset.startswith("hf:"):
         return f"Hugging Face dataset {dataset[3:]}"
     path = Path(dataset)
@@ -64,7 +67,8 @@ def check_dataset(dataset: str) -> None:
 
 
 def read_texts(dataset: str) -> list[str]:
-    """Non-empty text samples of a local .txt (one per line) / .jsonl ('text' field) file, or an hf: dataset."""
+    """Non-empty text samples of a local .txt (one per line) / .jsonl ('text' field) file, or an hf:
+    dataset."""
     if dataset.startswith("hf:"):
         return _hf_texts(dataset[3:])
     if dataset == PYDOC:
@@ -97,8 +101,10 @@ def pydoc_texts() -> list[str]:
     try:
         from pydoc_data.topics import topics
     except ImportError:  # some distributions strip it
-        raise ToolMissing("calibration dataset 'pydoc' needs CPython's pydoc_data package, which this Python "
-                          "lacks", hint="use a local .txt/.jsonl file") from None
+        raise ToolMissing(
+            "calibration dataset 'pydoc' needs CPython's pydoc_data package, which this Python lacks",
+            hint="use a local .txt/.jsonl file",
+        ) from None
     return [topics[k] for k in sorted(topics) if topics[k].strip()]
 
 
@@ -187,7 +193,8 @@ def synthetic_windows(
 def make_windows(
     dataset: str, tokenizer, vocab_size: int, n_calib: int, n_heldout: int, seq_len: int, seed: int
 ) -> Windows:
-    """Calibration + held-out windows for a job (tokenizer: a transformers tokenizer; unused for synthetic)."""
+    """Calibration + held-out windows for a job (tokenizer: a transformers tokenizer; unused for
+    synthetic)."""
     if dataset == SYNTHETIC:
         return synthetic_windows(vocab_size, n_calib, n_heldout, seq_len, seed)
     texts = read_texts(dataset)

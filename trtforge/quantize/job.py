@@ -82,7 +82,8 @@ class QuantJob:
 
 
 def read_jobs(path: Path) -> list[QuantJob]:
-    """A job file holds one job object, or {"jobs": [...]} to run several in one process (tests, benchmarks)."""
+    """A job file holds one job object, or {"jobs": [...]} to run several in one process (tests,
+    benchmarks)."""
     data = json.loads(Path(path).read_text())
     items = data["jobs"] if isinstance(data, dict) and "jobs" in data else [data]
     return [QuantJob.from_dict(item) for item in items]

@@ -15,7 +15,8 @@ from trtforge.errors import Infeasible
 
 GIB = 1 << 30
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-# device need = weights * DEVICE_FACTOR + DEVICE_FIXED (calibration activations, exporter copies, CUDA context)
+# device need = weights * DEVICE_FACTOR + DEVICE_FIXED (calibration activations, exporter copies, CUDA
+# context)
 DEVICE_FACTOR, DEVICE_FIXED = 1.3, 1 * GIB
 # host need when the weights live on the GPU: the exporter gathers each shard on the host before writing
 HOST_FACTOR_GPU, HOST_FIXED = 0.6, 2 * GIB
@@ -31,7 +32,9 @@ class MemoryCheck:
     have_host_bytes: int | None
 
     def as_dict(self) -> dict:
-        g = lambda b: None if b is None else round(b / GIB, 2)
+        def g(b):
+            return None if b is None else round(b / GIB, 2)
+
         return {
             "device": self.device,
             "weights_gib": g(self.weights_bytes),
@@ -81,7 +84,8 @@ def refuse_if_short(check: MemoryCheck, what: str) -> None:
     if check.have_device_bytes is not None and check.need_device_bytes > check.have_device_bytes:
         where = "host RAM" if check.device == "cpu" else f"{check.device} memory"
         raise Infeasible(
-            f"quantize: {what} needs ~{d['need_device_gib']} GiB of {where} (weights {d['weights_gib']} GiB), "
+            f"quantize: {what} needs ~{d['need_device_gib']} GiB of {where} (weights {d['weights_gib']} "
+            "GiB), "
             f"this machine has {d['have_device_gib']} GiB available",
             hint="use a machine with more memory, or a smaller model",
         )

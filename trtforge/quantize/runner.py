@@ -65,8 +65,8 @@ def run_jobs(
 ) -> list[dict[str, Any]]:
     """Run jobs in one worker process; returns one {"event": "result"|"error", ...} per job.
 
-    on_event gets every progress/log event as it arrives. Raises Interrupted if we are interrupted, StepFailed if
-    the worker dies without reporting.
+    on_event gets every progress/log event as it arrives. Raises Interrupted if we are interrupted, StepFailed
+    if the worker dies without reporting.
     """
     work = Path(tempfile.mkdtemp(prefix="trtforge-quantize-"))
     job_file = work / "job.json"

@@ -66,7 +66,8 @@ def _check_tensors(files: list[Path], problems: list[str]) -> int:
 
 
 def validate_trtllm(d: Path, tp: int, pp: int, quant_algo: str, kv_algo: str | None) -> dict[str, Any]:
-    """TensorRT-LLM checkpoint: config.json + rank{i}.safetensors for i < tp*pp, quantization block as asked."""
+    """TensorRT-LLM checkpoint: config.json + rank{i}.safetensors for i < tp*pp, quantization block as
+    asked."""
     problems: list[str] = []
     cfg = _load_json(d / "config.json", problems)
     world = tp * pp
@@ -98,7 +99,8 @@ def validate_trtllm(d: Path, tp: int, pp: int, quant_algo: str, kv_algo: str | N
 
 
 def validate_hf(d: Path, quant_algo: str, kv_algo: str | None) -> dict[str, Any]:
-    """Unified HF checkpoint: config.json (quant_method modelopt), hf_quant_config.json, weights, tokenizer."""
+    """Unified HF checkpoint: config.json (quant_method modelopt), hf_quant_config.json, weights,
+    tokenizer."""
     problems: list[str] = []
     cfg = _load_json(d / "config.json", problems)
     hq = _load_json(d / "hf_quant_config.json", problems)

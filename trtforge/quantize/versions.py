@@ -1,8 +1,9 @@
 """The library versions quantize/export is known to work with, checked without importing them.
 
-ModelOpt 0.47.0 fails to export MXFP4 and fused-MoE (Mixtral) checkpoints with transformers 5.x (seen on the H100
-with 5.17, and on CPU with 5.14): in transformers 5 MoE experts are fused 3-D parameters the legacy exporter cannot
-walk. With transformers 4.57.x the same exports work (docs/quantization.md). So we pin and check.
+ModelOpt 0.47.0 fails to export MXFP4 and fused-MoE (Mixtral) checkpoints with transformers 5.x (seen on the
+H100 with 5.17, and on CPU with 5.14): in transformers 5 MoE experts are fused 3-D parameters the legacy
+exporter cannot walk. With transformers 4.57.x the same exports work (docs/quantization.md). So we pin and
+check.
 """
 
 from __future__ import annotations

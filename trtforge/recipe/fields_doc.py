@@ -57,8 +57,14 @@ def field_rows(model: type[BaseModel] = Recipe, prefix: str = "") -> list[tuple[
     rows = []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
-        sub = next((a for a in (info.annotation, *get_args(info.annotation))
-                    if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        sub = next(
+            (
+                a
+                for a in (info.annotation, *get_args(info.annotation))
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ),
+            None,
+        )
         shown = sub.__name__ if sub is not None else _type_name(info.annotation) + _field_bounds(info)
         if str(info.annotation).startswith("list[") and sub is not None:
             shown = f"list of {sub.__name__}"

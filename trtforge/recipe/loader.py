@@ -17,6 +17,7 @@ from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from trtforge import secrets
 from trtforge.errors import InvalidInput
@@ -29,7 +30,7 @@ MAX_EXTENDS = 8
 ENV_RE = re.compile(r"\$\{([^}]*)\}")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-Path_ = tuple[Union[str, int], ...]
+Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,13 @@ class RecipeIssue:
         return f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
 
     def to_json(self) -> dict:
-        return {"file": self.file, "line": self.line, "column": self.column, "path": self.path, "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+        }
 
 
 class RecipeInvalid(InvalidInput):
@@ -96,7 +103,11 @@ class _Doc:
                     continue
                 out[key] = self.to_data(value_node, path + (key,))
                 # point at the key, not the value, for errors about this entry
-                self.locations[path + (key,)] = (self.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                self.locations[path + (key,)] = (
+                    self.file,
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.to_data(item, path + (i,)) for i, item in enumerate(node.value)]
@@ -120,7 +131,9 @@ class _Doc:
             else:
                 explicit.append((k, v))
         keys = {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)}
-        return explicit + [(k, v) for k, v in merged if not (isinstance(k, yaml.ScalarNode) and k.value in keys)]
+        return explicit + [
+            (k, v) for k, v in merged if not (isinstance(k, yaml.ScalarNode) and k.value in keys)
+        ]
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
@@ -131,7 +144,9 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int
     if key in memo:
         return memo[key]
     if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
+        size = 1 + sum(
+            _expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value
+        )
     elif isinstance(node, yaml.SequenceNode):
         size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in node.value)
     else:
@@ -192,26 +207,32 @@ def parse_yaml(text: str, display: str) -> tuple[Any, dict[Path_, tuple[str, int
         _check_depth(text)  # the event parser is iterative; the composer recurses, so refuse deep input first
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = 1, 1
+        where = exc.problem_mark or exc.context_mark
+        if where is not None:
+            line, col = where.line + 1, where.column + 1
         raise fail(line, col, f"YAML syntax error: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise fail(1, 1, f"YAML error: {exc}") from None
     except RecursionError:
         raise fail(1, 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     except _TooDeep as exc:
-        mark = exc.node.start_mark
-        raise fail(mark.line + 1, mark.column + 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
+        start = exc.node.start_mark  # composed nodes always carry one; the stubs allow None
+        line, col = (start.line + 1, start.column + 1) if start is not None else (1, 1)
+        raise fail(line, col, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     if len(nodes) > 1:
-        raise fail(nodes[1].start_mark.line + 1, 1, "more than one YAML document ('---'): a recipe is one document")
+        raise fail(
+            nodes[1].start_mark.line + 1, 1, "more than one YAML document ('---'): a recipe is one document"
+        )
     if not nodes or nodes[0] is None:
         raise fail(1, 1, "recipe is empty")
     root = nodes[0]
     try:
         size = _expanded_size(root, {})
     except _TooDeep as exc:
-        raise fail(exc.node.start_mark.line + 1, exc.node.start_mark.column + 1,
-                   f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
+        start = exc.node.start_mark  # composed nodes always carry one; the stubs allow None
+        line, col = (start.line + 1, start.column + 1) if start is not None else (1, 1)
+        raise fail(line, col, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     except RecursionError:
         raise fail(1, 1, f"nesting is too deep (limit {MAX_DEPTH} levels)") from None
     if size > MAX_NODES:
@@ -243,12 +264,22 @@ def _load_with_extends(path: Path, display: str, seen: tuple[Path, ...] = ()) ->
         return data, locs
     where = locs.get(("extends",), (display, 1, 1))
     if not isinstance(base_ref, str) or not base_ref.strip():
-        raise RecipeInvalid([RecipeIssue(where[0], where[1], where[2], "extends", "must be a path to a base recipe")])
+        raise RecipeInvalid(
+            [RecipeIssue(where[0], where[1], where[2], "extends", "must be a path to a base recipe")]
+        )
     base_path = (path.parent / base_ref).resolve()
     if base_path in seen or base_path == path.resolve():
-        raise RecipeInvalid([RecipeIssue(where[0], where[1], where[2], "extends", f"'{base_ref}' extends itself (a cycle)")])
+        raise RecipeInvalid(
+            [RecipeIssue(where[0], where[1], where[2], "extends", f"'{base_ref}' extends itself (a cycle)")]
+        )
     if len(seen) >= MAX_EXTENDS:
-        raise RecipeInvalid([RecipeIssue(where[0], where[1], where[2], "extends", f"more than {MAX_EXTENDS} levels of extends")])
+        raise RecipeInvalid(
+            [
+                RecipeIssue(
+                    where[0], where[1], where[2], "extends", f"more than {MAX_EXTENDS} levels of extends"
+                )
+            ]
+        )
     base_display = os.path.relpath(base_path) if not base_ref.startswith("/") else str(base_path)
     base_data, base_locs = _load_with_extends(base_path, base_display, seen + (path.resolve(),))
     merged = _deep_merge(base_data, data)
@@ -326,7 +357,11 @@ def _clean_loc(loc: tuple) -> tuple[Path_, type[BaseModel] | None]:
     for part in loc:
         if isinstance(part, int):
             out.append(part)
-            model = _submodel(get_args(annotation)[0]) if annotation is not None and get_origin(annotation) in (list,) else model
+            model = (
+                _submodel(get_args(annotation)[0])
+                if annotation is not None and get_origin(annotation) in (list,)
+                else model
+            )
             continue
         if model is not None and part in model.model_fields:
             out.append(part)
@@ -347,7 +382,9 @@ def _clean_loc(loc: tuple) -> tuple[Path_, type[BaseModel] | None]:
 def _tidy(msg: str) -> str:
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     msg = msg.replace("Input should be ", "")
-    msg = msg.replace(f"less than or equal to {INT32_MAX}", f"at most {INT32_MAX} (TensorRT-LLM's int32 SizeType32)")
+    msg = msg.replace(
+        f"less than or equal to {INT32_MAX}", f"at most {INT32_MAX} (TensorRT-LLM's int32 SizeType32)"
+    )
     msg = re.sub(r"a valid dictionary or instance of \w+", "a mapping (section)", msg)
     # pydantic explains its parse failures after a comma; the expected type is what the user needs
     if msg.startswith("a valid "):
@@ -356,7 +393,7 @@ def _tidy(msg: str) -> str:
 
 
 def _issues_from_validation(exc: ValidationError, locs: dict) -> list[RecipeIssue]:
-    grouped: dict[Path_, list[dict]] = {}
+    grouped: dict[Path_, list[ErrorDetails]] = {}
     extras: list[tuple[Path_, type[BaseModel] | None]] = []
     for err in exc.errors(include_url=False, include_input=False):
         path, model = _clean_loc(tuple(err["loc"]))
@@ -371,7 +408,11 @@ def _issues_from_validation(exc: ValidationError, locs: dict) -> list[RecipeIssu
         hint = ""
         if model is not None:
             close = difflib.get_close_matches(str(path[-1]), list(model.model_fields), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(model.model_fields)})"
+            hint = (
+                f" (did you mean '{close[0]}'?)"
+                if close
+                else f" (known keys: {', '.join(model.model_fields)})"
+            )
         issues.append(_issue_at(locs, path, f"unknown key '{key}' in {parent}{hint}"))
     for path, errs in grouped.items():
         if any(e["type"] == "missing" for e in errs):
@@ -379,10 +420,25 @@ def _issues_from_validation(exc: ValidationError, locs: dict) -> list[RecipeIssu
             continue
         parts = list(dict.fromkeys(_tidy(e["msg"]) for e in errs))
         text = " or ".join(parts)
-        if len(errs) > 1 or errs[0]["type"] in ("literal_error", "int_type", "int_parsing", "bool_type", "bool_parsing",
-                                                  "string_type", "float_type", "float_parsing", "dict_type", "list_type",
-                                                  "model_type", "greater_than_equal", "less_than_equal", "greater_than",
-                                                  "less_than", "int_from_float", "model_attributes_type"):
+        if len(errs) > 1 or errs[0]["type"] in (
+            "literal_error",
+            "int_type",
+            "int_parsing",
+            "bool_type",
+            "bool_parsing",
+            "string_type",
+            "float_type",
+            "float_parsing",
+            "dict_type",
+            "list_type",
+            "model_type",
+            "greater_than_equal",
+            "less_than_equal",
+            "greater_than",
+            "less_than",
+            "int_from_float",
+            "model_attributes_type",
+        ):
             text = "must be " + text
         text = text.replace("a valid dictionary", "a mapping")
         issues.append(_issue_at(locs, path, text))
@@ -404,14 +460,20 @@ def load_recipe(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeInvalid(_issues_from_validation(exc, locs) or [RecipeIssue(display, 1, 1, "", "invalid recipe")]) from None
+        raise RecipeInvalid(
+            _issues_from_validation(exc, locs) or [RecipeIssue(display, 1, 1, "", "invalid recipe")]
+        ) from None
     except RecursionError:
         raise RecipeInvalid([RecipeIssue(display, 1, 1, "", "nesting is too deep")]) from None
     if recipe.model.path is not None and not os.path.isabs(recipe.model.path):
         resolved = str((p.parent / recipe.model.path).resolve())
         recipe = recipe.model_copy(update={"model": recipe.model.model_copy(update={"path": resolved})})
     g = recipe.model.gguf
-    if g is not None and not (g.package or recipe.model.repo) and not os.path.isabs(os.path.expanduser(g.file)):
+    if (
+        g is not None
+        and not (g.package or recipe.model.repo)
+        and not os.path.isabs(os.path.expanduser(g.file))
+    ):
         resolved = str((p.parent / g.file).resolve())  # a local GGUF file: relative to the recipe, like path
         gguf = g.model_copy(update={"file": resolved})
         recipe = recipe.model_copy(update={"model": recipe.model.model_copy(update={"gguf": gguf})})
@@ -419,7 +481,8 @@ def load_recipe(path: str | os.PathLike[str], env: dict[str, str] | None = None)
 
 
 def recipe_fingerprint(recipe: Recipe) -> str:
-    """sha256 of the validated recipe with secrets left out (the token never reaches a hash or a lock file)."""
+    """sha256 of the validated recipe with secrets left out (the token never reaches a hash or a lock
+    file)."""
     data = recipe.model_dump(mode="json")
     data["model"].pop("token", None)
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

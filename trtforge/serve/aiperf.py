@@ -8,9 +8,9 @@ Three things make that work against a trtforge repository (docs/serving.md):
   `trtforge serve` started, or `--tokenizer`);
 - aiperf counts output tokens by re-tokenizing the returned text, which inflates the count where the ensemble
   decodes one token at a time (a split UTF-8 character becomes U+FFFD, which re-tokenizes to several tokens).
-  Where the model reports tokens itself (the ensemble/BLS API returns one `output_log_probs` entry per generated
-  token when asked with `return_log_probs`), the server's count is reported instead, read from aiperf's raw
-  export; the result says which count it is.
+  Where the model reports tokens itself (the ensemble/BLS API returns one `output_log_probs` entry per
+  generated token when asked with `return_log_probs`), the server's count is reported instead, read from
+  aiperf's raw export; the result says which count it is.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def find_tokenizer(url: str, given: Path | None) -> Path:
 def aiperf_argv(
     command: list[str], target: Target, cfg, tokenizer: Path, artifacts: Path, template: Path, stream: bool
 ) -> list[str]:
-    """aiperf profile through its template endpoint on Triton's generate(_stream); raw export for token counts."""
+    """aiperf profile through its template endpoint on Triton's generate(_stream); raw export for token
+    counts."""
     route = "generate_stream" if stream else "generate"
     argv = [
         *command,
@@ -253,7 +254,11 @@ def run_aiperf(target: Target, cfg, tokenizer: Path, artifacts: Path) -> dict[st
 
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,
             preexec_fn=functools.partial(die_with_parent, os.getpid()),  # noqa: PLW1509 - see process.py
         )
@@ -268,7 +273,9 @@ def run_aiperf(target: Target, cfg, tokenizer: Path, artifacts: Path) -> dict[st
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     if proc.returncode != 0:
-        raise StepFailed(f"aiperf failed (exit {proc.returncode}): {first_error(log)}", hint=f"full output: {log}")
+        raise StepFailed(
+            f"aiperf failed (exit {proc.returncode}): {first_error(log)}", hint=f"full output: {log}"
+        )
     summary = parse_exports(artifacts)
     succeeded = int(_metric(summary, "request_count") or 0)
     wall = _metric(summary, "benchmark_duration")

@@ -2,8 +2,9 @@
 
 NVIDIA's `aiperf` runs when installed (trtforge/serve/aiperf.py); otherwise a small built-in client does:
 N requests at concurrency C, each streamed when the model is decoupled, reporting requests/s, output
-tokens/s, TTFT, inter-token latency and request latency percentiles. Built-in token counts are SSE events (one per generated token for the ensemble and the reference
-runtime; the BLS may merge tokens that end inside a multi-byte character).
+tokens/s, TTFT, inter-token latency and request latency percentiles. Built-in token counts are SSE events (one
+per generated token for the ensemble and the reference runtime; the BLS may merge tokens that end inside a
+multi-byte character).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def run_builtin(target: Target, cfg: BenchConfig) -> dict[str, Any]:
                 results.append(result)
     wall = time.perf_counter() - t0
     ttft = [r.ttft_s for r in results if r.ttft_s is not None]
-    itl = [b - a for r in results for a, b in zip(r.chunk_times_s, r.chunk_times_s[1:])]
+    itl = [b - a for r in results for a, b in zip(r.chunk_times_s, r.chunk_times_s[1:], strict=False)]
     tokens = sum(len(r.chunks) for r in results) if stream else None
     return {
         **result_head("trtforge built-in", target, cfg, stream),

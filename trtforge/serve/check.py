@@ -4,10 +4,12 @@ Text alone cannot tell a real disagreement from the ensemble's per-token decodin
 decodes each streamed token alone, so a character split across byte-level tokens arrives as U+FFFD, and a
 SentencePiece word loses its leading space). Token ids can: for the classic layout the check asks the
 `tensorrt_llm` slot itself (prompt ids from `preprocessing`, as the ensemble wires them) for the same greedy
-request through generate and through its stream, and `postprocessing` to decode those ids whole and one by one.
+request through generate and through its stream, and `postprocessing` to decode those ids whole and one by
+one.
 - the slot's streamed ids differ from its generated ids: a mismatch (exit 1);
 - a route's streamed text equals its generate text: agreement;
-- the ensemble's streamed chunks are exactly the one-token decodes of those ids, and its generate text is their
+- the ensemble's streamed chunks are exactly the one-token decodes of those ids, and its generate text is
+their
   whole decode: agreement, with a note saying why the texts differ;
 - anything else (the llmapi layout has no token ids: its text must match): a mismatch.
 """
@@ -117,13 +119,15 @@ def slot_tokens(url: str, prompt: str, max_tokens: int = CHECK_MAX_TOKENS) -> Sl
 
 
 def _first_difference(a: list[int], b: list[int]) -> str:
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
             return f"token {i}: {x} (generate) vs {y} (stream)"
     return f"{len(a)} tokens (generate) vs {len(b)} (stream)"
 
 
-def stream_verdict(model: str, whole: str, chunks: list[str], tokens: SlotTokens | None) -> tuple[str, str | None]:
+def stream_verdict(
+    model: str, whole: str, chunks: list[str], tokens: SlotTokens | None
+) -> tuple[str, str | None]:
     """("ok" | "note" | "mismatch", why) for a route's stream against the same request's generate text."""
     if tokens is not None and tokens.generated != tokens.streamed:
         return "mismatch", (
@@ -134,7 +138,11 @@ def stream_verdict(model: str, whole: str, chunks: list[str], tokens: SlotTokens
     if streamed == whole:
         return "ok", None
     # empty chunks (a final response with no token, a special token skipped in decoding) carry no text
-    if tokens is not None and [c for c in chunks if c] == [p for p in tokens.pieces if p] and whole == tokens.text:
+    if (
+        tokens is not None
+        and [c for c in chunks if c] == [p for p in tokens.pieces if p]
+        and whole == tokens.text
+    ):
         return "note", SPLIT_NOTE.format(model=model)
     why = "token ids unavailable" if tokens is None else "not explained by per-token decoding of the same ids"
     return "mismatch", (
@@ -164,7 +172,8 @@ def run_check(url: str, models: list[str], prompt: str, layout_has_slot: bool) -
         if verdict == "mismatch" and slot_error:
             message = f"{message}; token ids could not be read: {slot_error}"
         answers.append(
-            Answer(name, "generate_stream", streamed.text, streamed.latency_s, streamed.chunks, verdict, message)
+            Answer(
+                name, "generate_stream", streamed.text, streamed.latency_s, streamed.chunks, verdict, message
+            )
         )
     return answers
-

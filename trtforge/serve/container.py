@@ -1,4 +1,5 @@
-"""`--runtime container`: is a container engine here to run NVIDIA's image? (The command itself is pure and lives
+"""`--runtime container`: is a container engine here to run NVIDIA's image? (The command itself is pure and
+lives
 in trtforge/triton/launch_command.py, with the README for ops that prints it.)"""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ import shutil
 import subprocess
 
 from trtforge.errors import ToolMissing
+
 
 def check_container_engine(engine: str = "docker") -> str:
     """Path of docker/podman if its daemon answers; ToolMissing (exit 4) with a clear line otherwise."""

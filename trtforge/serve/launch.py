@@ -1,8 +1,8 @@
 """`trtforge serve`: pick a runtime, prepare the repository, start Triton, wait until ready.
 
-Runtimes: reference (bundled tritonserver + CPU reference model in the tensorrt_llm slot), local (a tritonserver
-found here), container (NVIDIA's image, docker). Every runtime validates the repository first (validate-repo's
-checks) so a broken repository never reaches a server.
+Runtimes: reference (bundled tritonserver + CPU reference model in the tensorrt_llm slot), local (a
+tritonserver found here), container (NVIDIA's image, docker). Every runtime validates the repository first
+(validate-repo's checks) so a broken repository never reaches a server.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from trtforge.triton.settings import REFERENCE_NOTE, RepoSettings
 
 RUNTIMES = ("auto", "reference", "local", "container")
 DEFAULT_READY_TIMEOUT_S = 300.0
-# tritonserver starts its endpoints gRPC, HTTP, then metrics, and logs "Started HTTPService" before it knows the
-# bind failed: the metrics line is the first that proves its HTTP endpoint is its own (2.51, seen 2026-12-07).
+# tritonserver starts its endpoints gRPC, HTTP, then metrics, and logs "Started HTTPService" before it knows
+# the bind failed: the metrics line is the first that proves its HTTP endpoint is its own (2.51, seen
+# 2026-12-07).
 TRITON_LAST_STARTED = "Started Metrics Service at "
 
 
@@ -195,7 +196,11 @@ def _local_server(
     )
     env = {**install.env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **opts.extra_env}
     server = ServerProcess(
-        argv=argv, env=env, endpoints=ep, shm_prefix=shm_prefix, log_path=opts.log_file,
+        argv=argv,
+        env=env,
+        endpoints=ep,
+        shm_prefix=shm_prefix,
+        log_path=opts.log_file,
         ready_marker=TRITON_LAST_STARTED if install.bundled else None,
     )
     return server, install.source

@@ -1,4 +1,5 @@
-"""A tritonserver child process: start in its own process group, wait for readiness with a deadline, stop cleanly.
+"""A tritonserver child process: start in its own process group, wait for readiness with a deadline, stop
+cleanly.
 
 Guarantees: binds 127.0.0.1 unless told otherwise; free ports; the whole process group (server + python stubs)
 is terminated on stop, on a missed deadline, and on SIGINT/SIGTERM to us; python-backend shared-memory files
@@ -165,8 +166,11 @@ class ServerProcess:
         """Refuse a port another process holds before starting: Triton would load every model first, then
         fail to bind, and meanwhile another server would answer our readiness checks."""
         ep = self.endpoints
-        for flag, port in (("--http-port", ep.http_port), ("--grpc-port", ep.grpc_port),
-                           ("--metrics-port", ep.metrics_port)):
+        for flag, port in (
+            ("--http-port", ep.http_port),
+            ("--grpc-port", ep.grpc_port),
+            ("--metrics-port", ep.metrics_port),
+        ):
             host = "127.0.0.1" if ep.host in ("0.0.0.0", "") else ep.host
             if port and port_in_use(host, port):
                 raise InvalidInput(

@@ -1,9 +1,9 @@
 """`--runtime reference`: serve a repository with its tensorrt_llm slot run by the CPU reference model.
 
-A repository built for `gpu: cpu` already holds the reference model and is served as it is. For a GPU repository
-an overlay is built in a temporary directory: every model is a symlink to the built one, except tensorrt_llm,
-whose config is the built config (same tensors, batch size, decoupled mode) with backend python and reference
-parameters, and whose model.py is the reference model. The built repository is never modified.
+A repository built for `gpu: cpu` already holds the reference model and is served as it is. For a GPU
+repository an overlay is built in a temporary directory: every model is a symlink to the built one, except
+tensorrt_llm, whose config is the built config (same tensors, batch size, decoupled mode) with backend python
+and reference parameters, and whose model.py is the reference model. The built repository is never modified.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def repo_settings(repo: Path) -> RepoSettings:
 
 
 def reference_overlay(repo: Path, work_dir: Path, checkpoint: Path | None = None) -> Path:
-    """A repository to serve with the reference runtime: `repo` itself when it already is one, else an overlay."""
+    """A repository to serve with the reference runtime: `repo` itself when it already is one, else an
+    overlay."""
     s = repo_settings(repo)
     if s.runtime == "reference":
         return repo
@@ -38,7 +39,8 @@ def reference_overlay(repo: Path, work_dir: Path, checkpoint: Path | None = None
     if checkpoint is None and (bundled / "config.json").is_file():
         checkpoint = bundled  # llmapi repositories carry the checkpoint
     if checkpoint is None:
-        # `trtforge build` publishes the (quantized) checkpoint next to the repository (outputs.keep_checkpoint).
+        # `trtforge build` publishes the (quantized) checkpoint next to the repository
+        # (outputs.keep_checkpoint).
         for candidate in (repo.parent / "checkpoint" / "hf", repo.parent / "checkpoint"):
             if (candidate / "config.json").is_file():
                 checkpoint = candidate

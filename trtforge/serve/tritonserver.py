@@ -1,7 +1,7 @@
 """Find a tritonserver binary and prepare what its python backend needs on this machine.
 
-Two sources: a `tritonserver` on PATH / under /opt/tritonserver (a Triton install or container), and the one the
-`nvidia-pytriton` wheel bundles (2.51, python backend, no GPU needed). For the bundled one (see
+Two sources: a `tritonserver` on PATH / under /opt/tritonserver (a Triton install or container), and the one
+the `nvidia-pytriton` wheel bundles (2.51, python backend, no GPU needed). For the bundled one (see
 /work/shared/triton/CPU-SERVER-NOTES.md): the python-backend stub for the running Python must sit next to
 libtriton_python.so (a private directory of symlinks, never writing into site-packages); the stub needs this
 interpreter's shared libpython (LIBDIR first on LD_LIBRARY_PATH, else it hangs or mixes stdlibs); the
@@ -98,7 +98,8 @@ def check_stub_links(stub: Path, env: dict[str, str]) -> None:
     if missing:
         raise ToolMissing(
             f"the Triton python-backend stub cannot load {', '.join(missing)}",
-            hint="this Python must be built with a shared libpython (--enable-shared; pyenv, setup-python and "
+            hint="this Python must be built with a shared libpython (--enable-shared; pyenv, setup-python "
+            "and "
             "python:3.x images are)",
         )
 
@@ -120,7 +121,8 @@ def check_numpy() -> None:
 
 
 def find_bundled(cache: Path) -> TritonInstall:
-    """The tritonserver inside the nvidia-pytriton wheel, ready for python-backend models of this interpreter."""
+    """The tritonserver inside the nvidia-pytriton wheel, ready for python-backend models of this
+    interpreter."""
     root = _pytriton_root()
     if root is None or not (root / "bin" / "tritonserver").is_file():
         raise ToolMissing(

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from trtforge.errors import ToolMissing
 
@@ -24,25 +25,39 @@ if TYPE_CHECKING:  # pragma: no cover
     from trtforge.pipeline.step import Step
 
 ENTRY_POINT_GROUP = "trtforge.steps"
-PLUGINS_ENV = "TRTFORGE_PLUGINS"  # extra "module:function" registrations, comma-separated (development, tests)
+PLUGINS_ENV = (
+    "TRTFORGE_PLUGINS"  # extra "module:function" registrations, comma-separated (development, tests)
+)
 
 # Where a plugin step may attach; each falls back to the previous one when the build has no such step.
 ANCHORS = ("download", "checkpoint", "compile", "triton_repo")
 
 BUILTIN: dict[str, tuple[str, str]] = {
-    "download": ("trtforge.steps.download:DownloadStep",
-                 "Fetch the checkpoint (Hugging Face hub at a pinned commit, or a local directory)."),
-    "gguf_convert": ("trtforge.steps.gguf_convert:GgufConvertStep",
-                     "Fetch a pinned GGUF file and convert it to a bf16 Hugging Face checkpoint."),
-    "quantize": ("trtforge.steps.quantize:QuantizeStep",
-                 "Quantize with NVIDIA ModelOpt into a unified checkpoint."),
-    "compile_engine": ("trtforge.steps.compile_engine:CompileEngineStep",
-                       "Build a TensorRT engine (trtllm-build)."),
-    "llmapi_config": ("trtforge.steps.llmapi_config:LlmApiConfigStep",
-                      "Write the LLM-API (PyTorch backend) configuration."),
+    "download": (
+        "trtforge.steps.download:DownloadStep",
+        "Fetch the checkpoint (Hugging Face hub at a pinned commit, or a local directory).",
+    ),
+    "gguf_convert": (
+        "trtforge.steps.gguf_convert:GgufConvertStep",
+        "Fetch a pinned GGUF file and convert it to a bf16 Hugging Face checkpoint.",
+    ),
+    "quantize": (
+        "trtforge.steps.quantize:QuantizeStep",
+        "Quantize with NVIDIA ModelOpt into a unified checkpoint.",
+    ),
+    "compile_engine": (
+        "trtforge.steps.compile_engine:CompileEngineStep",
+        "Build a TensorRT engine (trtllm-build).",
+    ),
+    "llmapi_config": (
+        "trtforge.steps.llmapi_config:LlmApiConfigStep",
+        "Write the LLM-API (PyTorch backend) configuration.",
+    ),
     "triton_repo": ("trtforge.steps.triton_repo:TritonRepoStep", "Write the Triton model repository."),
-    "deploy": ("trtforge.steps.deploy_files:DeployFilesStep",
-               "Write trtllm-serve, Kubernetes (LeaderWorkerSet), Dynamo and Slurm hand-off files (deploy/)."),
+    "deploy": (
+        "trtforge.steps.deploy_files:DeployFilesStep",
+        "Write trtllm-serve, Kubernetes (LeaderWorkerSet), Dynamo and Slurm hand-off files (deploy/).",
+    ),
 }
 
 
@@ -60,7 +75,7 @@ class StepKind:
     publish: str | None = None  # output subdirectory for this step's output (plugins: plugins/<kind>)
     origin: str = "builtin"  # "builtin" or the plugin's name
 
-    def load(self) -> "type[Step]":
+    def load(self) -> type[Step]:
         if not isinstance(self.target, str):
             return self.target
         module_name, _, attr = self.target.partition(":")
@@ -68,8 +83,10 @@ class StepKind:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-                raise KindUnavailable(f"step kind '{self.kind}' is not available: module {module_name} is not "
-                                      "installed in this version") from None
+                raise KindUnavailable(
+                    f"step kind '{self.kind}' is not available: module {module_name} is not "
+                    "installed in this version"
+                ) from None
             raise KindUnavailable(f"step kind '{self.kind}' cannot be loaded: {exc}") from None
         try:
             return getattr(module, attr)
@@ -89,8 +106,14 @@ class PluginReport:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "dist": self.dist, "version": self.version,
-                "kinds": self.kinds, "error": self.error}
+        return {
+            "name": self.name,
+            "value": self.value,
+            "dist": self.dist,
+            "version": self.version,
+            "kinds": self.kinds,
+            "error": self.error,
+        }
 
 
 class StepRegistry:
@@ -100,9 +123,18 @@ class StepRegistry:
         self._kinds: dict[str, StepKind] = {}
         self._origin = "builtin"
 
-    def add(self, step: Any, *, kind: str | None = None, summary: str = "", after: str = "checkpoint",
-            options: Any = None, publish: str | None = None) -> None:
-        """Register a step kind. `step` is a Step subclass (or "module:Class"); `kind` defaults to step.kind."""
+    def add(
+        self,
+        step: Any,
+        *,
+        kind: str | None = None,
+        summary: str = "",
+        after: str = "checkpoint",
+        options: Any = None,
+        publish: str | None = None,
+    ) -> None:
+        """Register a step kind. `step` is a Step subclass (or "module:Class"); `kind` defaults to
+        step.kind."""
         if kind is None:
             kind = getattr(step, "kind", None)
         if not isinstance(kind, str) or not kind.replace("_", "").isalnum() or not kind[:1].isalpha():
@@ -130,14 +162,15 @@ class StepRegistry:
     def kinds(self) -> list[StepKind]:
         return list(self._kinds.values())
 
-    def load(self, kind: str) -> "type[Step]":
+    def load(self, kind: str) -> type[Step]:
         spec = self._kinds.get(kind)
         if spec is None:
             raise KindUnavailable(f"unknown step kind '{kind}'")
         return spec.load()
 
-    def register_plugin(self, report: PluginReport | str,
-                        register: Callable[["StepRegistry"], None]) -> PluginReport:
+    def register_plugin(
+        self, report: PluginReport | str, register: Callable[[StepRegistry], None]
+    ) -> PluginReport:
         """Run one plugin's `register(registry)`; its kinds are marked as coming from it. All or nothing."""
         if isinstance(report, str):
             report = PluginReport(name=report, value=report)
@@ -167,7 +200,9 @@ def _entry_points() -> list[tuple[str, str, str | None, str | None, Callable[[],
     found = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
-        found.append((ep.name, ep.value, getattr(dist, "name", None), getattr(dist, "version", None), ep.load))
+        found.append(
+            (ep.name, ep.value, getattr(dist, "name", None), getattr(dist, "version", None), ep.load)
+        )
     for value in filter(None, (v.strip() for v in os.environ.get(PLUGINS_ENV, "").split(","))):
         module, _, attr = value.partition(":")
 

@@ -1,11 +1,12 @@
 """Compile step, engine backend: a TensorRT-LLM checkpoint -> TensorRT engines with `trtllm-build` (<= 1.2.x).
 
 It carries out the BuildSpec's `engine` section (trtforge.plan.resolve decided the options, checked them with
-`trtforge.toolchain.rules.check_engine_options` and the argv with `trtforge.toolchain.spec.validate_build_command`;
-`trtforge.plan.render.build_argv` renders it with this machine's paths). The step runs it through an executor
-(local tool or NVIDIA's container), streams its log, and accepts the result only if rank<N>.engine for every rank
-and config.json exist. Where trtllm-build cannot run here it writes the command and its inputs to a hand-off
-directory and stops with exit 4. For the CPU target (backend 'reference') it builds nothing and records that.
+`trtforge.toolchain.rules.check_engine_options` and the argv with
+`trtforge.toolchain.spec.validate_build_command`; `trtforge.plan.render.build_argv` renders it with this
+machine's paths). The step runs it through an executor (local tool or NVIDIA's container), streams its log,
+and accepts the result only if rank<N>.engine for every rank and config.json exist. Where trtllm-build cannot
+run here it writes the command and its inputs to a hand-off directory and stops with exit 4. For the CPU
+target (backend 'reference') it builds nothing and records that.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from typing import Any, ClassVar
 from trtforge.errors import Infeasible, Interrupted, StepFailed, ToolMissing
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.plan.model import Plan
-from trtforge.recipe.schema import Recipe
 from trtforge.plan.render import TOOL, build_argv  # noqa: F401  (build_argv re-exported)
-from trtforge.steps.executors import ContainerExecutor, LocalExecutor, make_executor
 from trtforge.plan.resolve import engine_options_from, resolve  # noqa: F401  (re-exported)
+from trtforge.recipe.schema import Recipe
+from trtforge.steps.executors import ContainerExecutor, LocalExecutor, make_executor
 from trtforge.toolchain.options import (  # noqa: F401  (re-exported for callers of this module)
     ENGINE_SPEC_MODE,
     gemm_plugin_for,
@@ -44,7 +45,8 @@ LOG_TAIL = 40
 # Failures in trtllm-build's log that mean "this machine cannot run it" (exit 4), not "the build is wrong".
 _NO_GPU_PATTERNS = re.compile(
     r"(no CUDA-capable device|Found no NVIDIA driver|CUDA driver version is insufficient|"
-    r"could not select device driver .* with capabilities: \[\[gpu\]\]|NVIDIA driver on your system is too old)",
+    r"could not select device driver .* with capabilities: \[\[gpu\]\]|NVIDIA driver on your system is too "
+    r"old)",
     re.IGNORECASE,
 )
 
@@ -56,7 +58,8 @@ def timing_cache_name(plan: Plan) -> str:
 
 
 def find_trtllm_checkpoint(root: Path) -> Path | None:
-    """The directory holding a TensorRT-LLM checkpoint (config.json with 'architecture' and 'dtype') in or under root."""
+    """The directory holding a TensorRT-LLM checkpoint (config.json with 'architecture' and 'dtype') in or
+    under root."""
     for candidate in (root, *sorted(p for p in root.iterdir() if p.is_dir())) if root.is_dir() else ():
         cfg = candidate / "config.json"
         if cfg.is_file():
@@ -79,7 +82,8 @@ def check_engine_dir(engine_dir: Path, world_size: int) -> list[str]:
 
 
 def summarize_engine_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The lock-file view of an engine's config.json (version, mapping, quantization, build limits, plugins)."""
+    """The lock-file view of an engine's config.json (version, mapping, quantization, build limits,
+    plugins)."""
     pre = config.get("pretrained_config", {}) or {}
     build = config.get("build_config", {}) or {}
     keys = (
@@ -209,7 +213,8 @@ class CompileEngineStep(Step):
                 exc.message, hint=f"{exc.hint}; the exact command and its inputs are in {handoff}"
             ) from None
         ctx.progress(
-            f"trtllm-build ({executor.name}) for {self.plan.gpu.name}, world size {self.plan.parallel.world_size}"
+            f"trtllm-build ({executor.name}) for {self.plan.gpu.name}, world size "
+            f"{self.plan.parallel.world_size}"
         )
         ctx.log("$ " + shlex.join(command))
         code, tail = self._stream(command, ctx)
@@ -223,14 +228,16 @@ class CompileEngineStep(Step):
         missing = check_engine_dir(engine_dir, self.plan.parallel.world_size)
         if missing:
             raise StepFailed(
-                f"trtllm-build exited 0 but wrote no usable engine: {', '.join(missing)} missing in {engine_dir}",
+                f"trtllm-build exited 0 but wrote no usable engine: {', '.join(missing)} missing in "
+                f"{engine_dir}",
                 hint="no engine was recorded; see the build log above",
             )
         config = json.loads((engine_dir / "config.json").read_text(encoding="utf-8"))
         built_with = config.get("version")
         if built_with and built_with != self.plan.toolchain.trtllm_version:
             raise StepFailed(
-                f"trtllm-build is TensorRT-LLM {built_with} but the recipe pins {self.plan.toolchain.trtllm_version}: "
+                f"trtllm-build is TensorRT-LLM {built_with} but the recipe pins "
+                f"{self.plan.toolchain.trtllm_version}: "
                 "engines only run on the version that built them"
             )
         self._publish_timing_cache(ctx.out_dir / "timing.cache", shared_cache)
@@ -251,7 +258,8 @@ class CompileEngineStep(Step):
         record = {
             "backend": "reference",
             "engine": None,
-            "reason": "CPU target: the compile step builds no TensorRT engine; the Triton repository serves the "
+            "reason": "CPU target: the compile step builds no TensorRT engine; the Triton repository serves "
+            "the "
             "checkpoint with the CPU reference runtime model in place of tensorrt_llm",
         }
         (ctx.out_dir / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -268,7 +276,8 @@ class CompileEngineStep(Step):
         where = ", ".join(str(ctx.inputs[n]) for n in names) or "no upstream output"
         raise StepFailed(
             f"no TensorRT-LLM checkpoint (config.json with 'architecture' and 'dtype') in {where}",
-            hint="the engine backend builds from a TensorRT-LLM checkpoint (ModelOpt export_tensorrt_llm_checkpoint)",
+            hint="the engine backend builds from a TensorRT-LLM checkpoint (ModelOpt "
+            "export_tensorrt_llm_checkpoint)",
         )
 
     def _check_checkpoint(self, path: Path) -> None:
@@ -287,7 +296,8 @@ class CompileEngineStep(Step):
             raise StepFailed(f"checkpoint {path} lacks {', '.join(missing)}")
         if cfg.get("architecture") != self.plan.model.architecture:
             raise StepFailed(
-                f"checkpoint architecture {cfg.get('architecture')} differs from the plan's {self.plan.model.architecture}"
+                f"checkpoint architecture {cfg.get('architecture')} differs from the plan's "
+                f"{self.plan.model.architecture}"
             )
 
     def _check_tool(self, executor: LocalExecutor | ContainerExecutor) -> None:
@@ -379,7 +389,8 @@ class CompileEngineStep(Step):
 
         The script runs from a copy of the output directory alone: it finds that directory (the one holding
         trtforge.lock.json) above itself, builds from the published checkpoint there into `engine/`, with
-        trtllm-build where it is installed, else in NVIDIA's release container. `compile-inputs.json` holds the
+        trtllm-build where it is installed, else in NVIDIA's release container. `compile-inputs.json` holds
+        the
         same command (`argv`, run in the output directory) for `trtforge build` to print."""
         where = Path(
             ctx.options.get("handoff_dir")
@@ -400,17 +411,21 @@ class CompileEngineStep(Step):
             .replace("__UID__", '"$(id -u):$(id -g)"')
         )
         missing_hint = (
-            "copy the whole output directory" if published is not None
+            "copy the whole output directory"
+            if published is not None
             else "it is not in the output directory: build with outputs.keep_checkpoint: true"
         )
         script = [
             "#!/usr/bin/env bash",
-            f"# trtforge hand-off: build the {self.plan.target} engine for recipe {self.plan.recipe} on a GPU machine.",
+            f"# trtforge hand-off: build the {self.plan.target} engine for recipe {self.plan.recipe} on a "
+            "GPU machine.",
             (
-                f"# TensorRT-LLM {self.plan.toolchain.trtllm_version}; GPU {self.plan.gpu.name} (SM {self.plan.gpu.sm}); "
+                f"# TensorRT-LLM {self.plan.toolchain.trtllm_version}; GPU {self.plan.gpu.name} (SM "
+                f"{self.plan.gpu.sm}); "
                 f"world size {self.plan.parallel.world_size}."
             ),
-            "# Copy the output directory (the folder holding trtforge.lock.json) to that machine and run this",
+            "# Copy the output directory (the folder holding trtforge.lock.json) to that machine and run "
+            "this",
             "# script from anywhere: the engine is written to engine/ in that directory.",
             "set -euo pipefail",
             'out="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"',
@@ -462,7 +477,8 @@ def _options_of(data: dict[str, Any]) -> EngineBuildOptions:
 
 
 def compile_step_for(name: str, loaded, plan: Plan, needs: tuple[str, ...] = ()) -> Step:
-    """The compile step a plan needs: trtllm-build (tensorrt), the LLM-API config (pytorch), or none (reference)."""
+    """The compile step a plan needs: trtllm-build (tensorrt), the LLM-API config (pytorch), or none
+    (reference)."""
     if plan.backend == "pytorch":
         from trtforge.steps.llmapi_config import LlmApiConfigStep
 

@@ -1,16 +1,17 @@
-"""The download step: exactly the checkpoint files a build needs, from the Hugging Face hub or a local directory.
+"""The download step: exactly the checkpoint files a build needs, from the Hugging Face hub or a local
+directory.
 
 Hub (through trtforge.hub, the one Hugging Face client): the recipe's revision is resolved to a commit sha
 (recorded in the lock file) and the files are fetched into the Hugging Face cache (HF_HUB_CACHE / HF_HOME
-conventions; blobs + snapshots, `.incomplete` then rename, so an interrupted transfer resumes where it stopped),
-then hard-linked into the step's output. The repo's file list at that commit is kept in
+conventions; blobs + snapshots, `.incomplete` then rename, so an interrupted transfer resumes where it
+stopped), then hard-linked into the step's output. The repo's file list at that commit is kept in
 `<trtforge cache>/hub-listings/` (the hub cache records which files were fetched, not which exist).
-Selection (unless `model.allow_patterns` overrides it): root-level files only (never `original/`, `metal/`...),
-safetensors weights (never `*.bin` when safetensors exist; never Mistral's `consolidated*.safetensors`
-duplicate), configs, tokenizer files, chat templates, licences; `*.py` only with trust_remote_code.
-The token comes from `secrets.hub_token` and is passed to huggingface_hub only: never logged, never recorded.
-Offline (HF_HUB_OFFLINE=1) the revision comes from the hub cache's refs/ and the file list from the listing an
-earlier online build recorded.
+Selection (unless `model.allow_patterns` overrides it): root-level files only (never `original/`,
+`metal/`...), safetensors weights (never `*.bin` when safetensors exist; never Mistral's
+`consolidated*.safetensors` duplicate), configs, tokenizer files, chat templates, licences; `*.py` only with
+trust_remote_code. The token comes from `secrets.hub_token` and is passed to huggingface_hub only: never
+logged, never recorded. Offline (HF_HUB_OFFLINE=1) the revision comes from the hub cache's refs/ and the file
+list from the listing an earlier online build recorded.
 """
 
 from __future__ import annotations
@@ -31,12 +32,22 @@ from trtforge.pipeline.cache import active_root
 from trtforge.pipeline.step import Step, StepContext
 
 SELECTION_VERSION = 1  # bump when select_files' rules change (changes the download fingerprint)
-CONFIG_GLOBS = ("*.json", "*.model", "*.tiktoken", "merges.txt", "vocab.txt", "*.jinja", "LICENSE*", "NOTICE*",
-                "USE_POLICY*")
+CONFIG_GLOBS = (
+    "*.json",
+    "*.model",
+    "*.tiktoken",
+    "merges.txt",
+    "vocab.txt",
+    "*.jinja",
+    "LICENSE*",
+    "NOTICE*",
+    "USE_POLICY*",
+)
 
 
-def select_files(files: list[str], *, trust_remote_code: bool = False,
-                 allow_patterns: list[str] | None = None) -> list[str]:
+def select_files(
+    files: list[str], *, trust_remote_code: bool = False, allow_patterns: list[str] | None = None
+) -> list[str]:
     """The subset of a repo's files a build needs (pure; see the module doc for the rules)."""
     if allow_patterns:
         return sorted(f for f in files if any(fnmatch(f, p) for p in allow_patterns))
@@ -75,9 +86,10 @@ def _refuse_link_out(root: Path, name: str) -> None:
     blobs = real_root.parent.parent / "blobs" if real_root.parent.name == "snapshots" else None
     if target.is_relative_to(real_root) or (blobs is not None and target.parent == blobs):
         return
-    raise InvalidInput(f"model.path {root}: {name} is a symlink to {target}, outside the checkpoint "
-                       "directory", hint="copy the file into the directory: a build never follows links out "
-                       "of a checkpoint")
+    raise InvalidInput(
+        f"model.path {root}: {name} is a symlink to {target}, outside the checkpoint directory",
+        hint="copy the file into the directory: a build never follows links out of a checkpoint",
+    )
 
 
 def _listings_dir() -> Path:
@@ -109,8 +121,13 @@ class DownloadStep(Step):
         m = self.model
         # Neither the requested revision (resolved to a sha: the source fingerprint) nor a local path
         # (content-addressed) is a parameter: `main` and its sha, or two copies of a directory, share entries.
-        return {"source": "hub" if m.repo else "path", "repo": m.repo, "allow_patterns": m.allow_patterns,
-                "selection": SELECTION_VERSION, "trust_remote_code": m.trust_remote_code}
+        return {
+            "source": "hub" if m.repo else "path",
+            "repo": m.repo,
+            "allow_patterns": m.allow_patterns,
+            "selection": SELECTION_VERSION,
+            "trust_remote_code": m.trust_remote_code,
+        }
 
     def source_fingerprint(self) -> str:
         if self.model.repo:
@@ -121,21 +138,27 @@ class DownloadStep(Step):
         """The files this step will produce (resolves the revision for a hub source)."""
         m = self.model
         if m.repo:
-            files = select_files(list(self.resolve().sizes), trust_remote_code=m.trust_remote_code,
-                                 allow_patterns=m.allow_patterns)
+            files = select_files(
+                list(self.resolve().sizes),
+                trust_remote_code=m.trust_remote_code,
+                allow_patterns=m.allow_patterns,
+            )
             unsafe = [f for f in files if not _contained(f)]
             if unsafe:
-                raise StepFailed(f"{m.repo}: the hub lists a file name that leaves the checkpoint directory "
-                                 f"({unsafe[0]!r}); refusing to download it",
-                                 hint="narrow model.allow_patterns, or check that HF_ENDPOINT is a hub")
+                raise StepFailed(
+                    f"{m.repo}: the hub lists a file name that leaves the checkpoint directory "
+                    f"({unsafe[0]!r}); refusing to download it",
+                    hint="narrow model.allow_patterns, or check that HF_ENDPOINT is a hub",
+                )
             return files
         return self._local_files()[0]
 
     def preflight(self) -> None:
         if not self.files():
-            raise InvalidInput(f"no files of {self.model.repo or self.model.path} match what the build needs",
-                               hint="check model.allow_patterns, or that the checkpoint has config.json and "
-                               "safetensors")
+            raise InvalidInput(
+                f"no files of {self.model.repo or self.model.path} match what the build needs",
+                hint="check model.allow_patterns, or that the checkpoint has config.json and safetensors",
+            )
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         if self.model.repo:
@@ -152,8 +175,11 @@ class DownloadStep(Step):
             if not root.is_dir():
                 raise InvalidInput(f"model.path {root} is not a directory")
             found, _dirs = hashing.walk_tree(root)
-            files = select_files(found, trust_remote_code=self.model.trust_remote_code,
-                                 allow_patterns=self.model.allow_patterns)
+            files = select_files(
+                found,
+                trust_remote_code=self.model.trust_remote_code,
+                allow_patterns=self.model.allow_patterns,
+            )
             for f in files:
                 _refuse_link_out(root, f)
             digests = statindex.digests([root / f for f in files])
@@ -181,7 +207,8 @@ class DownloadStep(Step):
         return _listings_dir() / self.model.repo.replace("/", "--") / f"{sha}.json"
 
     def resolve(self) -> Resolved:
-        """Revision -> commit sha and the repo's file list: from the hub, or offline from an earlier record."""
+        """Revision -> commit sha and the repo's file list: from the hub, or offline from an earlier
+        record."""
         if self._resolved is not None:
             return self._resolved
         m = self.model
@@ -198,8 +225,9 @@ class DownloadStep(Step):
             return self._resolved
         found = hub.list_repo(m.repo, rev, secrets.hub_token(m.token))
         self._listing_path(found.sha).parent.mkdir(parents=True, exist_ok=True)
-        fsutil.atomic_write_json(self._listing_path(found.sha), {"repo": m.repo, "sha": found.sha,
-                                                                  "sizes": found.sizes})
+        fsutil.atomic_write_json(
+            self._listing_path(found.sha), {"repo": m.repo, "sha": found.sha, "sizes": found.sizes}
+        )
         self._resolved = Resolved(found.sha, found.sizes)
         return self._resolved
 
@@ -212,8 +240,9 @@ class DownloadStep(Step):
         storage = hub.storage_dir(m.repo)
         snapshot = hub.snapshot_dir(m.repo, resolved.sha)
         stop = threading.Event()
-        poller = threading.Thread(target=_poll_progress, args=(ctx, storage, snapshot, files, total, stop),
-                                  daemon=True)
+        poller = threading.Thread(
+            target=_poll_progress, args=(ctx, storage, snapshot, files, total, stop), daemon=True
+        )
         poller.start()
 
         def retrying(exc: BaseException, attempt: int) -> None:
@@ -246,8 +275,9 @@ class DownloadStep(Step):
         return {"source": "hub", "repo": m.repo, "revision": resolved.sha, "files": len(files), "bytes": got}
 
 
-def _poll_progress(ctx: StepContext, storage: Path, snapshot: Path, files: list[str], total: int,
-                   stop: threading.Event) -> None:
+def _poll_progress(
+    ctx: StepContext, storage: Path, snapshot: Path, files: list[str], total: int, stop: threading.Event
+) -> None:
     """Bytes on disk so far: finished files in the snapshot plus `.incomplete` blobs being written."""
     last = -1
     while not stop.wait(0.5):
@@ -268,7 +298,8 @@ def _poll_progress(ctx: StepContext, storage: Path, snapshot: Path, files: list[
 
 
 class _LogForward(logging.Handler):
-    """huggingface_hub's warnings (e.g. 'resuming download') as the step's log events (first line, redacted)."""
+    """huggingface_hub's warnings (e.g. 'resuming download') as the step's log events (first line,
+    redacted)."""
 
     def __init__(self, ctx: StepContext) -> None:
         super().__init__(level=logging.WARNING)

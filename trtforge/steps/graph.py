@@ -9,8 +9,10 @@ One step per section of the plan's BuildSpec (trtforge.plan.resolve decides whic
 
 Step names equal their kinds. Inputs a step receives (ctx.inputs, keyed by step name; `needs` in this order):
     quantize: (download,)   compile_engine / llmapi_config: (checkpoint,)
-    triton_repo: (checkpoint,) or (checkpoint, compile step)   where checkpoint = quantize if present else download
-A kind whose module is not installed becomes an UnavailableStep: the dry run shows why, a build marks it blocked.
+    triton_repo: (checkpoint,) or (checkpoint, compile step)   where checkpoint = quantize if present else
+    download
+A kind whose module is not installed becomes an UnavailableStep: the dry run shows why, a build marks it
+blocked.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from trtforge.errors import InvalidInput, ToolMissing
 from trtforge.pipeline.step import Step
 from trtforge.steps import KindUnavailable, StepRegistry, default_registry
 
-# output subdirectory -> (step, part of its output): compile_engine and triton_repo nest their product already.
+# output subdirectory -> (step, part of its output): compile_engine and triton_repo nest their product
+# already.
 COMPILE_LAYOUT = {"compile_engine": ("engine", "engine"), "llmapi_config": ("llmapi", "")}
 
 
@@ -30,8 +33,9 @@ class UnavailableStep(Step):
 
     cacheable = False
 
-    def __init__(self, kind: str, reason: str, name: str, loaded: Any, plan: Any,
-                 needs: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, kind: str, reason: str, name: str, loaded: Any, plan: Any, needs: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(name, loaded, plan, needs)
         self.kind = kind  # type: ignore[misc]  # per instance: stands in for that kind
         self.reason = reason
@@ -89,7 +93,9 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
 
     recipe = loaded.recipe
     spec = resolve(recipe, plan)  # one step per BuildSpec section: the resolver did the branching
-    source = "gguf_convert" if recipe.model.gguf is not None else "download"  # a GGUF file stands for download
+    source = (
+        "gguf_convert" if recipe.model.gguf is not None else "download"
+    )  # a GGUF file stands for download
     steps: list[Step] = [_make(registry, source, loaded, plan, ())]
     anchors = {"download": source, "checkpoint": source}
     if spec.quantize is not None:
@@ -97,7 +103,9 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
         anchors["checkpoint"] = "quantize"
     ckpt = anchors["checkpoint"]
     anchors["compile"] = ckpt
-    compile_kind = "compile_engine" if spec.engine is not None else "llmapi_config" if spec.llm_api is not None else None
+    compile_kind = (
+        "compile_engine" if spec.engine is not None else "llmapi_config" if spec.llm_api is not None else None
+    )
     if compile_kind is not None:
         steps.append(_make(registry, compile_kind, loaded, plan, (ckpt,)))
         anchors["compile"] = compile_kind
@@ -114,7 +122,8 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
             known = sorted(k.kind for k in registry.kinds() if k.origin != "builtin")
             raise InvalidInput(
                 f"{_location(loaded, ('steps', kind))}steps.{kind}: unknown plugin step kind '{kind}'",
-                hint=f"loaded plugin kinds: {', '.join(known) or 'none'}; see `trtforge plugins`")
+                hint=f"loaded plugin kinds: {', '.join(known) or 'none'}; see `trtforge plugins`",
+            )
         _check_options(loaded, spec)
         anchor = anchors.get(spec.after, spec.after)
         if anchor not in {s.name for s in steps}:
@@ -123,8 +132,9 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
     return steps
 
 
-def publish_layout(steps: list[Step], loaded: Any,
-                   registry: StepRegistry | None = None) -> dict[str, tuple[str, str]]:
+def publish_layout(
+    steps: list[Step], loaded: Any, registry: StepRegistry | None = None
+) -> dict[str, tuple[str, str]]:
     """{output subdirectory: (step name, path inside its output, "" for all of it)} of what is published."""
     if registry is None:
         registry, _reports = default_registry()

@@ -54,23 +54,32 @@ class Difference:
     why: str | None  # None = unexplained
 
 
-# Where trtforge's config intentionally differs from NVIDIA's tuned configs, and why (docs/compile.md repeats it).
+# Where trtforge's config intentionally differs from NVIDIA's tuned configs, and why (docs/compile.md repeats
+# it).
 EXPLAINED = {
-    "max_seq_len": "trtforge sizes max_seq_len from the recipe workload (ISL + OSL + the planner's slack); NVIDIA's entries "
+    "max_seq_len": "trtforge sizes max_seq_len from the recipe workload (ISL + OSL + the planner's slack); "
+    "NVIDIA's entries "
     "use their own slack (2068 on B200, 2304 on H200 for the same 1k/1k workload)",
-    "max_batch_size": "trtforge sets max_batch_size to the planned value (the recipe's concurrency) so the scheduler, the KV "
+    "max_batch_size": "trtforge sets max_batch_size to the planned value (the recipe's concurrency) so the "
+    "scheduler, the KV "
     "budget and the CUDA graphs agree; the B200 entry leaves the 2048 default and relies on CUDA graphs "
     "and KV memory to bound the batch",
-    "max_input_len": "trtforge states max_input_len (the plan's prompt limit); NVIDIA's entries leave the LLM-API default",
-    "stream_interval": "trtforge keeps the default 1 because its Triton model streams tokens to clients; NVIDIA's benchmark "
+    "max_input_len": "trtforge states max_input_len (the plan's prompt limit); NVIDIA's entries leave the "
+    "LLM-API default",
+    "stream_interval": "trtforge keeps the default 1 because its Triton model streams tokens to clients; "
+    "NVIDIA's benchmark "
     "entries use 20, trading streaming granularity for throughput",
     "print_iter_log": "per-iteration logging is for benchmarking; trtforge leaves it off",
-    "num_postprocess_workers": "detokenization worker processes belong to trtllm-serve's OpenAI server; trtforge's Triton model "
+    "num_postprocess_workers": "detokenization worker processes belong to trtllm-serve's OpenAI server; "
+    "trtforge's Triton model "
     "detokenizes itself, so the default 0 is kept",
-    "trust_remote_code": "gpt-oss ships no remote code (transformers has GptOss); trtforge enables remote code only when the "
+    "trust_remote_code": "gpt-oss ships no remote code (transformers has GptOss); trtforge enables remote "
+    "code only when the "
     "recipe asks",
-    "backend": "'backend' is a deprecated LLM-API field that TorchLlmArgs fixes to 'pytorch'; trtforge omits it",
-    "kv_cache_free_gpu_memory_fraction": "not an LLM-API field in 1.2 (a trtllm-serve CLI name); trtforge writes "
+    "backend": "'backend' is a deprecated LLM-API field that TorchLlmArgs fixes to 'pytorch'; trtforge omits "
+    "it",
+    "kv_cache_free_gpu_memory_fraction": "not an LLM-API field in 1.2 (a trtllm-serve CLI name); trtforge "
+    "writes "
     "kv_cache_config.free_gpu_memory_fraction",
 }
 
@@ -138,7 +147,11 @@ class LlmApiConfigStep(Step):
         self.config: dict[str, Any] = dict(self.spec.llm_api or {})
 
     def params(self) -> dict[str, Any]:
-        return {"backend": "pytorch", "trtllm_version": self.plan.toolchain.trtllm_version, "config": self.config}
+        return {
+            "backend": "pytorch",
+            "trtllm_version": self.plan.toolchain.trtllm_version,
+            "config": self.config,
+        }
 
     def preflight(self) -> None:
         problems = self.spec.errors  # the plan refused these already; a plugin-made plan may not have
@@ -155,7 +168,8 @@ class LlmApiConfigStep(Step):
         record = {
             "backend": "pytorch",
             "engine": None,
-            "reason": "PyTorch (LLM API) backend: TensorRT-LLM loads the checkpoint directly; no compiler runs",
+            "reason": "PyTorch (LLM API) backend: TensorRT-LLM loads the checkpoint directly; no compiler "
+            "runs",
             "config_file": CONFIG_FILE,
             "config": self.config,
             "notes": self.spec.decisions,

@@ -3,10 +3,11 @@
 Input: the download step's output (an HF checkpoint directory). Output (ctx.out_dir):
   hf/       unified HF checkpoint (config.json, hf_quant_config.json, model.safetensors, tokenizer) for the
             PyTorch / reference backends;
-  trtllm/   TensorRT-LLM checkpoint (config.json + rank{i}.safetensors, i < tp*pp) when plan.backend is tensorrt;
-  quant_report.json   format, quant_algo, calibration (labelled 'synthetic' if so), accuracy, timings, memory.
-The work runs in `python -m trtforge.quantize.worker` (see trtforge/quantize/runner.py); this module imports no
-torch, so planning and --dry-run stay fast.
+  trtllm/   TensorRT-LLM checkpoint (config.json + rank{i}.safetensors, i < tp*pp) when plan.backend is
+  tensorrt; quant_report.json   format, quant_algo, calibration (labelled 'synthetic' if so), accuracy,
+  timings, memory.
+The work runs in `python -m trtforge.quantize.worker` (see trtforge/quantize/runner.py); this module imports
+no torch, so planning and --dry-run stay fast.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from trtforge.plan.buildspec import QuantizeSpec
 from trtforge.plan.resolve import resolve
 from trtforge.quantize import calibration as calib
 from trtforge.quantize import memory
-from trtforge.toolchain import quant_formats as formats
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.quantize.runner import raise_for, run_jobs, worker_command
 from trtforge.quantize.versions import check_versions, installed_versions
 from trtforge.quantize.worker import REPORT_NAME, WORKER_VERSION
+from trtforge.toolchain import quant_formats as formats
 
 DEVICE_ENV = (
     "TRTFORGE_QUANT_DEVICE"  # cpu | cuda: force where the worker quantizes (default: CUDA if present)
@@ -64,7 +65,8 @@ class QuantizeStep(Step):
             job = resolve(self.loaded.recipe, self.plan).quantize
             if job is None:
                 raise InvalidInput(
-                    f"quantize step planned for quantization source {self.plan.quantization.source!r}; it only "
+                    f"quantize step planned for quantization source {self.plan.quantization.source!r}; it "
+                    "only "
                     "runs ModelOpt formats (the pipeline should not add it)"
                 )
             self._job = job
@@ -72,7 +74,8 @@ class QuantizeStep(Step):
 
     def _exports(self) -> list[ExportSpec]:
         return [
-            ExportSpec(e.kind, e.tp, e.pp) if e.kind == "trtllm" else ExportSpec(e.kind) for e in self.job.exports
+            ExportSpec(e.kind, e.tp, e.pp) if e.kind == "trtllm" else ExportSpec(e.kind)
+            for e in self.job.exports
         ]
 
     def _device(self) -> str:
@@ -232,7 +235,8 @@ def describe_accuracy(acc: dict[str, Any]) -> str:
         return str(acc.get("reason", "not measured"))
     return (
         f"top-1 agreement {acc['top1_agreement']:.4f}, mean KL {acc['mean_kl']:.6f}, "
-        f"perplexity {acc['ppl_original']:.3f} -> {acc['ppl_quantized']:.3f} on {acc['tokens']} held-out tokens"
+        f"perplexity {acc['ppl_original']:.3f} -> {acc['ppl_quantized']:.3f} on {acc['tokens']} held-out "
+        "tokens"
     )
 
 

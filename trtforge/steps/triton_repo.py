@@ -4,10 +4,11 @@ Inputs (ctx.inputs, by upstream step name):
   checkpoint  "quantize" (its `hf/` subdirectory) or else "download" (the HF directory itself): tokenizer,
               special tokens, and the weights the reference runtime / llmapi model load
   compile     "compile_engine" (`engine/` with config.json + rank*.engine) for the engine backend, or
-              "llmapi_config" (`llm_api_options.yaml`) for the PyTorch backend; none for the CPU reference runtime
-The repository is self-contained and relocatable (files hard-linked or copied in, repository-relative paths; the
-engine path the C++ backend needs absolute lives under the documented mount point) and is validated with the
-same checks `trtforge validate-repo` runs before the step returns.
+              "llmapi_config" (`llm_api_options.yaml`) for the PyTorch backend; none for the CPU reference
+              runtime
+The repository is self-contained and relocatable (files hard-linked or copied in, repository-relative paths;
+the engine path the C++ backend needs absolute lives under the documented mount point) and is validated with
+the same checks `trtforge validate-repo` runs before the step returns.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class TritonRepoStep(Step):
         return {
             "triton": self._section().canonical(),  # the BuildSpec section this step carries out
             "tensor_spec_source": source()["commit"],
-            # The python models and config builders are part of the output: a new trtforge may write another repo.
+            # The python models and config builders are part of the output: a new trtforge may write another
+            # repo.
             "generator": __version__,
             "models_digest": _models_digest(),
         }

@@ -1,10 +1,11 @@
-"""Tiny, seeded, randomly initialised Hugging Face models (Llama, Mixtral-style MoE, GPT-OSS) for tests and CI.
+"""Tiny, seeded, randomly initialised Hugging Face models (Llama, Mixtral-style MoE, GPT-OSS) for tests and
+CI.
 
 They are real transformers checkpoints (bf16 safetensors, config.json with `architectures`,
-generation_config.json) with a real byte-level BPE tokenizer trained deterministically on a fixed built-in text,
-so every trtforge step (download, quantize with ModelOpt, export, serve) runs on them offline in seconds.
-Random weights: outputs are noise, useful only to prove plumbing. Same (kind, hidden, layers, seed) -> same
-bytes on disk; a directory already holding that model is left alone.
+generation_config.json) with a real byte-level BPE tokenizer trained deterministically on a fixed built-in
+text, so every trtforge step (download, quantize with ModelOpt, export, serve) runs on them offline in
+seconds. Random weights: outputs are noise, useful only to prove plumbing. Same (kind, hidden, layers, seed)
+-> same bytes on disk; a directory already holding that model is left alone.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ def add(a, b):
     return a + b
 {"name": "tiny", "layers": 2, "heads": 4, "experts": 4, "top_k": 2}
 Summer, autumn, winter and spring; mountains, rivers, forests and oceans; red, green, blue and yellow.
-"""
+"""  # noqa: E501 (training text: its bytes define every tiny tokenizer)
 
 
 def _train_tokenizer():
-    """Byte-level BPE with VOCAB_SIZE entries, trained on _CORPUS (deterministic: checked across processes)."""
+    """Byte-level BPE with VOCAB_SIZE entries, trained on _CORPUS (deterministic: checked across
+    processes)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())

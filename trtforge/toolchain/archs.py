@@ -61,7 +61,8 @@ def pytorch_feature(architecture: str, feature: str, *, newest: bool = False) ->
 
 
 def pytorch_quant_support(architecture: str) -> list[str] | None:
-    """Quantization formats NVIDIA's model matrix lists for an architecture (QuantAlgo names, 'kv:FP8'), if listed."""
+    """Quantization formats NVIDIA's model matrix lists for an architecture (QuantAlgo names, 'kv:FP8'), if
+    listed."""
     matrix = load(MODEL_MAP)["pytorch_quant_model_matrix"]
     value = matrix.get(architecture)
     return list(value) if isinstance(value, list) else None

@@ -1,7 +1,7 @@
 """The quantization formats table (trtforge/data/quant_formats.yaml) and the questions asked of it.
 
-Pure functions over data: which ModelOpt config a recipe format means, which TensorRT-LLM quant_algo the export
-writes, what needs CUDA, and which (format, architecture, export) combinations are known not to work.
+Pure functions over data: which ModelOpt config a recipe format means, which TensorRT-LLM quant_algo the
+export writes, what needs CUDA, and which (format, architecture, export) combinations are known not to work.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def format_names() -> tuple[str, ...]:
 
 
 def format_for_quant_algo(quant_algo: str) -> str | None:
-    """The format whose checkpoints declare `quant_algo`, among those trtforge produces and those it only plans
+    """The format whose checkpoints declare `quant_algo`, among those trtforge produces and those it only
+    plans
     for (case-insensitive: ModelOpt writes 'mxfp4' lower case); None for an algorithm the table lacks."""
     table = load_table()
     for name, row in (*table["formats"].items(), *table["checkpoint_formats"].items()):
@@ -91,7 +92,8 @@ def kv_dtype_bytes(kv_dtype: str) -> float:
 
 
 def kv_spec(kv_cache: str | None) -> KvSpec | None:
-    """KV-cache quantization for a recipe/plan kv_cache value; None for an unquantized cache (auto/bf16/fp16)."""
+    """KV-cache quantization for a recipe/plan kv_cache value; None for an unquantized cache
+    (auto/bf16/fp16)."""
     if kv_cache in (None, "auto", "bf16", "fp16", "float16", "bfloat16", "none"):
         return None
     rows = load_table()["kv_cache"]
@@ -170,7 +172,8 @@ def cpu_limits(fmt: str, kv_cache: str | None) -> tuple[str | None, str | None]:
 
 
 def cpu_capabilities() -> dict[str, str]:
-    """format -> 'cpu' | 'cpu (accuracy check needs CUDA)' | 'needs CUDA': what `trtforge` can say on a CPU box."""
+    """format -> 'cpu' | 'cpu (accuracy check needs CUDA)' | 'needs CUDA': what `trtforge` can say on a CPU
+    box."""
     out = {}
     for name in format_names():
         spec = get_format(name)

@@ -94,7 +94,8 @@ def check_backend(requested: str, version: str, architecture: str) -> list[str]:
     if requested == "tensorrt":
         if not engine_backend_available(version):
             problems.append(
-                f"engine.backend tensorrt needs trtllm-build, which TensorRT-LLM {version} no longer has: the TensorRT "
+                f"engine.backend tensorrt needs trtllm-build, which TensorRT-LLM {version} no longer has: "
+                "the TensorRT "
                 f"engine backend was removed in 1.3; the last release with it is {last_engine_version()} "
                 f"(pin toolchain.trtllm_version: {last_engine_version()}, or use engine.backend: pytorch)"
             )
@@ -105,7 +106,8 @@ def check_backend(requested: str, version: str, architecture: str) -> list[str]:
             )
         if not archs.engine_supports(architecture):
             problems.append(
-                f"engine.backend tensorrt is not possible: {archs.why_not_engine(architecture)}; use engine.backend: pytorch"
+                f"engine.backend tensorrt is not possible: {archs.why_not_engine(architecture)}; use "
+                "engine.backend: pytorch"
             )
     elif requested == "pytorch" and version_key(version) < version_key(PYTORCH_MIN_SUPPORTED):
         problems.append(
@@ -117,7 +119,8 @@ def check_backend(requested: str, version: str, architecture: str) -> list[str]:
 
 @dataclass(frozen=True)
 class EngineBuildOptions:
-    """What one trtllm-build invocation will ask for, plus the facts the rules need (GPU, checkpoint quant)."""
+    """What one trtllm-build invocation will ask for, plus the facts the rules need (GPU, checkpoint
+    quant)."""
 
     version: str
     architecture: str
@@ -160,7 +163,8 @@ def fp8_context_fmha_effective(o: EngineBuildOptions) -> bool:
 
 
 def check_engine_options(o: EngineBuildOptions) -> list[str]:
-    """Every reason this trtllm-build configuration is invalid or would be silently changed by trtllm-build."""
+    """Every reason this trtllm-build configuration is invalid or would be silently changed by
+    trtllm-build."""
     problems = check_backend("tensorrt", o.version, o.architecture)
     problems += check_quant_hardware(o.quant_algo, o.kv_cache_quant_algo, o.sm)
     problems += _check_engine_quant(o)
@@ -180,7 +184,8 @@ def _check_engine_quant(o: EngineBuildOptions) -> list[str]:
         problems.append(f"quant_algo {algo} cannot be built into an engine: {why}")
     if algo in MXFP4_ALGOS:
         problems.append(
-            f"trtforge does not build {algo} engines: trtllm-build's GEMM plugin offers only fp8 and nvfp4, and NVIDIA "
+            f"trtforge does not build {algo} engines: trtllm-build's GEMM plugin offers only fp8 and nvfp4, "
+            "and NVIDIA "
             "documents MXFP4 weights for the PyTorch backend's MoE kernels (use engine.backend: pytorch)"
         )
     if kv and kv not in q["kv_cache_quant_algo"]:
@@ -190,11 +195,13 @@ def _check_engine_quant(o: EngineBuildOptions) -> list[str]:
         if algo in rejected["quant_algo"]:
             problems.append(
                 f"{algo} engines are rejected on SM {sm} by trtllm-build (builder.py: INT8/INT4 weight-only, "
-                "SmoothQuant and per-channel/per-token scaling are not supported on SM>=100); use fp8 or nvfp4"
+                "SmoothQuant and per-channel/per-token scaling are not supported on SM>=100); use fp8 or "
+                "nvfp4"
             )
         if kv in rejected["kv_cache_quant_algo"]:
             problems.append(
-                f"an INT8 KV cache is rejected on SM {sm} by trtllm-build (builder.py: not supported on SM>=100)"
+                f"an INT8 KV cache is rejected on SM {sm} by trtllm-build (builder.py: not supported on "
+                "SM>=100)"
             )
     if sm == 100:
         for plugin in SM100_REJECTED_PLUGINS:
@@ -217,7 +224,8 @@ def _check_engine_attention(o: EngineBuildOptions) -> list[str]:
         problems.append("paged context FMHA needs a paged KV cache (--kv_cache_type paged)")
     if o.paged_context_fmha and not o.context_fmha:
         problems.append(
-            "paged context FMHA needs --context_fmha enable (builder.py turns paged context FMHA off without it)"
+            "paged context FMHA needs --context_fmha enable (builder.py turns paged context FMHA off without "
+            "it)"
         )
     if o.chunked_prefill:
         if o.kv_cache_type != "paged":
@@ -238,13 +246,17 @@ def _check_engine_attention(o: EngineBuildOptions) -> list[str]:
     ):
         why = f"the weights are {o.quant_algo or 'not quantized'}" if not fp8_algo else f"SM {o.sm} < 89"
         problems.append(
-            "paged context FMHA with an FP8 KV cache needs FP8 context FMHA, which needs FP8, W4A8_AWQ or NVFP4 weights "
-            f"on SM 89+ ({why}): trtllm-build would silently turn paged context FMHA off, and with it KV reuse and "
-            "chunked prefill; set quantization.kv_cache: bf16 (or fp16), or quantization.format: fp8, w4a8_awq or nvfp4"
+            "paged context FMHA with an FP8 KV cache needs FP8 context FMHA, which needs FP8, W4A8_AWQ or "
+            "NVFP4 weights "
+            f"on SM 89+ ({why}): trtllm-build would silently turn paged context FMHA off, and with it KV "
+            "reuse and "
+            "chunked prefill; set quantization.kv_cache: bf16 (or fp16), or quantization.format: fp8, "
+            "w4a8_awq or nvfp4"
         )
     if o.paged_context_fmha and o.kv_cache_quant_algo == "INT8":
         problems.append(
-            "paged context FMHA does not work with an INT8 KV cache (builder.py disables it): use an FP8 KV cache"
+            "paged context FMHA does not work with an INT8 KV cache (builder.py disables it): use an FP8 KV "
+            "cache"
         )
     if o.fp8_context_fmha:
         if not fp8_algo:
@@ -255,13 +267,15 @@ def _check_engine_attention(o: EngineBuildOptions) -> list[str]:
             problems.append(f"FP8 context FMHA needs SM 89+ (this target is SM {o.sm})")
         elif o.paged_context_fmha and o.kv_cache_quant_algo != "FP8":
             problems.append(
-                "FP8 context FMHA with paged context FMHA needs an FP8 KV cache (builder.py disables it otherwise)"
+                "FP8 context FMHA with paged context FMHA needs an FP8 KV cache (builder.py disables it "
+                "otherwise)"
             )
         if not o.context_fmha:
             problems.append("FP8 context FMHA needs --context_fmha enable")
     elif fp8_context_fmha_effective(o):
         problems.append(
-            "with FP8 weights, an FP8 KV cache and paged context FMHA, trtllm-build forces FP8 context FMHA on: "
+            "with FP8 weights, an FP8 KV cache and paged context FMHA, trtllm-build forces FP8 context FMHA "
+            "on: "
             "say --use_fp8_context_fmha enable"
         )
     return problems
@@ -284,7 +298,8 @@ def _check_engine_limits(o: EngineBuildOptions) -> list[str]:
         return problems
     if o.max_input_len > o.max_seq_len:
         problems.append(
-            f"max_input_len {o.max_input_len} exceeds max_seq_len {o.max_seq_len} (trtllm-build would clip it)"
+            f"max_input_len {o.max_input_len} exceeds max_seq_len {o.max_seq_len} (trtllm-build would clip "
+            "it)"
         )
     if o.max_num_tokens > o.max_seq_len * o.max_batch_size:
         problems.append(
@@ -293,7 +308,8 @@ def _check_engine_limits(o: EngineBuildOptions) -> list[str]:
         )
     if o.context_fmha and o.max_num_tokens < o.tokens_per_block:
         problems.append(
-            f"max_num_tokens {o.max_num_tokens} is below tokens_per_block {o.tokens_per_block} (trtllm-build raises it)"
+            f"max_num_tokens {o.max_num_tokens} is below tokens_per_block {o.tokens_per_block} (trtllm-build "
+            "raises it)"
         )
     if not o.chunked_prefill and o.max_num_tokens < o.max_input_len:
         problems.append(
@@ -349,7 +365,8 @@ def _check_engine_fusions(o: EngineBuildOptions) -> list[str]:
         o.reduce_fusion or o.architecture != "LlamaForCausalLM" or o.quant_algo != "NVFP4"
     ):
         problems.append(
-            "--norm_quant_fusion applies only to NVFP4 Llama without reduce_fusion (builder.py overrides it to off)"
+            "--norm_quant_fusion applies only to NVFP4 Llama without reduce_fusion (builder.py overrides it "
+            "to off)"
         )
     return problems
 
@@ -359,7 +376,8 @@ def warn_engine_options(o: EngineBuildOptions) -> list[str]:
     notes: list[str] = []
     if o.remove_input_padding and o.max_num_tokens > 16384:
         notes.append(
-            f"max_num_tokens {o.max_num_tokens} > 16384: TensorRT-LLM warns this is usually not faster and may "
+            f"max_num_tokens {o.max_num_tokens} > 16384: TensorRT-LLM warns this is usually not faster and "
+            "may "
             "exceed TensorRT tensor volume limits"
         )
     if o.speculative_mode:
@@ -370,7 +388,7 @@ def warn_engine_options(o: EngineBuildOptions) -> list[str]:
     return notes
 
 
-# --------------------------------------------------------------------------------------------- PyTorch backend
+# -------------------------------------------------------------------------------------------- PyTorch backend
 
 
 PYTORCH_SPEC_MODES = {
@@ -379,8 +397,10 @@ PYTORCH_SPEC_MODES = {
     "ngram": "NGram",
     "mtp": "MTP",
 }
-# Recipe modes whose LLM-API decoding type exists, but whose backend support is the pinned version's to say: the
-# resolver writes them and the per-version LLM-API spec (speculative_config union, `backends`) refuses or accepts.
+# Recipe modes whose LLM-API decoding type exists, but whose backend support is the pinned version's to say:
+# the
+# resolver writes them and the per-version LLM-API spec (speculative_config union, `backends`) refuses or
+# accepts.
 SPEC_CHECKED_MODES = {"lookahead": "Lookahead", "medusa": "Medusa"}
 LLM_API_DECODING_TYPES = {**PYTORCH_SPEC_MODES, **SPEC_CHECKED_MODES}
 
@@ -427,7 +447,8 @@ def check_llm_api_options(o: LlmApiOptions) -> list[str]:
         return problems
     if o.tp % o.ep:
         problems.append(
-            f"moe_expert_parallel_size {o.ep} must divide tensor_parallel_size {o.tp} (Mapping: tp = moe_tp x moe_ep)"
+            f"moe_expert_parallel_size {o.ep} must divide tensor_parallel_size {o.tp} (Mapping: tp = moe_tp "
+            "x moe_ep)"
         )
     if o.max_input_len > o.max_seq_len:
         problems.append(f"max_input_len {o.max_input_len} exceeds max_seq_len {o.max_seq_len}")
@@ -438,7 +459,8 @@ def check_llm_api_options(o: LlmApiOptions) -> list[str]:
             else ""
         )
         problems.append(
-            f"max_num_tokens {o.max_num_tokens} < max_input_len {o.max_input_len} without chunked prefill{why}: "
+            f"max_num_tokens {o.max_num_tokens} < max_input_len {o.max_input_len} without chunked "
+            f"prefill{why}: "
             "a full-length prompt could never be scheduled"
         )
     if o.chunked_prefill and not chunked_prefill_supported(o.architecture):
@@ -452,14 +474,16 @@ def check_llm_api_options(o: LlmApiOptions) -> list[str]:
         )
     if o.kv_cache_dtype not in ("auto", "fp8"):
         problems.append(
-            f"kv_cache_config.dtype {o.kv_cache_dtype} is not understood by the 1.2-era LLM API (auto or fp8); "
+            f"kv_cache_config.dtype {o.kv_cache_dtype} is not understood by the 1.2-era LLM API (auto or "
+            "fp8); "
             "an NVFP4 KV cache must come quantized in the checkpoint, with dtype auto"
         )
     if o.kv_cache_dtype == "fp8" and o.sm is not None and o.sm < 89:
         problems.append(f"an FP8 KV cache needs SM 89+ (this target is SM {o.sm})")
     if o.cuda_graph_max_batch_size is not None and o.cuda_graph_max_batch_size > o.max_batch_size:
         problems.append(
-            f"cuda_graph_config.max_batch_size {o.cuda_graph_max_batch_size} exceeds max_batch_size {o.max_batch_size}"
+            f"cuda_graph_config.max_batch_size {o.cuda_graph_max_batch_size} exceeds max_batch_size "
+            f"{o.max_batch_size}"
         )
     problems += _check_moe_backend(o)
     problems += _check_pytorch_speculative(o)
@@ -479,12 +503,14 @@ def _check_moe_backend(o: LlmApiOptions) -> list[str]:
         table = archs.moe_backends_for(family)
         if backend not in table["supported"]:
             problems.append(
-                f"MXFP4 MoE on {family.title()} runs on the {' or '.join(table['supported'])} MoE backend, not {backend} "
+                f"MXFP4 MoE on {family.title()} runs on the {' or '.join(table['supported'])} MoE backend, "
+                f"not {backend} "
                 f"({table['activation'].upper()} activations x MXFP4 weights; gpt_oss README)"
             )
     elif backend == "TRITON" and family != "hopper":
         problems.append(
-            f"the TRITON MoE backend (OpenAI Triton kernels, MXFP4) is for Hopper; this target is {family or 'unknown'}"
+            "the TRITON MoE backend (OpenAI Triton kernels, MXFP4) is for Hopper; this target is "
+            f"{family or 'unknown'}"
         )
     elif backend == "TRTLLM" and family != "blackwell":
         problems.append(
@@ -506,7 +532,8 @@ def _check_pytorch_speculative(o: LlmApiOptions) -> list[str]:
     if mode not in PYTORCH_SPEC_MODES:
         return [
             (
-                f"speculative mode {mode} runs only on the TensorRT engine backend (TensorRT-LLM's {mode} config "
+                f"speculative mode {mode} runs only on the TensorRT engine backend (TensorRT-LLM's {mode} "
+                "config "
                 "supports_backend excludes pytorch)"
             )
         ]

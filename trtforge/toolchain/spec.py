@@ -51,7 +51,8 @@ def _pick(version: str | None) -> str:
 
 
 def _spec(kind: str, version: str | None) -> dict[str, Any]:
-    """The `kind` spec of a version: extracted, or the interim hand-made file the manifest allows; else refused."""
+    """The `kind` spec of a version: extracted, or the interim hand-made file the manifest allows; else
+    refused."""
     chosen = _pick(version)
     if has_versioned(kind, chosen):
         return load(versioned_name(kind, chosen))
@@ -62,13 +63,16 @@ def _spec(kind: str, version: str | None) -> dict[str, Any]:
     have = ", ".join(spec_versions()) or "none"
     why = f": {entry['missing']}" if entry else ""
     raise InvalidInput(
-        f"TensorRT-LLM {chosen} has no option spec extracted from its source ({_KIND_FILES[kind]} at its release tag){why}",
-        hint=f"versions with an extracted spec: {have}; regenerate with scripts/extract_trtllm_spec.py (docs/compile.md)",
+        f"TensorRT-LLM {chosen} has no option spec extracted from its source ({_KIND_FILES[kind]} at its "
+        f"release tag){why}",
+        hint=f"versions with an extracted spec: {have}; regenerate with scripts/extract_trtllm_spec.py "
+        "(docs/compile.md)",
     )
 
 
 def spec_provenance(version: str | None = None) -> dict[str, Any]:
-    """Where the spec of `version` comes from: tag, commit, extracted (bool), paths / interim source; for docs and plans."""
+    """Where the spec of `version` comes from: tag, commit, extracted (bool), paths / interim source; for docs
+    and plans."""
     chosen = _pick(version)
     if has_versioned("llm_api_args", chosen):
         prov = load(versioned_name("llm_api_args", chosen))["provenance"]
@@ -102,7 +106,8 @@ def _source_label(version: str | None, path: str = "llm_args.py") -> str:
 
 
 def quant_algos(version: str | None = None) -> dict[str, list[str]]:
-    """QuantAlgo members and the KV-cache quant algos TensorRT-LLM `version` defines (quantization/mode.py)."""
+    """QuantAlgo members and the KV-cache quant algos TensorRT-LLM `version` defines
+    (quantization/mode.py)."""
     data = _spec("quant_algos", version)
     return {
         "quant_algo": list(data["quant_algo"]),
@@ -145,7 +150,8 @@ def build_options(version: str) -> dict[str, dict[str, Any]]:
 
 
 def _removed_options(version: str) -> dict[str, str]:
-    """Options this version lacks that another known version has, with why (era markers or other extracted specs)."""
+    """Options this version lacks that another known version has, with why (era markers or other extracted
+    specs)."""
     key = version_key(version)
     data = _spec("trtllm_build_options", version)
     gone = {
@@ -202,7 +208,8 @@ def _convert(option: dict[str, Any], raw: str) -> tuple[Any, str | None]:
 
 
 def parse_build_command(argv: list[str], version: str) -> ParsedBuild:
-    """Parse a trtllm-build argv against the spec for `version` (unknown, removed, mistyped, repeated options)."""
+    """Parse a trtllm-build argv against the spec for `version` (unknown, removed, mistyped, repeated
+    options)."""
     parsed = ParsedBuild()
     if not argv or os.path.basename(argv[0]) != "trtllm-build":
         parsed.problems.append(
@@ -328,7 +335,8 @@ def _class_fields(spec: dict[str, Any], classes: list[str]) -> dict[str, dict[st
 
 
 def llm_api_fields(backend: str = "pytorch", version: str | None = None) -> dict[str, dict[str, Any]]:
-    """Top-level LLM-API fields for 'pytorch' (TorchLlmArgs) or 'tensorrt' (TrtLlmArgs) at TensorRT-LLM `version`.
+    """Top-level LLM-API fields for 'pytorch' (TorchLlmArgs) or 'tensorrt' (TrtLlmArgs) at TensorRT-LLM
+    `version`.
 
     `version=None` means the default pinned version (toolchain.versions.default_version()).
     """
@@ -338,7 +346,8 @@ def llm_api_fields(backend: str = "pytorch", version: str | None = None) -> dict
     if backend not in spec["top_level"]:
         raise InvalidInput(
             f"TensorRT-LLM {_pick(version)} has no {backend} LLM-API backend "
-            f"({_source_label(version)} defines no {'TrtLlmArgs' if backend == 'tensorrt' else 'TorchLlmArgs'})"
+            f"({_source_label(version)} defines no "
+            f"{'TrtLlmArgs' if backend == 'tensorrt' else 'TorchLlmArgs'})"
         )
     return _class_fields(spec, spec["top_level"][backend])
 
@@ -439,7 +448,8 @@ def _check_mapping(
     ctx: _Ctx,
     extra: str | None = "forbid",
 ) -> list[str]:
-    """Problems of one mapping; an unknown key is refused (extra='forbid') or silently dropped by TensorRT-LLM."""
+    """Problems of one mapping; an unknown key is refused (extra='forbid') or silently dropped by
+    TensorRT-LLM."""
     problems: list[str] = []
     aliases = {a: name for name, f in fields.items() for a in f.get("aliases", [])}
     for key, value in config.items():
@@ -527,7 +537,8 @@ def validate_llm_api_config(
     cg = config.get("cuda_graph_config")
     sizes = cg.get("batch_sizes") if isinstance(cg, dict) else None
     if (
-        isinstance(sizes, list)
+        isinstance(cg, dict)
+        and isinstance(sizes, list)
         and sizes
         and all(isinstance(x, int) for x in sizes)
         and cg.get("max_batch_size")
@@ -538,6 +549,7 @@ def validate_llm_api_config(
         kv = config.get("kv_cache_config")
         if isinstance(kv, dict) and kv.get("dtype", "auto") != "auto":
             problems.append(
-                "kv_cache_config.dtype must be 'auto' on the TensorRT backend (KV quantization comes from the checkpoint)"
+                "kv_cache_config.dtype must be 'auto' on the TensorRT backend (KV quantization comes from "
+                "the checkpoint)"
             )
     return problems

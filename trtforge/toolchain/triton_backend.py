@@ -1,4 +1,5 @@
-"""Which TensorRT-LLM releases have NVIDIA's Triton backend facts extracted (trtforge/data/triton/versions.json).
+"""Which TensorRT-LLM releases have NVIDIA's Triton backend facts extracted
+(trtforge/data/triton/versions.json).
 
 The index is written by scripts/extract_triton_backend.py; the per-release contracts it points at are read by
 trtforge.triton.specs. Kept here, with the other per-version facts, so the resolver can refuse at plan time a
@@ -53,7 +54,8 @@ def extracted_file(version: str) -> str | None:
 
 
 def engine_spec_name(version: str) -> str:
-    """The data file an engine repository of `version` must follow; SpecUnavailable when none was extracted."""
+    """The data file an engine repository of `version` must follow; SpecUnavailable when none was
+    extracted."""
     name = extracted_file(version)
     if name is None:
         raise SpecUnavailable(unavailable_reason(version))

@@ -49,7 +49,8 @@ def spec_versions() -> list[str]:
 
 
 def spec_manifest_versions() -> list[str]:
-    """Versions a recipe may pin that the spec manifest (trtforge/data/trtllm/specs.json) lists, newest first."""
+    """Versions a recipe may pin that the spec manifest (trtforge/data/trtllm/specs.json) lists, newest
+    first."""
     return sorted(load(SPEC_INDEX)["versions"], key=version_key, reverse=True)
 
 
@@ -85,7 +86,8 @@ def known_versions() -> list[str]:
 
 
 def release(version: str) -> Release:
-    """The table row for `version`; for an unknown but well-formed version, a row with only what follows from it."""
+    """The table row for `version`; for an unknown but well-formed version, a row with only what follows from
+    it."""
     version_key(version)  # validates the format
     for row in load(VERSIONS)["releases"]:
         if row["version"] == version:
@@ -120,18 +122,21 @@ def release(version: str) -> Release:
 
 
 def triton_image_for(version: str) -> str | None:
-    """Newest `tritonserver:<yy.mm>-trtllm-python-py3` image that ships `version`, or None if none is known."""
+    """Newest `tritonserver:<yy.mm>-trtllm-python-py3` image that ships `version`, or None if none is
+    known."""
     images = release(version).triton_images
     return images[-1] if images else None
 
 
 def release_image_for(version: str) -> str:
-    """NVIDIA's standalone TensorRT-LLM release container for `version` (nvcr.io/nvidia/tensorrt-llm/release)."""
+    """NVIDIA's standalone TensorRT-LLM release container for `version`
+    (nvcr.io/nvidia/tensorrt-llm/release)."""
     return release(version).release_image or RELEASE_IMAGE_PATTERN.format(version=version)
 
 
 def resolve_triton_image(version: str, requested: str = "auto") -> str:
-    """The Triton image for a recipe: its explicit choice, or the one that ships `version` (InvalidInput if none)."""
+    """The Triton image for a recipe: its explicit choice, or the one that ships `version` (InvalidInput if
+    none)."""
     if requested and requested != "auto":
         return requested
     image = triton_image_for(version)

@@ -1,9 +1,10 @@
-"""RepoSettings from the BuildSpec's triton section, the engine's config.json and the checkpoint's special tokens.
+"""RepoSettings from the BuildSpec's triton section, the engine's config.json and the checkpoint's special
+tokens.
 
 Every setting is decided by trtforge.plan.resolve; this module only adds what exists once upstream steps ran.
-Where the engine and the section disagree the engine wins (it is what the runtime enforces: P13 max_batch_size,
-P8 world size) and a mismatch that would break serving (TensorRT-LLM version, P3) is an error here, at build
-time, instead of a load failure in production.
+Where the engine and the section disagree the engine wins (it is what the runtime enforces: P13
+max_batch_size, P8 world size) and a mismatch that would break serving (TensorRT-LLM version, P3) is an error
+here, at build time, instead of a load failure in production.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def engine_config(engine_dir: Path) -> dict[str, Any]:
 
 
 def engine_facts(config: dict[str, Any]) -> dict[str, Any]:
-    """Batch size, beam width, sequence length, world size, plugin flags and version from an engine config.json
+    """Batch size, beam width, sequence length, world size, plugin flags and version from an engine
+    config.json
     (handles the pre-0.8 `builder_config` key too)."""
     build = config.get("build_config") or config.get("builder_config") or {}
     mapping = (config.get("pretrained_config") or {}).get("mapping") or {}
@@ -73,8 +75,9 @@ def _triton_section(recipe: Recipe, plan: Plan) -> TritonSpec:
 def settings_from_spec(
     section: TritonSpec, checkpoint_dir: Path, engine_dir: Path | None = None, llm_api_text: str = ""
 ) -> RepoSettings:
-    """All writer inputs: the BuildSpec's triton section, the checkpoint's special tokens, and (engine backend)
-    the engine's own config, which must agree with the section and wins where the runtime enforces it.
+    """All writer inputs: the BuildSpec's triton section, the checkpoint's special tokens, and (engine
+    backend) the engine's own config, which must agree with the section and wins where the runtime enforces
+    it.
 
     `llm_api_text`: the llmapi_config step's YAML, kept verbatim in model.yaml only when it holds exactly the
     section's LLM-API mapping (else model.yaml is rendered from the mapping).

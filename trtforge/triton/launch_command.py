@@ -1,9 +1,9 @@
 """The command that runs a model repository in NVIDIA's tritonserver:<yy.mm>-trtllm-python-py3 image (pure).
 
-The repository README for ops, `trtforge deploy --target triton` and `trtforge serve --runtime container` print or
-run this same command. For world size > 1 it is tensorrtllm_backend's launch_triton_server.py leader mode: one
-tritonserver per MPI rank (MPMD, ':'-separated), ranks >= 1 load only the tensorrt_llm model, each rank with its
-own python-backend shared-memory prefix.
+The repository README for ops, `trtforge deploy --target triton` and `trtforge serve --runtime container`
+print or run this same command. For world size > 1 it is tensorrtllm_backend's launch_triton_server.py leader
+mode: one tritonserver per MPI rank (MPMD, ':'-separated), ranks >= 1 load only the tensorrt_llm model, each
+rank with its own python-backend shared-memory prefix.
 """
 
 from __future__ import annotations

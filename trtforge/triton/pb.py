@@ -1,8 +1,8 @@
 """Triton's ModelConfig protobuf: load the generated message class and convert to/from text format.
 
 `tritonclient.grpc.model_config_pb2` is the message class Triton itself parses config.pbtxt with. With only
-`tritonclient[http]` installed, `import tritonclient.grpc` refuses to import (it wants grpcio), so we fall back
-to loading the generated module file directly: it needs nothing but protobuf.
+`tritonclient[http]` installed, `import tritonclient.grpc` refuses to import (it wants grpcio), so we fall
+back to loading the generated module file directly: it needs nothing but protobuf.
 """
 
 from __future__ import annotations

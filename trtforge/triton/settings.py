@@ -1,8 +1,9 @@
 """RepoSettings: every value the model-repository writer needs, decided once, as plain data.
 
-Config builders (trtforge/triton/kinds/) are pure functions of RepoSettings; `settings_from_spec` (triton/from_plan.py) is where the BuildSpec section,
-recipe, the plan, the engine's own config.json and the tokenizer's special tokens are reconciled (the engine's
-build_config wins over the plan for batch size and world size, because that is what the runtime enforces).
+Config builders (trtforge/triton/kinds/) are pure functions of RepoSettings; `settings_from_spec`
+(triton/from_plan.py) is where the BuildSpec section, recipe, the plan, the engine's own config.json and the
+tokenizer's special tokens are reconciled (the engine's build_config wins over the plan for batch size and
+world size, because that is what the runtime enforces).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class RepoSettings:
 
     @property
     def engine_dir_container(self) -> str:
-        """gpt_model_path: the C++ backend needs an absolute path, so it lives under the documented mount point."""
+        """gpt_model_path: the C++ backend needs an absolute path, so it lives under the documented mount
+        point."""
         return f"{self.container_model_root.rstrip('/')}/{ENGINE_DIR}"
 
     @property

@@ -1,10 +1,12 @@
-"""NVIDIA's Triton contract per TensorRT-LLM version, from `trtforge/data/triton/` (scripts/extract_triton_backend.py).
+"""NVIDIA's Triton contract per TensorRT-LLM version, from `trtforge/data/triton/`
+(scripts/extract_triton_backend.py).
 
-Each data file holds, for one NVIDIA source commit, every template model's tensors (names, types, dims, optional)
-and the parameters its code reads with and without a fallback. Which file a repository follows is decided here,
-once (`spec_name`):
+Each data file holds, for one NVIDIA source commit, every template model's tensors (names, types, dims,
+optional) and the parameters its code reads with and without a fallback. Which file a repository follows is
+decided here, once (`spec_name`):
 
-- an engine repository (NVIDIA's C++ `tensorrtllm` backend in the slot) follows its pinned TensorRT-LLM version
+- an engine repository (NVIDIA's C++ `tensorrtllm` backend in the slot) follows its pinned TensorRT-LLM
+version
   exactly; a version whose backend source was not extracted is refused (`SpecUnavailable`), never replaced by
   another version's facts;
 - a repository where trtforge's own python models fill every slot (CPU reference runtime, trtforge's LLM-API
@@ -30,8 +32,9 @@ from trtforge.toolchain.triton_backend import (  # noqa: F401 - re-exported: the
 )
 from trtforge.triton.pb import data_type_value, model_config_pb2
 
-# The newest NVIDIA template set on hand: tensorrtllm_backend's last commit with all_models/ (2025-05-13); used
-# for the public API of repositories that run no NVIDIA backend code when their pinned version is not extracted.
+# The newest NVIDIA template set on hand: tensorrtllm_backend's last commit with all_models/ (2025-05-13);
+# used for the public API of repositories that run no NVIDIA backend code when their pinned version is not
+# extracted.
 CONTRACT_SOURCE = "tensorrtllm_backend-c2e65b88"
 # What the data-type placeholders of the templates are filled with (trtforge's choice; NVIDIA's fill_template
 # examples use these): logits in FP32, encoder features in FP16.
@@ -84,7 +87,8 @@ def template(name: str, kind: str) -> dict[str, Any]:
 
 
 def tensor_names(name: str, kind: str, direction: str) -> list[str]:
-    """Tensor names of a template in NVIDIA's order, without repeats (the ensemble template lists one twice)."""
+    """Tensor names of a template in NVIDIA's order, without repeats (the ensemble template lists one
+    twice)."""
     return list(dict.fromkeys(t["name"] for t in template(name, kind)[direction]))
 
 
@@ -96,7 +100,8 @@ def tensor_spec(name: str, kind: str, direction: str, tensor: str) -> dict[str, 
 
 
 def required_parameters(name: str, kind: str) -> list[str]:
-    """Parameters NVIDIA's code for this model reads without a fallback (the model fails to load without them)."""
+    """Parameters NVIDIA's code for this model reads without a fallback (the model fails to load without
+    them)."""
     return list(template(name, kind).get("parameter_reads", {}).get("required", []))
 
 

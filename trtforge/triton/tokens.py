@@ -1,8 +1,9 @@
 """End, pad and stop token ids for a checkpoint, from generation_config.json, config.json and the tokenizer.
 
-The upstream preprocessing derives end_id from `encode(tokenizer.eos_token)` and ignores generation_config.json,
-so models with several end-of-turn tokens (Llama-3 `<|eot_id|>`) never stop (P7). trtforge takes the first
-eos id as end_id and the others as single-token stop words, and writes them into the configs.
+The upstream preprocessing derives end_id from `encode(tokenizer.eos_token)` and ignores
+generation_config.json, so models with several end-of-turn tokens (Llama-3 `<|eot_id|>`) never stop (P7).
+trtforge takes the first eos id as end_id and the others as single-token stop words, and writes them into the
+configs.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Maintenance library: extract NVIDIA's Triton backend facts from its source (run by
 scripts/extract_triton_backend.py, which writes trtforge/data/triton/).
 
-From the config.pbtxt templates: tensors (names, types, dims, optional), parameter keys (with the placeholder each
-is filled from) and ensemble steps. From the code that reads the parameters (the C++ tensorrtllm backend, the
-python models' model.py): which keys are read without a fallback (required), only on some path (conditional) or
-with a default (optional). Placeholders (`${x}`) are replaced by parseable stand-ins only so protobuf can read a
-template; the stand-in values never reach the data file.
+From the config.pbtxt templates: tensors (names, types, dims, optional), parameter keys (with the placeholder
+each is filled from) and ensemble steps. From the code that reads the parameters (the C++ tensorrtllm backend,
+the python models' model.py): which keys are read without a fallback (required), only on some path
+(conditional) or with a default (optional). Placeholders (`${x}`) are replaced by parseable stand-ins only so
+protobuf can read a template; the stand-in values never reach the data file.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def _tensor(t, typed_placeholder: dict[str, str]) -> dict:
 
 
 def extract_model(config_path: Path) -> dict:
-    """Tensors, parameter keys (with the placeholder each is filled from) and model-level facts of one template."""
+    """Tensors, parameter keys (with the placeholder each is filled from) and model-level facts of one
+    template."""
     text = config_path.read_text()
     # Which tensors take their dtype from a placeholder (e.g. logits_datatype): record the placeholder itself.
     typed: dict[str, str] = {}
@@ -139,7 +140,8 @@ def _cpp_blocks(blank: str) -> list[tuple[int, int, str]]:
 
 
 def cpp_parameter_reads(text: str, file: str) -> list[dict]:
-    """Every `GetParameter<T>("name")` call of a C++ source: inside a try block it has a fallback ('optional'),
+    """Every `GetParameter<T>("name")` call of a C++ source: inside a try block it has a fallback
+    ('optional'),
     inside if/else/loops only on that path ('conditional'), else the backend fails without it ('required')."""
     blank = _blank_cpp(text)
     blocks = _cpp_blocks(blank)
@@ -255,7 +257,8 @@ CPP_SOURCES = "inflight_batcher_llm/src"
 
 
 def source_root(src: Path) -> Path:
-    """NVIDIA/TensorRT-LLM keeps the backend under triton_backend/ (since May 2025); tensorrtllm_backend at its root."""
+    """NVIDIA/TensorRT-LLM keeps the backend under triton_backend/ (since May 2025); tensorrtllm_backend at
+    its root."""
     return src / "triton_backend" if (src / "triton_backend" / "all_models").is_dir() else src
 
 

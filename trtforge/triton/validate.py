@@ -1,9 +1,9 @@
 """`trtforge validate-repo`: offline checks of a model repository, before any server sees it.
 
-Each check targets a failure users hit at load time (NOTES.md / PEERS.md P2, P3, P8, P9, P10, P13): configs that
-do not parse or still hold `${...}`, missing model.py / tokenizer / engine / model.yaml, decoupled set on one
-model but not the other, batch size above the engine's, world size vs engine mapping, TensorRT-LLM version vs
-image tag, parameter keys the backend would silently ignore, and absolute paths from the build machine.
+Each check targets a failure users hit at load time (NOTES.md / PEERS.md P2, P3, P8, P9, P10, P13): configs
+that do not parse or still hold `${...}`, missing model.py / tokenizer / engine / model.yaml, decoupled set on
+one model but not the other, batch size above the engine's, world size vs engine mapping, TensorRT-LLM version
+vs image tag, parameter keys the backend would silently ignore, and absolute paths from the build machine.
 """
 
 from __future__ import annotations
@@ -208,8 +208,9 @@ class _Checker:
         return self._spec
 
     def nvidia_contract(self) -> None:
-        """Every parameter NVIDIA's code reads without a fallback is present (NVIDIA's C++ backend for an engine
-        slot; the python models are drop-in replacements for NVIDIA's, so theirs count too), and every public
+        """Every parameter NVIDIA's code reads without a fallback is present (NVIDIA's C++ backend for an
+        engine slot; the python models are drop-in replacements for NVIDIA's, so theirs count too), and every
+        public
         input of NVIDIA's ensemble / BLS / llmapi model exists."""
         from trtforge.triton.specs import required_parameters, source, tensor_names
 
@@ -234,15 +235,22 @@ class _Checker:
                         f"parameter {key!r} missing: NVIDIA's {kind} at {where} reads it without a fallback, "
                         "so the model fails to load (an empty string means unset)",
                     )
-            if kind == "tensorrt_llm_bls" and config.backend == "python" and "routes" not in config.parameters:
-                self.add(f"{name}/config.pbtxt", "parameter 'routes' missing (trtforge's BLS routes inputs by it)")
+            if (
+                kind == "tensorrt_llm_bls"
+                and config.backend == "python"
+                and "routes" not in config.parameters
+            ):
+                self.add(
+                    f"{name}/config.pbtxt", "parameter 'routes' missing (trtforge's BLS routes inputs by it)"
+                )
             if kind in ("ensemble", "tensorrt_llm_bls", "llmapi"):
                 have = {i.name for i in config.input}
                 for tensor in tensor_names(spec, kind, "inputs"):
                     if tensor not in have:
                         self.add(
                             f"{name}/config.pbtxt",
-                            f"input {tensor!r} of NVIDIA's {kind} at {where} is missing (clients may send it)",
+                            f"input {tensor!r} of NVIDIA's {kind} at {where} is missing (clients may send "
+                            "it)",
                         )
 
     def engine(self, config) -> None:

@@ -87,10 +87,12 @@ def copy_tree(src: Path, dst: Path) -> list[str]:
 
 
 def llmapi_model_yaml(options_text: str, decoupled: bool) -> str:
-    """model.yaml from the LLM-API options text, unchanged (the same bytes trtllm-serve, Slurm and the Kubernetes
+    """model.yaml from the LLM-API options text, unchanged (the same bytes trtllm-serve, Slurm and the
+    Kubernetes
     ConfigMaps carry), followed by the keys only Triton's llmapi model reads."""
     return options_text + (
-        "# Triton llmapi model keys (not LLM-API options): the checkpoint, relative to this file, and triton_config.\n"
+        "# Triton llmapi model keys (not LLM-API options): the checkpoint, relative to this file, and "
+        "triton_config.\n"
         "model: checkpoint\n"
         "backend: pytorch\n"
         "triton_config:\n"
@@ -100,7 +102,8 @@ def llmapi_model_yaml(options_text: str, decoupled: bool) -> str:
 
 
 def llmapi_yaml(s: RepoSettings) -> str:
-    """model.yaml: the LLM-API args (from the compile step), the repository-relative checkpoint, triton_config."""
+    """model.yaml: the LLM-API args (from the compile step), the repository-relative checkpoint,
+    triton_config."""
     if s.llm_api_text and s.layout == "llmapi":
         return llmapi_model_yaml(s.llm_api_text, s.streaming)
     args = dict(s.llm_api_args)

@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[3]
 def trtforge(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     full = {**os.environ, "TRTFORGE_CACHE": str(cwd / "cache"), **env}
     full.pop("TRTFORGE_PLUGINS", None)
-    return subprocess.run([sys.executable, "-m", "trtforge", *args], cwd=cwd, env=full, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "trtforge", *args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +38,15 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def recipe(tmp_path: Path, model: Path, smoke: dict, **extra) -> Path:
-    doc = {"name": "s", "model": {"path": str(model)}, "target": {"gpu": "cpu"},
-           "quantization": {"format": "none"}, "outputs": {"triton_repo": False}, "steps": {"smoke": smoke}, **extra}
+    doc = {
+        "name": "s",
+        "model": {"path": str(model)},
+        "target": {"gpu": "cpu"},
+        "quantization": {"format": "none"},
+        "outputs": {"triton_repo": False},
+        "steps": {"smoke": smoke},
+        **extra,
+    }
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -41,7 +54,9 @@ def recipe(tmp_path: Path, model: Path, smoke: dict, **extra) -> Path:
 
 def test_entry_point_is_installed() -> None:
     eps = {ep.name: ep.value for ep in entry_points(group="trtforge.steps")}
-    assert eps.get("smoke") == "trtforge_smoke:register", "install it: pip install -e ./plugins/trtforge-smoke"
+    assert eps.get("smoke") == "trtforge_smoke:register", (
+        "install it: pip install -e ./plugins/trtforge-smoke"
+    )
 
 
 def test_trtforge_plugins_lists_it(tmp_path: Path) -> None:
@@ -77,12 +92,15 @@ def test_broken_checkpoint_fails_the_build(tmp_path: Path, model_dir: Path) -> N
     name = next(k for k in header if k != "__metadata__" and header[k]["dtype"] == "BF16")
     data = bytearray(weights.read_bytes())
     offset = start + header[name]["data_offsets"][0]
-    data[offset:offset + 2] = bytes([0xC0, 0x7F])  # bf16 NaN (0x7FC0, little-endian)
+    data[offset : offset + 2] = bytes([0xC0, 0x7F])  # bf16 NaN (0x7FC0, little-endian)
     weights.write_bytes(bytes(data))
     recipe(tmp_path, broken, {})
     out = trtforge(tmp_path, "build", "s.yaml")
     assert out.returncode == 1
-    assert out.stderr.strip().splitlines()[-1] == f"error: checkpoint smoke test failed: {name}: 1 NaN/Inf values"
+    assert (
+        out.stderr.strip().splitlines()[-1]
+        == f"error: checkpoint smoke test failed: {name}: 1 NaN/Inf values"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -93,10 +111,19 @@ def test_options_are_validated_with_the_recipe_location(tmp_path: Path, model_di
 
 
 @pytest.mark.slow
-def test_smoke_runs_after_quantization_and_sees_the_quantized_checkpoint(tmp_path: Path, model_dir: Path) -> None:
-    recipe(tmp_path, model_dir, {}, quantization={
-        "format": "fp8", "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
-        "accuracy": {"samples": 4}})
+def test_smoke_runs_after_quantization_and_sees_the_quantized_checkpoint(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    recipe(
+        tmp_path,
+        model_dir,
+        {},
+        quantization={
+            "format": "fp8",
+            "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
+            "accuracy": {"samples": 4},
+        },
+    )
     out = trtforge(tmp_path, "build", "s.yaml", "--json")
     assert out.returncode == 0, out.stderr
     lock = json.loads((tmp_path / "out/s/trtforge.lock.json").read_text())

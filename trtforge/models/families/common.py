@@ -17,7 +17,8 @@ def need(cfg: dict[str, Any], key: str) -> Any:
 
 
 class Dims(NamedTuple):
-    """The decoder dimensions every family reads the same way (unpack: `hidden, layers, heads, kv, hd = dims(cfg)`)."""
+    """The decoder dimensions every family reads the same way (unpack: `hidden, layers, heads, kv, hd =
+    dims(cfg)`)."""
 
     hidden: int
     layers: int
@@ -27,13 +28,23 @@ class Dims(NamedTuple):
 
     def fields(self) -> dict[str, int]:
         """The spec fields these dimensions fill."""
-        return dict(num_layers=self.layers, hidden_size=self.hidden, num_attention_heads=self.heads,
-                    num_kv_heads=self.kv, head_dim=self.hd)
+        return dict(
+            num_layers=self.layers,
+            hidden_size=self.hidden,
+            num_attention_heads=self.heads,
+            num_kv_heads=self.kv,
+            head_dim=self.hd,
+        )
 
 
 def dims(cfg: dict[str, Any]) -> Dims:
-    return Dims(int(need(cfg, "hidden_size")), int(need(cfg, "num_hidden_layers")),
-                int(need(cfg, "num_attention_heads")), kv_heads(cfg), head_dim(cfg))
+    return Dims(
+        int(need(cfg, "hidden_size")),
+        int(need(cfg, "num_hidden_layers")),
+        int(need(cfg, "num_attention_heads")),
+        kv_heads(cfg),
+        head_dim(cfg),
+    )
 
 
 def head_dim(cfg: dict[str, Any]) -> int:

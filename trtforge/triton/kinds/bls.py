@@ -1,4 +1,5 @@
-"""`tensorrt_llm_bls`: the python business-logic alternative to the ensemble (same public API as NVIDIA's BLS).
+"""`tensorrt_llm_bls`: the python business-logic alternative to the ensemble (same public API as NVIDIA's
+BLS).
 
 Decoupled exactly when tensorrt_llm is (one recipe switch, P9); accumulates tokens before detokenizing so that
 streamed text pieces concatenate to the non-streamed text. Where each public input goes (preprocessing or

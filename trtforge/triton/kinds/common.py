@@ -40,7 +40,8 @@ def decoupled(config, value: bool) -> None:
 
 
 def set_nvidia_parameters(config, spec: str, kind: str, values: dict[str, Any]) -> None:
-    """`values`, plus every parameter NVIDIA's code for this model reads without a fallback at the repository's
+    """`values`, plus every parameter NVIDIA's code for this model reads without a fallback at the
+    repository's
     version, as an empty string (which NVIDIA's code treats as unset) where trtforge decides no value."""
     from trtforge.triton.specs import required_parameters
 

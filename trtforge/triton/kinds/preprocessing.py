@@ -7,8 +7,8 @@ from trtforge.triton.pb import new_config
 from trtforge.triton.settings import TOKENIZER_DIR, RepoSettings
 from trtforge.triton.specs import model_inputs, model_outputs, tensor_names
 
-# What trtforge's preprocessing model produces (NVIDIA's also produces multimodal, encoder-decoder, embedding-bias
-# and prompt-table tensors; requests that need them are refused by name there).
+# What trtforge's preprocessing model produces (NVIDIA's also produces multimodal, encoder-decoder,
+# embedding-bias and prompt-table tensors; requests that need them are refused by name there).
 PRODUCED = (
     "INPUT_ID",
     "REQUEST_INPUT_LEN",
@@ -37,7 +37,8 @@ def build(s: RepoSettings):
             "tokenizer_dir": TOKENIZER_DIR,
             "add_special_tokens": s.add_special_tokens,
             "trust_remote_code": s.trust_remote_code,
-            # Defaults the request may override (END_ID / PAD_ID inputs); from generation_config.json + tokenizer.
+            # Defaults the request may override (END_ID / PAD_ID inputs); from generation_config.json +
+            # tokenizer.
             "end_id": s.end_id,
             "pad_id": s.pad_id,
             # Further end-of-sequence ids (e.g. Llama-3 <|eot_id|>) become single-token stop words (P7).

@@ -13,8 +13,9 @@ from trtforge.triton.specs import model_inputs, model_outputs, parameter_keys, r
 
 
 def engine_parameters(s: RepoSettings) -> dict[str, str]:
-    """Every parameter the C++ backend of the pinned version reads that trtforge decides, plus the ones it reads
-    without a fallback (empty string = unset, as NVIDIA's code and templates treat it). Keys the version's
+    """Every parameter the C++ backend of the pinned version reads that trtforge decides, plus the ones it
+    reads without a fallback (empty string = unset, as NVIDIA's code and templates treat it). Keys the
+    version's
     backend does not know are left out (they would be ignored silently)."""
     params: dict[str, object] = {
         "gpt_model_type": s.batching_strategy,

@@ -1,8 +1,8 @@
 """Checkpoint smoke checks that need neither torch nor a GPU: structure, and every weight's bits.
 
-Reads safetensors files directly (8-byte little-endian header length, JSON header, raw tensor bytes) and streams
-each floating-point tensor through a fixed buffer, counting non-finite values from the bit patterns, so it
-works for BF16 and FP8 (which numpy cannot represent) and keeps memory flat for any checkpoint size.
+Reads safetensors files directly (8-byte little-endian header length, JSON header, raw tensor bytes) and
+streams each floating-point tensor through a fixed buffer, counting non-finite values from the bit patterns,
+so it works for BF16 and FP8 (which numpy cannot represent) and keeps memory flat for any checkpoint size.
 """
 
 from __future__ import annotations
@@ -16,8 +16,25 @@ from typing import Any
 import numpy as np
 
 BLOCK = 16 << 20  # bytes read per step (a multiple of every element size)
-ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4,
-            "I16": 2, "I8": 1, "U8": 1, "BOOL": 1, "U16": 2, "U32": 4, "U64": 8, "F4": 1, "E8M0": 1}
+ITEMSIZE = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "U16": 2,
+    "U32": 4,
+    "U64": 8,
+    "F4": 1,
+    "E8M0": 1,
+}
 
 
 def _nonfinite(dtype: str, raw: bytes) -> int:
@@ -63,8 +80,15 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"files": self.files, "tensors": self.tensors, "bytes": self.bytes, "nonfinite": self.nonfinite,
-                "zero_tensors": self.zero_tensors, "quantization": self.quantization, "problems": self.problems}
+        return {
+            "files": self.files,
+            "tensors": self.tensors,
+            "bytes": self.bytes,
+            "nonfinite": self.nonfinite,
+            "zero_tensors": self.zero_tensors,
+            "quantization": self.quantization,
+            "problems": self.problems,
+        }
 
 
 def _check_file(path: Path, report: Report, *, scan_values: bool) -> set[str]:
@@ -79,7 +103,11 @@ def _check_file(path: Path, report: Report, *, scan_values: bool) -> set[str]:
     with open(path, "rb") as f:
         for name in sorted(names, key=lambda k: header[k].get("data_offsets", [0])[0]):
             info = header[name]
-            dtype, shape, (lo, hi) = info.get("dtype"), info.get("shape", []), info.get("data_offsets", (0, -1))
+            dtype, shape, (lo, hi) = (
+                info.get("dtype"),
+                info.get("shape", []),
+                info.get("data_offsets", (0, -1)),
+            )
             item = ITEMSIZE.get(dtype)
             count = 1
             for d in shape:
@@ -88,8 +116,9 @@ def _check_file(path: Path, report: Report, *, scan_values: bool) -> set[str]:
                 report.problems.append(f"{path.name}: {name} has unknown dtype {dtype}")
                 continue
             if dtype != "F4" and hi - lo != count * item:
-                report.problems.append(f"{path.name}: {name} holds {hi - lo} bytes, shape {shape} x {dtype} needs "
-                                       f"{count * item}")
+                report.problems.append(
+                    f"{path.name}: {name} holds {hi - lo} bytes, shape {shape} x {dtype} needs {count * item}"
+                )
                 continue
             if start + hi > size:
                 report.problems.append(f"{path.name}: {name} runs past the end of the file (truncated?)")

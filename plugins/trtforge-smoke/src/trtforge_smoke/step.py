@@ -8,7 +8,6 @@ from typing import Any
 from trtforge.errors import StepFailed
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.pipeline.versions import tool_versions
-
 from trtforge_smoke import SmokeOptions, __version__
 from trtforge_smoke.checks import check_checkpoint
 
@@ -43,12 +42,20 @@ class SmokeStep(Step):
         if opts.fail_on_zero_tensors:
             report.problems.extend(f"{name}: all zeros" for name in report.zero_tensors)
         if self._require_quantized() and report.quantization is None:
-            report.problems.append("the plan quantizes this model but the checkpoint has no quantization config")
+            report.problems.append(
+                "the plan quantizes this model but the checkpoint has no quantization config"
+            )
         (ctx.out_dir / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
         if report.problems:
             more = f" (+{len(report.problems) - 1} more, see report.json)" if len(report.problems) > 1 else ""
             raise StepFailed(f"checkpoint smoke test failed: {report.problems[0]}{more}")
-        ctx.log(f"{report.tensors} tensors in {report.files} files look sane"
-                + (f" (quantization: {report.quantization})" if report.quantization else ""))
-        return {"tensors": report.tensors, "files": report.files, "quantization": report.quantization,
-                "zero_tensors": len(report.zero_tensors)}
+        ctx.log(
+            f"{report.tensors} tensors in {report.files} files look sane"
+            + (f" (quantization: {report.quantization})" if report.quantization else "")
+        )
+        return {
+            "tensors": report.tensors,
+            "files": report.files,
+            "quantization": report.quantization,
+            "zero_tensors": len(report.zero_tensors),
+        }

@@ -2,12 +2,13 @@
 # from model.yaml. Same tensors as NVIDIA's triton_backend/all_models/llmapi (see trtforge/data/triton/).
 """`tensorrt_llm.LLM` behind Triton, in one of two contracts (parameter `contract`):
   text (default) - NVIDIA's llmapi model: text_input / sampling_param_* -> text_output
-  ids            - the inflight_batcher_llm `tensorrt_llm` slot (input_ids ... -> output_ids, sequence_length), so
+  ids            - the inflight_batcher_llm `tensorrt_llm` slot (input_ids ... -> output_ids,
+  sequence_length), so
                    the classic preprocessing -> tensorrt_llm -> postprocessing ensemble and the BLS run on the
                    PyTorch backend too. Inputs the LLM API cannot honour are refused, never ignored.
 
-model.yaml holds the LLM-API arguments (the schema of `trtllm-serve --config`); `model:` may be relative to the
-file's directory, so the repository is relocatable. `triton_config` in model.yaml is informational here:
+model.yaml holds the LLM-API arguments (the schema of `trtllm-serve --config`); `model:` may be relative to
+the file's directory, so the repository is relocatable. `triton_config` in model.yaml is informational here:
 max_batch_size and decoupled are read from config.pbtxt, which trtforge writes consistently.
 Requests: text_input, streaming, sampling_param_* ; outputs text_output (+ finish_reason, stop_reason,
 cumulative_logprob when asked). Decoupled mode streams text deltas and never blocks `execute`.
@@ -61,6 +62,7 @@ IDS_SAMPLING = {
     "end_id": "end_id",
     "pad_id": "pad_id",
 }
+# len_penalty / early_stopping only shape beam search, which this model does not serve: refused, not ignored
 IDS_SUPPORTED = set(IDS_SAMPLING) | {
     "input_ids",
     "input_lengths",
@@ -71,7 +73,7 @@ IDS_SUPPORTED = set(IDS_SAMPLING) | {
     "exclude_input_in_output",
     "beam_width",
     "num_return_sequences",
-}  # len_penalty / early_stopping only shape beam search, which this model does not serve: refused, not ignored
+}
 
 
 def ids_sampling_kwargs(values: dict, stop_words: list[list[int]], bad_words: list[list[int]]) -> dict:
@@ -226,7 +228,7 @@ class TritonPythonModel:
             return None
         return response
 
-    # -- ids contract ------------------------------------------------------------------------------------------
+    # -- ids contract ----------------------------------------------------------------------------------------
 
     def _parse_ids(self, request):
         unsupported = []
@@ -295,7 +297,7 @@ class TritonPythonModel:
             return None
         return response
 
-    # -- dispatch -----------------------------------------------------------------------------------------------
+    # -- dispatch --------------------------------------------------------------------------------------------
 
     def execute(self, requests):
         parse, run = (self._parse_ids, self._run_ids) if self.contract == "ids" else (self._parse, self._run)

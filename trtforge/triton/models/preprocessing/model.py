@@ -30,8 +30,8 @@ except ImportError:  # imported from the trtforge package (tests, tools)
     )
 
 
-# Inputs this model honours. NVIDIA's template declares more (encoder-decoder, multimodal, embedding bias, prompt
-# table ids); a request carrying one of those is refused by name, never served as if it were absent.
+# Inputs this model honours. NVIDIA's template declares more (encoder-decoder, multimodal, embedding bias,
+# prompt table ids); a request carrying one of those is refused by name, never served as if it were absent.
 SUPPORTED = {"QUERY", "REQUEST_OUTPUT_LEN", "BAD_WORDS_DICT", "STOP_WORDS_DICT", "END_ID", "PAD_ID"}
 
 
@@ -160,7 +160,9 @@ class TritonPythonModel:
             try:
                 bad = unsupported_inputs(request, SUPPORTED)
                 if bad:
-                    raise ValueError(f"input(s) {', '.join(sorted(bad))} not supported by trtforge's preprocessing")
+                    raise ValueError(
+                        f"input(s) {', '.join(sorted(bad))} not supported by trtforge's preprocessing"
+                    )
                 query = self._input(request, "QUERY")
                 batch = query.shape[0]
                 words = {}
