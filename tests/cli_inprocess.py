@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _reset_process_state() -> None:
     """What a fresh process would not have: plugins loaded under another TRTFORGE_PLUGINS, an active cache."""
-    import trtforge.pipeline.cache as cache
+    import trtforge.cachedir as cachedir
     import trtforge.pipeline.statindex as statindex
     import trtforge.steps as steps
 
     steps._default = None
     statindex.activate(None)
-    cache._active_root = None
+    cachedir.activate(None)
 
 
 def cli_in_process(

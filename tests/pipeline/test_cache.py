@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trtforge.pipeline import fsutil
+from trtforge import fsutil
 from trtforge.pipeline.cache import CacheStore, scan_output
 from trtforge.pipeline.hashing import tree_digest
 

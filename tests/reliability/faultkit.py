@@ -94,7 +94,7 @@ def install(kill_at: int = 0, enospc_at: int = 0) -> None:
         "ftruncate",
     ):
         _wrap(os, name, f"os.{name}")
-    from trtforge.pipeline import fsutil
+    from trtforge import fsutil
 
     _wrap(fsutil, "exchange", "renameat2-exchange")
 

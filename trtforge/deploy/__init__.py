@@ -11,10 +11,10 @@ import importlib
 import os
 from pathlib import Path
 
+from trtforge import fsutil
 from trtforge.deploy.bundle import Bundle
 from trtforge.deploy.context import TARGETS, DeployContext, make_context
 from trtforge.errors import InvalidInput
-from trtforge.pipeline import fsutil
 
 _RENDERERS = {
     "trtllm-serve": "trtforge.deploy.trtllm_serve",

@@ -266,7 +266,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _cache_dir() -> Path:
-    from trtforge.pipeline.cache import active_root
+    from trtforge.cachedir import active_root
 
     return active_root() / "gguf"
 
@@ -301,7 +301,7 @@ def _store(tmp: Path, prov: dict[str, Any]) -> FetchedGguf:
     dest = d / f"{sha}.gguf"
     os.replace(tmp, dest)
     os.chmod(dest, 0o444)
-    from trtforge.pipeline import fsutil
+    from trtforge import fsutil
 
     fsutil.atomic_write_json(d / f"{sha}.json", prov)
     return FetchedGguf(dest, sha, dest.stat().st_size, prov)

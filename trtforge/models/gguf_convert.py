@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) not in (2, 3):
         print("usage: python -m trtforge.models.gguf_convert FILE.gguf OUT_DIR [DTYPE]", file=sys.stderr)
         return 2
-    from trtforge.quantize.worker import _die_with_parent
+    from trtforge.procutil import die_with_parent_named_in_env
 
-    _die_with_parent()
+    die_with_parent_named_in_env()
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # library prints and progress bars go to stderr (the step keeps them in its log)
     sys.stdout = sys.stderr

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trtforge import hub
-from trtforge.pipeline import fsutil, hashing
+from trtforge import fsutil, hub
+from trtforge.cachedir import activate, active_root, default_root  # noqa: F401 - the cache's public names
+from trtforge.pipeline import hashing
 from trtforge.pipeline.hashing import FileInfo
 
 if TYPE_CHECKING:  # statindex (sqlite3) is imported when a build first needs it
@@ -36,28 +37,6 @@ if TYPE_CHECKING:  # statindex (sqlite3) is imported when a build first needs it
 ENTRY_FORMAT = 1
 META = "meta.json"
 _counter = itertools.count()
-_active_root: Path | None = None
-
-
-def default_root() -> Path:
-    """$TRTFORGE_CACHE, else the platform user cache dir (e.g. ~/.cache/trtforge)."""
-    env = os.environ.get("TRTFORGE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("trtforge", appauthor=False))
-
-
-def activate(root: Path | None) -> None:
-    """Set the cache root of the build running in this process (steps find e.g. the hub cache through it)."""
-    global _active_root
-    _active_root = root
-
-
-def active_root() -> Path:
-    """The running build's cache root, else the default one."""
-    return _active_root if _active_root is not None else default_root()
 
 
 @dataclass

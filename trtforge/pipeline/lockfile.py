@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trtforge import __version__, secrets
+from trtforge import __version__, fsutil, secrets
 from trtforge.errors import InvalidInput
-from trtforge.pipeline import fsutil, hashing
+from trtforge.pipeline import hashing
 from trtforge.pipeline.versions import package_versions
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -13,8 +13,9 @@ import os
 import shutil
 from pathlib import Path
 
+from trtforge import fsutil
 from trtforge.errors import InvalidInput
-from trtforge.pipeline import fsutil, hashing
+from trtforge.pipeline import hashing
 from trtforge.pipeline.cache import CacheStore, Entry
 from trtforge.pipeline.lockfile import LOCK_NAME
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trtforge import secrets
+from trtforge import fsutil, secrets
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing, TrtforgeError
 from trtforge.pipeline import cache as cache_mod
 from trtforge.pipeline import fingerprint as fpmod
-from trtforge.pipeline import fsutil, lockfile, outdir, statindex
+from trtforge.pipeline import lockfile, outdir, statindex
 from trtforge.pipeline.cache import CacheStore, Entry, scan_output
 from trtforge.pipeline.events import Sink
 from trtforge.pipeline.hashing import tree_digest

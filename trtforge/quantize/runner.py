@@ -20,8 +20,8 @@ from typing import Any
 
 from trtforge import errors
 from trtforge.errors import Interrupted, StepFailed, TrtforgeError
+from trtforge.procutil import PARENT_PID_ENV
 from trtforge.quantize.job import QuantJob
-from trtforge.quantize.worker import PARENT_ENV
 from trtforge.secrets import redact
 
 Handler = Callable[[dict[str, Any]], None]
@@ -37,7 +37,7 @@ def _env() -> dict[str, str]:
     pkg_parent = str(Path(__file__).resolve().parents[2])  # so `-m trtforge...` works from a checkout too
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env[PARENT_ENV] = str(os.getpid())  # the worker arms PR_SET_PDEATHSIG against us (see worker.main)
+    env[PARENT_PID_ENV] = str(os.getpid())  # the worker arms PR_SET_PDEATHSIG against us (see worker.main)
     return env
 
 

@@ -15,7 +15,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from trtforge.errors import Infeasible, InvalidInput, StepFailed, ToolMissing, TrtforgeError
+from trtforge.procutil import die_with_parent_named_in_env
 from trtforge.quantize import calibration as calib
 from trtforge.quantize import memory, validate
 from trtforge.quantize.job import QuantJob, read_jobs
@@ -34,7 +34,6 @@ from trtforge.toolchain import quant_formats as formats
 Emit = Callable[[dict[str, Any]], None]
 REPORT_NAME = "quant_report.json"
 VOLATILE_REPORT_KEYS = ("timings_s", "peak_rss_mib", "peak_gpu_mib", "memory")  # differ run to run
-PARENT_ENV = "TRTFORGE_QUANT_PARENT_PID"  # set by the runner: die with that process
 WORKER_VERSION = 1  # bump when the worker's output changes for the same job (it is part of the step's params)
 _DTYPES = {
     "bfloat16": "bfloat16",
@@ -440,22 +439,6 @@ def _first_line(e: BaseException) -> str:
     return text[0][:300] if text else ""
 
 
-def _die_with_parent() -> None:
-    """Have the kernel SIGKILL us when the build process that started us dies (Linux), even by SIGKILL."""
-    parent = os.environ.get(PARENT_ENV)
-    if not parent:
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # not glibc/Linux: the runner's process-group kill still covers normal exits
-        return
-    if os.getppid() != int(parent):  # the parent died before prctl took effect
-        os._exit(130)
-
-
 def _protocol_stream():
     """Keep the real stdout for the protocol and send everything else printed (libraries) to stderr."""
     proto = os.fdopen(os.dup(1), "w", buffering=1)
@@ -469,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m trtforge.quantize.worker JOB.json", file=sys.stderr)
         return 2
-    _die_with_parent()
+    die_with_parent_named_in_env()
     proto = _protocol_stream()
 
     def emit(event: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trtforge.errors import InvalidInput, StepFailed
+from trtforge.procutil import die_with_parent
 
 SHM_DIR = Path("/dev/shm")
 
@@ -111,29 +112,6 @@ def port_in_use(host: str, port: int) -> bool:
         except OSError:
             return True
     return False
-
-
-def _load_prctl():
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # not Linux
-        return None
-
-
-_PRCTL = _load_prctl()  # resolved here, in the parent: the forked child only calls it
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """preexec_fn (bind `parent_pid` = os.getpid() before the fork): the kernel SIGKILLs this child when the
-    process that started it dies, even by SIGKILL (prctl PR_SET_PDEATHSIG; Linux only, a no-op elsewhere).
-    Calls one C function and nothing that could take a lock another thread of the parent held at fork time."""
-    if _PRCTL is None:
-        return
-    _PRCTL(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

@@ -25,10 +25,9 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from trtforge import hub, secrets
+from trtforge import fsutil, hub, secrets
+from trtforge.cachedir import active_root
 from trtforge.errors import InvalidInput, StepFailed
-from trtforge.pipeline import fsutil
-from trtforge.pipeline.cache import active_root
 from trtforge.pipeline.step import Step, StepContext
 
 SELECTION_VERSION = 1  # bump when select_files' rules change (changes the download fingerprint)
