@@ -22,6 +22,15 @@ def trtllm_serve_argv(ctx: DeployContext, model: str, config_path: str, launcher
     return (["trtllm-llmapi-launch", *argv]) if launcher else argv
 
 
+# Shell lines for a checkpoint that cannot be downloaded (a local source): stop unless ops copied it in.
+NO_CHECKPOINT_CHECK = [
+    'if [ ! -f "$MODEL_DIR/config.json" ]; then',
+    '  echo "no checkpoint at $MODEL_DIR: copy the build output\'s checkpoint/ there or set MODEL_DIR" >&2',
+    "  exit 2",
+    "fi",
+]
+
+
 def download_python(ctx: DeployContext, local_dir: str) -> str:
     """A python3 -c program that downloads the pinned revision (huggingface_hub reads HF_TOKEN itself)."""
     args = ", ".join(

@@ -7,7 +7,7 @@ pyxis/enroot plugin (`--container-image`, `--container-mounts`), rank 0 serves H
 from __future__ import annotations
 
 from trtforge.deploy.bundle import Bundle
-from trtforge.deploy.commands import download_python, sh, trtllm_serve_argv
+from trtforge.deploy.commands import NO_CHECKPOINT_CHECK, download_python, sh, trtllm_serve_argv
 from trtforge.deploy.context import DeployContext
 from trtforge.deploy.readme import readme
 from trtforge.deploy.settings import CONFIG_FILE
@@ -54,13 +54,7 @@ def sbatch_script(ctx: DeployContext) -> str:
             "fi",
         ]
     else:
-        lines += [
-            'if [ ! -f "$MODEL_DIR/config.json" ]; then',
-            "  echo \"no checkpoint at $MODEL_DIR: copy the build output's checkpoint/ there or set "
-            'MODEL_DIR" >&2',
-            "  exit 2",
-            "fi",
-        ]
+        lines += NO_CHECKPOINT_CHECK
     lines += [
         'echo "serving on $(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1):' + str(d.port) + '"',
         f"srun --mpi=pmix --ntasks={ctx.world_size} --ntasks-per-node={ctx.gpus_per_node} \\",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trtforge.deploy.bundle import Bundle
-from trtforge.deploy.commands import download_python, sh, trtllm_serve_argv
+from trtforge.deploy.commands import NO_CHECKPOINT_CHECK, download_python, sh, trtllm_serve_argv
 from trtforge.deploy.context import DeployContext
 from trtforge.deploy.readme import readme
 from trtforge.deploy.settings import CONFIG_FILE
@@ -38,13 +38,7 @@ def serve_script(ctx: DeployContext) -> str:
             "fi",
         ]
     else:
-        lines += [
-            'if [ ! -f "$MODEL_DIR/config.json" ]; then',
-            "  echo \"no checkpoint at $MODEL_DIR: copy the build output's checkpoint/ there or set "
-            'MODEL_DIR" >&2',
-            "  exit 2",
-            "fi",
-        ]
+        lines += NO_CHECKPOINT_CHECK
     lines += [
         'exec docker run --rm --init --gpus "$GPUS" --ipc=host --ulimit memlock=-1 --ulimit stack=67108864 '
         "\\",
