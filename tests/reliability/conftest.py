@@ -37,6 +37,21 @@ _SCRUB = (
 )
 
 
+def quant_recipe(name: str) -> dict:
+    """A tiny FP8 recipe on the CPU: real ModelOpt work, small enough to kill and rebuild many times."""
+    return {
+        "name": name,
+        "model": {"path": "model"},
+        "target": {"gpu": "cpu"},
+        "quantization": {
+            "format": "fp8",
+            "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
+            "accuracy": {"samples": 4},
+        },
+        "engine": {"max_batch_size": 4, "max_seq_len": 256},
+    }
+
+
 def base_env(workdir: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI run: this checkout importable, a private cache and HF home, no stray
     tokens."""

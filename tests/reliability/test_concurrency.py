@@ -24,23 +24,14 @@ from tests.reliability.conftest import (
     base_env,
     figure,
     processes_with,
+    quant_recipe,
     stable_lock,
     tree,
     trtforge,
     write_yaml,
 )
 
-QUANT = {
-    "name": "c",
-    "model": {"path": "model"},
-    "target": {"gpu": "cpu"},
-    "quantization": {
-        "format": "fp8",
-        "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
-        "accuracy": {"samples": 4},
-    },
-    "engine": {"max_batch_size": 4, "max_seq_len": 256},
-}
+QUANT = quant_recipe("c")
 N = 4
 
 

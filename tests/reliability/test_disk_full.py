@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.conftest import leftovers
-from tests.reliability.conftest import base_env, figure, lock_fingerprints, trtforge, write_yaml
+from tests.reliability.conftest import base_env, figure, lock_fingerprints, quant_recipe, trtforge, write_yaml
 from trtforge.pipeline.cache import CacheStore
 
 FAST = {
@@ -33,17 +33,7 @@ FAST = {
     "quantization": {"format": "none"},
     "engine": {"max_batch_size": 4, "max_seq_len": 256},
 }
-QUANT = {
-    "name": "dq",
-    "model": {"path": "model"},
-    "target": {"gpu": "cpu"},
-    "quantization": {
-        "format": "fp8",
-        "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
-        "accuracy": {"samples": 4},
-    },
-    "engine": {"max_batch_size": 4, "max_seq_len": 256},
-}
+QUANT = quant_recipe("dq")
 ENOSPC_TEXT = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 

@@ -32,6 +32,7 @@ from tests.reliability.conftest import (
     json_lines,
     lock_fingerprints,
     processes_with,
+    quant_recipe,
     stable_lock,
     tree,
     trtforge,
@@ -181,17 +182,7 @@ def test_sigkill_while_replacing_a_published_output(tmp_path: Path, model_dir: P
         figure("sigkill while replacing a published output, then rebuild")
 
 
-QUANT = {
-    "name": "q",
-    "model": {"path": "model"},
-    "target": {"gpu": "cpu"},
-    "quantization": {
-        "format": "fp8",
-        "calibration": {"dataset": "synthetic", "samples": 8, "seq_len": 32, "batch_size": 4},
-        "accuracy": {"samples": 4},
-    },
-    "engine": {"max_batch_size": 4, "max_seq_len": 256},
-}
+QUANT = quant_recipe("q")
 
 
 def _build_killed_at_event(workdir: Path, env: dict, want) -> tuple[dict, list[dict]]:  # noqa: ANN001
