@@ -32,6 +32,21 @@ def pytest_configure(config) -> None:
     make_default_models(ROOT)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    """A worker notes where `--dist loadgroup` did not group (pytest 9.2 broke this silently for xdist 3.8):
+    every xdist_group test would then make its module's server, model or worker batch once per worker. The
+    controller fails the run with that line (pytest_testnodedown); an error raised here would be lost."""
+    if not getattr(config.option, "loadgroup", False):
+        return  # the controller, or a serial run
+    lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        config.workeroutput["loadgroup_lost"] = (
+            f"pytest-xdist's loadgroup did not group {lost[0]} (and {len(lost) - 1} more) under pytest "
+            f"{pytest.__version__}: install the versions pyproject.toml pins"
+        )
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT
@@ -64,20 +79,32 @@ def cli():
     return cli_in_process
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """An xdist worker hands its reliability figures to the controller (see pytest_testnodedown)."""
+    """An xdist worker hands its reliability figures to the controller (see pytest_testnodedown); the
+    controller fails a run in which loadgroup did not group."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["reliability_figures"] = dict(FIGURES)
+    elif LOADGROUP_LOST:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error) -> None:  # noqa: ANN001 - xdist's hook: a worker finished
-    FIGURES.update(getattr(node, "workeroutput", {}).get("reliability_figures", {}))
+    output = getattr(node, "workeroutput", {})
+    FIGURES.update(output.get("reliability_figures", {}))
+    if output.get("loadgroup_lost"):
+        LOADGROUP_LOST.append(output["loadgroup_lost"])
+
+
+LOADGROUP_LOST: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
     """The reliability figures (cases tried, faults injected) that docs/reliability.md quotes."""
+    for line in sorted(set(LOADGROUP_LOST)):
+        terminalreporter.write_line("error: " + line, red=True)
     if FIGURES:
         terminalreporter.section("reliability figures")
         for name, n in sorted(FIGURES.items()):

@@ -20,7 +20,9 @@ from trtforge.quantize.runner import run_jobs
 from trtforge.testing.tiny_models import make_tiny_model
 from trtforge.toolchain import quant_formats as formats
 
-pytestmark = pytest.mark.slow  # real ModelOpt quantize + export jobs in a worker process (torch import)
+# slow: real ModelOpt quantize + export jobs in a worker process (torch import); one xdist worker runs the
+# module (with `--dist loadgroup`), so the session's batch of jobs runs once, not once per worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("quantize-worker-batch")]
 
 CALIB_TEXT = [
     "The planner checks that the weights and the cache fit in memory and explains every decision it makes.",
@@ -31,7 +33,7 @@ CALIB_TEXT = [
 
 
 def job(
-    model: Path, out: Path, fmt: str, kv: str | None = None, exports=None, dataset="synthetic", min_top1=None
+    model: Path, out: Path, fmt: str, kv: str | None = None, exports=None, dataset="synthetic"
 ) -> QuantJob:
     spec = formats.get_format(fmt)
     k = formats.kv_spec(kv)
@@ -45,7 +47,7 @@ def job(
         kv_modelopt_config=k.modelopt_config if k else None,
         kv_cache_quant_algo=k.kv_cache_quant_algo if k else None,
         calibration=CalibrationSpec(dataset, samples=8, seq_len=32, batch_size=4, seed=11),
-        accuracy=AccuracySpec(True, samples=4, min_top1_agreement=min_top1),
+        accuracy=AccuracySpec(True, samples=4),
         exports=exports or [ExportSpec("hf")],
         device="cpu",
     )
@@ -68,7 +70,7 @@ def batch(tmp_path_factory):
         "nvfp4": job(llama, o / "nvfp4", "nvfp4", "nvfp4"),
         "nvfp4_awq": job(llama, o / "nvfp4_awq", "nvfp4_awq"),
         "w4a8_text": job(llama, o / "w4a8", "w4a8_awq", dataset=str(text)),
-        "int8_gate": job(llama, o / "int8", "int8_sq", min_top1=0.9999),
+        "int8": job(llama, o / "int8", "int8_sq"),
         "moe_fp8_tp2": job(moe, o / "moe_fp8", "fp8", None, [ExportSpec("trtllm", 2, 1)]),
         "moe_int8_trt": job(moe, o / "moe_int8", "int8_sq", None, [ExportSpec("trtllm", 1, 1)]),
         "moe_mxfp4": job(moe, o / "moe_mxfp4", "mxfp4"),
@@ -112,7 +114,7 @@ def test_accuracy_report_and_synthetic_label(batch):
     acc = r["accuracy"]
     assert acc["measured"] and acc["tokens"] == 4 * 32 and acc["held_out_windows"] == 4
     assert 0.5 < acc["top1_agreement"] <= 1.0 and 0 <= acc["mean_kl"] < 0.1
-    assert acc["ppl_quantized"] > 0 and acc["gate_failures"] == []
+    assert acc["ppl_quantized"] > 0
     cal = r["calibration"]
     assert cal["synthetic"] is True and "synthetic" in cal["source"] and "tests only" in cal["source"]
     assert cal["samples"] == 8 and cal["seq_len"] == 32 and cal["seed"] == 11
@@ -165,9 +167,14 @@ def test_text_calibration_is_labelled_with_its_file(batch):
     assert r["exports"]["hf"]["ok"] and r["quant_algo"] == "W4A8_AWQ"
 
 
-def test_accuracy_gate_is_reported(batch):
-    acc = report(batch, "int8_gate")["accuracy"]
-    assert acc["gate_failures"] and "min_top1_agreement 0.9999" in acc["gate_failures"][0]
+def test_the_worker_measures_and_the_step_judges(batch):
+    """The recipe's bounds are not in the job: a verdict in the report would go stale in the cache when the
+    bound changes (tests/steps/test_quantize.py judges)."""
+    acc = report(batch, "int8")["accuracy"]
+    assert acc["measured"] and 0 < acc["top1_agreement"] <= 1 and "gate_failures" not in acc
+    assert not {"min_top1_agreement", "max_mean_kl", "max_perplexity_increase"} & set(
+        json.loads(batch["jobs"]["int8"].to_json())["accuracy"]
+    )
 
 
 def test_mixtral_exports(batch):

@@ -235,6 +235,7 @@ def quant_ref(tmp_path_factory, tiny_model: Path) -> Path:  # noqa: F811
 
 
 @pytest.mark.slow  # real ModelOpt quantize runs killed and rebuilt
+@pytest.mark.xdist_group("quant-ref")  # one worker makes the module's reference build for both its users
 def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path, quant_ref: Path) -> None:
     """Kill while the ModelOpt worker runs (it must die too), and right after quantize is committed."""
     os.symlink(quant_ref / "model", tmp_path / "model")
@@ -287,6 +288,7 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
 
 
 @pytest.mark.slow  # two real quantized builds
+@pytest.mark.xdist_group("quant-ref")
 def test_lock_file_reproduces_a_quantized_build_on_a_fresh_cache(tmp_path: Path, quant_ref: Path) -> None:
     """`build --lock` on another cache: ModelOpt runs again and every fingerprint matches the lock file."""
     again = trtforge(

@@ -91,6 +91,7 @@ def _scan(root: Path, needle: bytes) -> tuple[int, list[str]]:
 
 
 @pytest.mark.slow  # a real build of every step and every CI command as processes
+@pytest.mark.xdist_group("secrets-world")  # one worker sets up the module's world for both its users
 def test_canary_token_appears_nowhere(world) -> None:
     run, work = world["run"], world["work"]
     built = run("build --json", "build", "sec.yaml", "--json")
@@ -162,6 +163,7 @@ def test_canary_token_appears_nowhere(world) -> None:
 
 
 @pytest.mark.slow  # real builds and a real quantize worker with remote code present
+@pytest.mark.xdist_group("secrets-world")
 def test_remote_code_never_runs_unless_the_recipe_says_so(world) -> None:
     run, work = world["run"], world["work"]
     if "build --json" not in world["runs"]:

@@ -23,7 +23,8 @@ from trtforge.serve import client
 from trtforge.serve.launch import ServeOptions, running_server
 from trtforge.serve.process import SHM_DIR
 
-pytestmark = pytest.mark.slow
+# slow: real builds and Triton servers; one xdist worker runs the module, so its build and server start once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve-e2e")]
 PROMPT = "Hello, world! How are"
 MAX_TOKENS = 12
 NOTE = "reference runtime (PyTorch on CPU), not TensorRT-LLM"

@@ -15,7 +15,8 @@ from trtforge.serve.launch import ServeOptions, running_server
 from trtforge.triton.settings import RepoSettings
 from trtforge.triton.writer import write_repository
 
-pytestmark = pytest.mark.slow  # a Triton server start
+# slow: a Triton server start; one xdist worker runs the module, so the server starts once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nvidia-client")]
 PROMPT = "The capital of France is"
 MAX_TOKENS = 8
 

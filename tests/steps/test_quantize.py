@@ -271,13 +271,34 @@ def test_run_engine_backend_writes_one_rank_file_per_gpu(tmp_path, tiny_llama):
 
 
 @pytest.mark.slow  # a real ModelOpt job with an accuracy check
-def test_accuracy_gate_fails_the_build(tmp_path, tiny_llama):
-    s = step(tmp_path, tiny_llama, plan("int8_sq"), accuracy={"samples": 4, "min_top1_agreement": 0.9999})
+def test_accuracy_gate_judges_the_measurement_and_is_not_in_the_fingerprint(tmp_path, tiny_llama):
+    strict = step(
+        tmp_path, tiny_llama, plan("int8_sq"), accuracy={"samples": 4, "min_top1_agreement": 0.9999}
+    )
+    meta, out, _ = run_step(tmp_path, strict, tiny_llama)  # the work succeeds and would be cached
+    top1 = meta["accuracy"]["top1_agreement"]
+    assert meta["accuracy"]["measured"] and top1 < 0.9999 and "gate_failures" not in meta["accuracy"]
     with pytest.raises(AccuracyGateFailed) as e:
-        run_step(tmp_path, s, tiny_llama)
+        strict.check(meta, out)
     assert e.value.exit_code == 1
     assert e.value.message.startswith("quantize: int8_sq accuracy gate failed: top-1 agreement")
-    assert "< min_top1_agreement 0.9999" in e.value.message
+    assert "< min_top1_agreement 0.9999" in e.value.message and "kept in the cache" in (e.value.hint or "")
+    # a bound at the measurement passes the same result; no bound at all is the same fingerprint
+    (tmp_path / "b").mkdir()
+    loose = step(
+        tmp_path / "b", tiny_llama, plan("int8_sq"), accuracy={"samples": 4, "min_top1_agreement": top1}
+    )
+    loose.check(meta, out)
+    (tmp_path / "c").mkdir()
+    unbound = step(tmp_path / "c", tiny_llama, plan("int8_sq"), accuracy={"samples": 4})
+    assert strict.params() == loose.params() == unbound.params()
+    unbound.check({"accuracy": {"measured": False, "reason": "x"}}, out)  # nothing bounded: nothing judged
+
+
+def test_a_bound_on_an_unmeasured_result_fails(tmp_path):
+    s = step(tmp_path, MODEL, plan("fp8"), accuracy={"samples": 4, "max_mean_kl": 0.1})
+    with pytest.raises(AccuracyGateFailed, match="bounds fp8 accuracy, but it was not measured: disabled"):
+        s.check({"accuracy": {"measured": False, "reason": "disabled in the recipe"}}, tmp_path)
 
 
 @pytest.mark.slow  # a real ModelOpt job in a worker process

@@ -115,6 +115,7 @@ def test_reference_refuses_formats_it_cannot_dequantize(tiny_llama, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("tiny-fp8")  # one worker makes the shared FP8 export (it takes no lock)
 def test_fp8_dequantization_matches_the_original_weights(tiny_llama, tiny_fp8):
     import torch
     from transformers import AutoModelForCausalLM
@@ -131,6 +132,7 @@ def test_fp8_dequantization_matches_the_original_weights(tiny_llama, tiny_fp8):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("tiny-fp8")
 def test_reference_generation_matches_transformers_greedy(tiny_fp8, tokenizer):
     import torch
 
@@ -144,6 +146,7 @@ def test_reference_generation_matches_transformers_greedy(tiny_fp8, tokenizer):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("tiny-fp8")
 def test_reference_glue_ids_contract(tiny_fp8, tmp_path, tokenizer, monkeypatch):
     monkeypatch.setattr(ref_mod, "pb_utils", pb)
     repo = tmp_path / "repo"

@@ -20,6 +20,7 @@ def _configs(repo: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("tiny-fp8")  # one worker makes the shared FP8 export (it takes no lock)
 def test_cpu_fp8_recipe_writes_the_reference_repository(cpu_plan, tiny_fp8, tmp_path):
     loaded, plan = cpu_plan
     meta = run_step(loaded, plan, {"quantize": tiny_fp8}, tmp_path / "out")

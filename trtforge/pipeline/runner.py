@@ -259,6 +259,7 @@ class Runner:
                     lock.acquire()
                 entry = self._lookup(step, fp, emit)  # it may have finished it meanwhile
             if entry is not None:
+                step.check(entry.meta.get("metadata", {}), entry.out)
                 res.status, res.entry, res.duration_s = "cached", entry, entry.meta.get("duration_s")
                 emit({"event": "skipped", "reason": "cached", "fingerprint": fp})
                 return res
@@ -266,6 +267,7 @@ class Runner:
             staging = self.cache.new_staging(fp)
             res.entry = self._run_and_commit(step, fp, inputs, upstream, staging, emit)
             staging = None  # renamed into the cache
+            step.check(res.entry.meta.get("metadata", {}), res.entry.out)
             res.status, res.duration_s = "built", res.entry.meta["duration_s"]
             return res
         except ToolMissing as exc:
@@ -535,6 +537,11 @@ class Runner:
                             res.status, res.entry = "cached", entry
                 except TrtforgeError as exc:
                     res.message = f"cannot fingerprint yet: {exc.one_line()}"
+            if res.status == "cached" and res.entry is not None:
+                try:
+                    step.check(res.entry.meta.get("metadata", {}), res.entry.out)
+                except TrtforgeError as exc:  # cached, but the verdict on it fails: so would the build
+                    res.status, res.message = "failed", exc.one_line()
             if res.status != "cached":
                 try:
                     step.preflight()

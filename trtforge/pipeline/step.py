@@ -74,3 +74,7 @@ class Step(ABC):
     @abstractmethod
     def run(self, ctx: StepContext) -> dict[str, Any]:
         """Do the work into ctx.out_dir; return metadata for the lock file (no secrets)."""
+
+    def check(self, metadata: dict[str, Any], out_dir: Path) -> None:  # noqa: B027 (optional hook)
+        """A verdict on the output, new or cached (e.g. an accuracy bound): raise to fail the build. The
+        output stays in the cache, so what the verdict depends on must not be part of `params`."""

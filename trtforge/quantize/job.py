@@ -33,11 +33,11 @@ class CalibrationSpec:
 
 @dataclass
 class AccuracySpec:
+    """What to measure. The recipe's bounds are not the worker's business: the quantize step judges the
+    measurement (QuantizeStep.check), so a new bound re-judges a cached result instead of re-quantizing."""
+
     enabled: bool = True
     samples: int = 16
-    min_top1_agreement: float | None = None
-    max_mean_kl: float | None = None
-    max_perplexity_increase: float | None = None
 
 
 @dataclass

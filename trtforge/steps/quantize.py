@@ -23,6 +23,7 @@ from trtforge.plan.buildspec import QuantizeSpec
 from trtforge.plan.resolve import resolve
 from trtforge.quantize import calibration as calib
 from trtforge.quantize import memory
+from trtforge.quantize.accuracy import gate_failures
 from trtforge.quantize.job import AccuracySpec, CalibrationSpec, ExportSpec, QuantJob
 from trtforge.quantize.runner import raise_for, run_jobs, worker_command
 from trtforge.quantize.versions import check_versions, installed_versions
@@ -34,6 +35,10 @@ DEVICE_ENV = (
 )
 _TOOLS = ("nvidia-modelopt", "transformers", "torch", "accelerate", "safetensors")
 _BYTES_PER_PARAM = {"bfloat16": 2, "float16": 2, "float32": 4}
+# The recipe's accuracy bounds judge the measurement; they change neither the checkpoint nor the figures, so
+# they are not part of the fingerprint: a new bound re-judges the cached result (check) instead of
+# re-quantizing, and a failed gate keeps the work for the next try.
+GATE_KEYS = ("min_top1_agreement", "max_mean_kl", "max_perplexity_increase")
 
 
 class AccuracyGateFailed(StepFailed):
@@ -99,16 +104,12 @@ class QuantizeStep(Step):
 
     def _accuracy(self) -> AccuracySpec:
         a = self.job.accuracy
-        return AccuracySpec(
-            enabled=a.enabled,
-            samples=a.samples,
-            min_top1_agreement=a.min_top1_agreement,
-            max_mean_kl=a.max_mean_kl,
-            max_perplexity_increase=a.max_perplexity_increase,
-        )
+        return AccuracySpec(enabled=a.enabled, samples=a.samples)
 
     def params(self) -> dict[str, Any]:
         job = self.job.canonical()
+        for key in GATE_KEYS:
+            job["accuracy"].pop(key, None)
         cal = self._calibration()
         if Path(cal.dataset).is_file():  # a local file: its content, not its path, determines the output
             job["calibration"]["dataset"] = f"file:{Path(cal.dataset).name}:{_sha256(Path(cal.dataset))}"
@@ -208,11 +209,6 @@ class QuantizeStep(Step):
         report = raise_for(outcome)
         acc = report["accuracy"]
         ctx.log("quantize: accuracy " + describe_accuracy(acc) + f" [{report['calibration']['source']}]")
-        if acc.get("gate_failures"):
-            raise AccuracyGateFailed(
-                f"quantize: {job.format} accuracy gate failed: " + "; ".join(acc["gate_failures"]),
-                hint=f"report: {ctx.out_dir / REPORT_NAME} (not published)",
-            )
         try:
             log_path.unlink()
         except OSError:
@@ -228,6 +224,28 @@ class QuantizeStep(Step):
                 f"{report['quant_algo']}",
             ]
         return meta
+
+    def check(self, metadata: dict[str, Any], out_dir: Path) -> None:
+        """The recipe's accuracy bounds against the measurement, for a new or a cached result alike."""
+        job = self.job
+        bounds = {key: getattr(job.accuracy, key) for key in GATE_KEYS}
+        if all(v is None for v in bounds.values()):
+            return
+        acc = metadata.get("accuracy") or {}
+        hint = f"report: {out_dir / REPORT_NAME} (kept in the cache; nothing was published)"
+        if not acc.get("measured"):
+            raise AccuracyGateFailed(
+                f"quantize: the recipe bounds {job.format} accuracy, but it was not measured: "
+                f"{acc.get('reason', 'no measurement recorded')}",
+                hint=hint,
+            )
+        failures = gate_failures(
+            acc, bounds["min_top1_agreement"], bounds["max_mean_kl"], bounds["max_perplexity_increase"]
+        )
+        if failures:
+            raise AccuracyGateFailed(
+                f"quantize: {job.format} accuracy gate failed: " + "; ".join(failures), hint=hint
+            )
 
 
 def describe_accuracy(acc: dict[str, Any]) -> str:

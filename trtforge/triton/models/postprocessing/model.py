@@ -11,7 +11,6 @@ trust_remote_code.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
@@ -21,18 +20,9 @@ except ImportError:  # imported by tests or tools outside Triton
     pb_utils = None
 
 try:  # in a model repository: the shared helpers sit beside this file
-    from trtforge_model_utils import as_bool, param, resolve_repo_path
+    from trtforge_model_utils import as_bool, load_tokenizer, param, resolve_repo_path
 except ImportError:  # imported from the trtforge package (tests, tools)
-    from trtforge.triton.models.trtforge_model_utils import as_bool, param, resolve_repo_path
-
-
-def load_tokenizer(path: str, trust_remote_code: bool = False):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(
-        path, legacy=False, trust_remote_code=trust_remote_code, local_files_only=True
-    )
+    from trtforge.triton.models.trtforge_model_utils import as_bool, load_tokenizer, param, resolve_repo_path
 
 
 class Postprocessor:

@@ -10,7 +10,6 @@ end-of-sequence ids, sent as single-token stop words), trust_remote_code.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
@@ -21,6 +20,7 @@ except ImportError:  # imported by tests or tools outside Triton
 
 try:  # in a model repository: the shared helpers sit beside this file
     from trtforge_model_utils import as_bool, param, resolve_repo_path, unsupported_inputs
+    from trtforge_model_utils import load_tokenizer as load_tokenizer_from
 except ImportError:  # imported from the trtforge package (tests, tools)
     from trtforge.triton.models.trtforge_model_utils import (
         as_bool,
@@ -28,6 +28,7 @@ except ImportError:  # imported from the trtforge package (tests, tools)
         resolve_repo_path,
         unsupported_inputs,
     )
+    from trtforge.triton.models.trtforge_model_utils import load_tokenizer as load_tokenizer_from
 
 
 # Inputs this model honours. NVIDIA's template declares more (encoder-decoder, multimodal, embedding bias,
@@ -36,12 +37,7 @@ SUPPORTED = {"QUERY", "REQUEST_OUTPUT_LEN", "BAD_WORDS_DICT", "STOP_WORDS_DICT",
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the repository carries its tokenizer: never reach the hub
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(
-        path, legacy=False, padding_side="left", trust_remote_code=trust_remote_code, local_files_only=True
-    )
+    return load_tokenizer_from(path, trust_remote_code, padding_side="left")
 
 
 def _texts(array) -> list[str]:
