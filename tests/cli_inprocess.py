@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _reset_process_state() -> None:
     """What a fresh process would not have: plugins loaded under another TRTFORGE_PLUGINS, an active cache."""
+    import tempfile
+
     import trtforge.cachedir as cachedir
     import trtforge.pipeline.statindex as statindex
     import trtforge.steps as steps
@@ -30,6 +32,7 @@ def _reset_process_state() -> None:
     steps._default = None
     statindex.activate(None)
     cachedir.activate(None)
+    tempfile.tempdir = None  # read TMPDIR again, as a fresh process would
 
 
 def cli_in_process(
@@ -38,11 +41,13 @@ def cli_in_process(
     cwd: Path | None = None,
     timeout: float = 120,
     input: str | None = None,
+    inherit_env: bool = True,
 ) -> subprocess.CompletedProcess:
-    """`trtforge ARGS` in this process, as `run_cli` would run it (timeout: left to pytest-timeout)."""
+    """`trtforge ARGS` in this process, as `run_cli` would run it (timeout: left to pytest-timeout).
+    inherit_env=False: `env` is the whole environment, as `subprocess.run(env=...)` takes it."""
     from trtforge.cli.app import main
 
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**(os.environ if inherit_env else {}), **(env or {})}
     full_env.pop("TRTFORGE_DEBUG", None)
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     out, err = io.StringIO(), io.StringIO()

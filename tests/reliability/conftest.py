@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli_inprocess import cli_in_process
 from tests.pipeline.conftest import tiny_model  # noqa: F401 - the session's tiny real Llama checkpoint
 from tests.reliability.figures import FIGURES, figure  # noqa: F401 - re-exported for the test modules
 
@@ -89,6 +90,13 @@ def trtforge(
         text=True,
         timeout=timeout,
     )
+
+
+def trtforge_here(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`trtforge ARGS` in this process (tests/cli_inprocess.py) with the environment `trtforge` would give the
+    process: for the runs whose process is not under test (a rebuild after a fault, `cache verify`, an input
+    refused at plan time). The injected faults and kills stay in their own processes."""
+    return cli_in_process(*args, env=env or base_env(workdir), cwd=workdir, inherit_env=False)
 
 
 def write_yaml(path: Path, doc: dict) -> Path:

@@ -23,7 +23,15 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.conftest import leftovers
-from tests.reliability.conftest import base_env, figure, lock_fingerprints, quant_recipe, trtforge, write_yaml
+from tests.reliability.conftest import (
+    base_env,
+    figure,
+    lock_fingerprints,
+    quant_recipe,
+    trtforge,
+    trtforge_here,
+    write_yaml,
+)
 from trtforge.pipeline.cache import CacheStore
 
 FAST = {
@@ -86,7 +94,7 @@ def one_error_line(stderr: str) -> str:
 
 def test_disk_full_in_download_on_a_small_filesystem(tmp_path: Path, model_dir: Path, small_fs: Path) -> None:
     write_yaml(tmp_path / "d.yaml", FAST)
-    ref = trtforge(
+    ref = trtforge_here(
         tmp_path,
         "build",
         "d.yaml",
@@ -106,12 +114,12 @@ def test_disk_full_in_download_on_a_small_filesystem(tmp_path: Path, model_dir: 
     assert_nothing_partial(small_fs / "cache", small_fs / "out")
     figure("disk full on a real small file system")
     ballast.unlink()  # space is back: the same command now builds, equal to an undisturbed build
-    again = trtforge(
+    again = trtforge_here(
         tmp_path, "build", "d.yaml", "--target", "cpu", "--output", str(small_fs / "out"), env=env
     )
     assert again.returncode == 0, again.stderr
     assert lock_fingerprints(small_fs / "out" / "cpu") == lock_fingerprints(tmp_path / "ref" / "cpu")
-    verify = trtforge(tmp_path, "cache", "verify", "--json", env=env)
+    verify = trtforge_here(tmp_path, "cache", "verify", "--json", env=env)
     assert json.loads(verify.stdout)["corrupt"] == 0
 
 
@@ -180,7 +188,7 @@ def test_enospc_at_any_point_keeps_the_cache_intact_and_the_rebuild_equal(
                 assert lock_fingerprints(out) == lock_fingerprints(tmp_path / "ref-out" / "d" / label)
         assert all(r["ok"] for r in CacheStore(tmp_path / "cache").verify())
         assert leftovers(tmp_path / "cache", tmp_path / "out") == []
-        again = trtforge(tmp_path, "build", "d.yaml", env=env)
+        again = trtforge_here(tmp_path, "build", "d.yaml", env=env)
         assert again.returncode == 0, (k, again.stderr)
         for label in ("cpu", "h100-80gb"):
             assert lock_fingerprints(tmp_path / "out" / "d" / label) == lock_fingerprints(

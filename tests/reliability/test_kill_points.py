@@ -36,6 +36,7 @@ from tests.reliability.conftest import (
     stable_lock,
     tree,
     trtforge,
+    trtforge_here,
     write_yaml,
 )
 from trtforge.pipeline.cache import CacheStore
@@ -108,7 +109,7 @@ def _state_is_consistent(
 def _rebuilt_equals_undisturbed(
     workdir: Path, env: dict, outs: dict[str, Path], ref_outs: dict[str, Path]
 ) -> None:
-    r = trtforge(workdir, "build", "k.yaml", "--json", env=env)
+    r = trtforge_here(workdir, "build", "k.yaml", "--json", env=env)
     assert r.returncode == 0, r.stderr
     for label in LABELS:
         assert lock_fingerprints(outs[label]) == lock_fingerprints(ref_outs[label])
@@ -116,7 +117,7 @@ def _rebuilt_equals_undisturbed(
         assert _files(outs[label]) == _files(ref_outs[label])
         assert validate_repository(outs[label] / "model_repository") == []
     assert leftovers(workdir / "cache", workdir / "out") == []
-    verify = trtforge(workdir, "cache", "verify", "--json", env=env)
+    verify = trtforge_here(workdir, "cache", "verify", "--json", env=env)
     assert verify.returncode == 0 and json.loads(verify.stdout)["corrupt"] == 0
 
 
@@ -152,7 +153,7 @@ def test_sigkill_while_replacing_a_published_output(tmp_path: Path, model_dir: P
     rng = random.Random(SEED + 1)
     changed = {**MATRIX, "engine": {**MATRIX["engine"], "max_batch_size": 8}}
     write_yaml(tmp_path / "k.yaml", MATRIX)
-    assert trtforge(tmp_path, "build", "k.yaml").returncode == 0
+    assert trtforge_here(tmp_path, "build", "k.yaml").returncode == 0
     outs = {label: tmp_path / "out" / "k" / label for label in LABELS}
     previous = {label: _files(p) for label, p in outs.items()}
     # the expected output of the changed recipe, built elsewhere
@@ -220,7 +221,7 @@ def quant_ref(tmp_path_factory, tiny_model: Path) -> Path:  # noqa: F811
     ref = tmp_path_factory.mktemp("quant-ref")
     shutil.copytree(tiny_model, ref / "model")
     write_yaml(ref / "q.yaml", QUANT)
-    first = trtforge(
+    first = trtforge_here(
         ref,
         "build",
         "q.yaml",
@@ -268,7 +269,7 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
     ]
     assert not (tmp_path / "out").exists()
     figure("sigkill during a step (event point), then rebuild")
-    rebuilt = trtforge(tmp_path, "build", "q.yaml", "--json", env=env)
+    rebuilt = trtforge_here(tmp_path, "build", "q.yaml", "--json", env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     per_step = {
         e["step"]: e["event"] for e in json_lines(rebuilt.stdout) if e["event"] in ("skipped", "finished")
@@ -282,7 +283,7 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
     assert {n: s["digest"] for n, s in mine.items()} == {n: s["digest"] for n, s in theirs.items()}
     assert validate_repository(tmp_path / "out" / "q" / "model_repository") == []
     assert leftovers(tmp_path / "cache", tmp_path / "out") == []
-    verify = trtforge(tmp_path, "cache", "verify", "--json", env=env)
+    verify = trtforge_here(tmp_path, "cache", "verify", "--json", env=env)
     assert verify.returncode == 0 and json.loads(verify.stdout)["corrupt"] == 0
     assert at.get("step") == "quantize"
 
@@ -291,7 +292,7 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
 @pytest.mark.xdist_group("quant-ref")
 def test_lock_file_reproduces_a_quantized_build_on_a_fresh_cache(tmp_path: Path, quant_ref: Path) -> None:
     """`build --lock` on another cache: ModelOpt runs again and every fingerprint matches the lock file."""
-    again = trtforge(
+    again = trtforge_here(
         quant_ref,
         "build",
         "q.yaml",

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.hubserver import FakeHub
-from tests.reliability.conftest import base_env, figure, tree, trtforge, write_yaml
+from tests.reliability.conftest import base_env, figure, tree, trtforge, trtforge_here, write_yaml
 
 BASE = {
     "model": {"path": "model"},
@@ -61,7 +61,7 @@ def test_hostile_names_are_refused(tmp_path: Path, field: str) -> None:
         else:
             doc["serving"] = {"model_name": bad}
         write_yaml(tmp_path / "r.yaml", doc)
-        r = trtforge(tmp_path, "build", "r.yaml", "--dry-run")
+        r = trtforge_here(tmp_path, "build", "r.yaml", "--dry-run")
         assert r.returncode == 2, (bad, r.stderr)
         assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, (bad, r.stderr)
         assert f": {field}: must be lowercase" in r.stderr, (bad, r.stderr)
@@ -90,7 +90,7 @@ def test_output_directories_trtforge_did_not_make_are_never_touched(tmp_path: Pa
             else:
                 extra = ["--output", target]
             write_yaml(tmp_path / "o.yaml", doc)
-            r = trtforge(tmp_path, "build", "o.yaml", *extra)
+            r = trtforge_here(tmp_path, "build", "o.yaml", *extra)
             assert r.returncode == 2, (how, target, r.stderr)
             line = r.stderr.strip().splitlines()[-1]
             assert line.startswith("error: output") and (
@@ -169,7 +169,7 @@ def test_symlink_in_a_local_checkpoint_cannot_pull_in_outside_files(tmp_path: Pa
     secret.write_text("host secret " + uuid.uuid4().hex)
     (model_dir / "LICENSE").symlink_to(secret)
     write_yaml(tmp_path / "r.yaml", {"name": "r", **BASE, "outputs": {"triton_repo": False}})
-    r = trtforge(tmp_path, "build", "r.yaml")
+    r = trtforge_here(tmp_path, "build", "r.yaml")
     leaked = [
         p for p in (tmp_path / "out").rglob("*") if p.is_file() and secret.read_bytes() in p.read_bytes()
     ]
@@ -191,7 +191,7 @@ def test_symlink_in_a_local_checkpoint_cannot_pull_in_outside_files(tmp_path: Pa
             tmp_path / "r.yaml",
             {"name": "r", **BASE, "model": {"path": str(path)}, "outputs": {"triton_repo": False}},
         )
-        ok = trtforge(tmp_path, "build", "r.yaml")
+        ok = trtforge_here(tmp_path, "build", "r.yaml")
         assert ok.returncode == 0, (path, ok.stderr)
     figure("checkpoint symlink escapes refused")
 
@@ -199,7 +199,7 @@ def test_symlink_in_a_local_checkpoint_cannot_pull_in_outside_files(tmp_path: Pa
 def test_emitted_repositories_hold_no_build_machine_path(tmp_path: Path, model_dir: Path) -> None:
     for name, target in (("ref", {"gpu": "cpu"}), ("gpu", {"gpu": "H100-80GB"})):
         write_yaml(tmp_path / f"{name}.yaml", {"name": name, **BASE, "target": target})
-        r = trtforge(tmp_path, "build", f"{name}.yaml")
+        r = trtforge_here(tmp_path, "build", f"{name}.yaml")
         assert r.returncode == 0, r.stderr
     machine = {
         str(tmp_path),
@@ -221,7 +221,7 @@ def test_emitted_repositories_hold_no_build_machine_path(tmp_path: Path, model_d
                 found = [m for m in machine if m.encode() in data]
                 assert found == [], (p.relative_to(repo), found)
                 checked += 1
-        r = trtforge(tmp_path, "validate-repo", str(repo))
+        r = trtforge_here(tmp_path, "validate-repo", str(repo))
         assert r.returncode == 0, r.stderr
     assert checked > 20
     figure("emitted repository files scanned for build-machine paths", checked)

@@ -9,7 +9,6 @@ from trtforge.errors import StepFailed
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.pipeline.versions import tool_versions
 from trtforge_smoke import SmokeOptions, __version__
-from trtforge_smoke.checks import check_checkpoint
 
 
 class SmokeStep(Step):
@@ -38,6 +37,9 @@ class SmokeStep(Step):
         ckpt = upstream / "hf" if (upstream / "hf" / "config.json").is_file() else upstream
         opts = self.options
         ctx.progress(f"checking the {self.needs[0]} checkpoint")
+        # imported here: the checks import numpy (~50 ms), and every trtforge start registers this plugin
+        from trtforge_smoke.checks import check_checkpoint
+
         report = check_checkpoint(ckpt, scan_values=opts.scan_values)
         if opts.fail_on_zero_tensors:
             report.problems.extend(f"{name}: all zeros" for name in report.zero_tensors)
