@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, run_cli
+from tests.reliability.conftest import processes_with
 
 # slow: a real 135M-parameter model built from the package index (fetch, convert, FP8 on CPU, Triton): minutes
 # one xdist worker runs the whole module (with `--dist loadgroup`), so the session build happens once
@@ -192,7 +194,8 @@ def _dequantized_model(checkpoint: Path):
 
 def test_triton_serves_the_fp8_weights_and_answers_paris(smollm2):
     """`serve --check` (the README's first command): ensemble and BLS, generate and stream, each equal to
-    transformers' greedy decoding of the served (hand-dequantized FP8) weights, and the answer is Paris."""
+    transformers' greedy decoding of the served (hand-dequantized FP8) weights, and the answer is Paris; then
+    a clean stop that leaves no process and no bytecode in the repository."""
     import torch
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
@@ -217,12 +220,13 @@ def test_triton_serves_the_fp8_weights_and_answers_paris(smollm2):
     shutil.copytree(smollm2["out"] / "model_repository", repo)
     r = run_cli("serve", str(repo), "--check", PROMPT, "--json", timeout=600)
     assert r.returncode == 0, r.stderr
-    answers = {
-        (e["model"], e["route"]): e["text"]
-        for e in map(json.loads, r.stdout.splitlines())
-        if e["event"] == "answer"
-    }
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["ready"] + ["answer"] * 4 + ["stopped"]
+    answers = {(e["model"], e["route"]): e["text"] for e in events if e["event"] == "answer"}
     assert set(answers) == {
         (m, route) for m in ("ensemble", "tensorrt_llm_bls") for route in ("generate", "generate_stream")
     }
     assert all(text == expected for text in answers.values()), (answers, expected)
+    time.sleep(0.5)  # then Triton and every python stub are gone, and the repository is as built
+    assert processes_with(str(repo)) == []
+    assert not list(repo.rglob("__pycache__"))

@@ -335,35 +335,6 @@ def test_cli_serve_refuses_a_checkpoint_it_cannot_dequantize(tiny_llama, tmp_pat
     assert processes_mentioning(str(repo)) == []
 
 
-def test_cli_serve_check_answers_through_every_route_then_stops(tiny_repo, tmp_path):
-    """`serve --check PROMPT` (the README's smoke test): ensemble and BLS, generate and stream, then a clean
-    stop."""
-    import shutil
-
-    repo = tmp_path / "repo"  # a copy, so the module's server is not mistaken for a leftover
-    shutil.copytree(tiny_repo, repo, ignore=shutil.ignore_patterns("__pycache__"))  # the module server's
-    r = run_cli("serve", str(repo), "--check", "Hello, world", "--json", timeout=400)  # the README's prompt
-    assert r.returncode == 0, r.stderr
-    events = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["ready"] + ["answer"] * 4 + ["stopped"]
-    answers = {(e["model"], e["route"]): e for e in events if e["event"] == "answer"}
-    assert set(answers) == {
-        (m, route) for m in ("ensemble", "tensorrt_llm_bls") for route in ("generate", "generate_stream")
-    }
-    whole = answers["ensemble", "generate"]["text"]
-    assert whole  # greedy: every route gives this answer, except where the ensemble's per-token decode shows
-    assert [
-        answers[k]["text"]
-        for k in (("tensorrt_llm_bls", "generate"), ("tensorrt_llm_bls", "generate_stream"))
-    ] == [whole, whole] and "note" not in answers["tensorrt_llm_bls", "generate_stream"]
-    streamed = answers["ensemble", "generate_stream"]
-    if streamed["text"] != whole:  # a character split across tokens: explained, not hidden
-        assert "\ufffd" in streamed["text"] and "U+FFFD" in streamed["note"]
-    time.sleep(0.5)
-    assert processes_mentioning(str(repo)) == []
-    assert not list(repo.rglob("__pycache__"))  # serving left the repository as it was built
-
-
 # -- aiperf, a port in use, SIGKILL of `trtforge serve`, and a --check that must fail ------------------------
 
 
