@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_cli
-from tests.triton.fixtures import loaded_and_plan, run_step, tiny_recipe
+from tests.conftest import run_cli
+from tests.serve.serving import NOTE, pids_mentioning, serve_process
+from tests.triton.fixtures import tiny_recipe
 from trtforge.serve import client
 from trtforge.serve.launch import ServeOptions, running_server
 from trtforge.serve.process import SHM_DIR
@@ -27,23 +26,6 @@ from trtforge.serve.process import SHM_DIR
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve-e2e")]
 PROMPT = "Hello, world! How are"
 MAX_TOKENS = 12
-NOTE = "reference runtime (PyTorch on CPU), not TensorRT-LLM"
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """PIDs whose command line contains `text` (the repository path is unique to a test)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().split()[2]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +82,7 @@ def server(tiny_repo, tmp_path_factory):
         prefix = served.server.shm_prefix
     # After the context: the server, every python stub, and our shm files are gone.
     time.sleep(0.5)
-    assert processes_mentioning(str(tiny_repo)) == []
+    assert pids_mentioning(str(tiny_repo)) == []
     assert not list(SHM_DIR.glob(prefix + "*"))
     assert not list(
         tiny_repo.glob("*/1/__pycache__")
@@ -223,118 +205,6 @@ def test_bench_cli_builtin(server):
 # -- the CLI end to end: `trtforge serve` of a one-model repository, SIGTERM, and a refused checkpoint -------
 
 
-def _write_llmapi_reference_repo(tmp: Path, checkpoint: Path) -> Path:
-    recipe = tiny_recipe(
-        tmp, checkpoint, name="tiny-llmapi-cpu", serving={"frontend": "llmapi", "model_name": "tiny"}
-    )
-    loaded, plan = loaded_and_plan(recipe)
-    run_step(loaded, plan, {"download": checkpoint}, tmp / "out")
-    return tmp / "out" / "model_repository"
-
-
-def _serve(repo: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ}
-    env.pop("TRTFORGE_DEBUG", None)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trtforge",
-            "serve",
-            str(repo),
-            "--json",
-            "--ready-timeout",
-            "240",
-            "--log-file",
-            str(log),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def test_cli_serve_gpu_repository_with_reference_swap_then_sigterm(tiny_llama, tmp_path):
-    """An H100 / PyTorch-backend (llmapi) repository, served here: no GPU -> the reference runtime is swapped
-    in
-    at serve time (text contract), the built repository is left untouched; SIGTERM stops everything."""
-    from trtforge.pipeline.step import StepContext
-    from trtforge.steps.llmapi_config import LlmApiConfigStep
-
-    loaded, plan = loaded_and_plan(
-        tiny_recipe(
-            tmp_path,
-            tiny_llama,
-            name="tiny-h100",
-            target={"gpu": "H100-80GB"},
-            engine={"backend": "pytorch", "max_seq_len": 256},
-        )
-    )
-    (tmp_path / "compile").mkdir()
-    LlmApiConfigStep("llmapi_config", loaded, plan).run(
-        StepContext(
-            loaded=loaded, plan=plan, out_dir=tmp_path / "compile", inputs={}, cache_root=tmp_path / "c"
-        )
-    )
-    run_step(loaded, plan, {"download": tiny_llama, "llmapi_config": tmp_path / "compile"}, tmp_path / "out")
-    repo = tmp_path / "out" / "model_repository"
-    config_before = (repo / "tensorrt_llm" / "config.pbtxt").read_text()
-    proc = _serve(repo, tmp_path / "triton.log")
-    try:
-        ready = json.loads(proc.stdout.readline())
-        assert ready["event"] == "ready" and ready["runtime"] == "reference" and ready["runtime_note"] == NOTE
-        assert ready["served_from"] != str(repo)  # an overlay
-        assert ready["generate"] == [ready["endpoints"]["http"] + "/v2/models/tensorrt_llm/generate"]
-        r = run_cli("infer", "Hello", "--url", ready["endpoints"]["http"], "--max-tokens", "6", "--json")
-        assert r.returncode == 0, r.stderr
-        assert json.loads(r.stdout)["model"] == "tensorrt_llm" and json.loads(r.stdout)["text"]
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
-        assert json.loads(out.strip().splitlines()[-1]) == {"event": "stopped"}
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    time.sleep(0.5)
-    assert processes_mentioning(str(repo)) == [] and processes_mentioning(ready["served_from"]) == []
-    assert (repo / "tensorrt_llm" / "config.pbtxt").read_text() == config_before
-
-
-def test_llmapi_reference_streams_text(tiny_llama, tmp_path):
-    """A CPU recipe with serving.frontend llmapi: the reference runtime behind NVIDIA's llmapi tensor API."""
-    repo = _write_llmapi_reference_repo(tmp_path, tiny_llama)
-    with running_server(repo, ServeOptions(ready_timeout_s=240, log_file=tmp_path / "t.log")) as served:
-        target = client.discover(served.server.endpoints.http)
-        assert target.api == "llmapi" and target.model == "tensorrt_llm" and target.decoupled
-        whole = client.generate(target, client.payload(target, "Hello", 6, False))
-        streamed = client.generate_stream(target, client.payload(target, "Hello", 6, True))
-        assert len(streamed.chunks) > 1 and "".join(streamed.chunks) == whole.text
-
-
-def test_cli_serve_refuses_a_checkpoint_it_cannot_dequantize(tiny_llama, tmp_path):
-    import shutil
-
-    ck = tmp_path / "nvfp4-claim"
-    shutil.copytree(tiny_llama, ck)
-    cfg = json.loads((ck / "config.json").read_text())
-    cfg["quantization_config"] = {"quant_method": "modelopt", "quant_algo": "NVFP4"}
-    (ck / "config.json").write_text(json.dumps(cfg))
-    repo = _write_llmapi_reference_repo(tmp_path, ck)
-    t0 = time.monotonic()
-    proc = _serve(repo, tmp_path / "triton.log")
-    out, err = proc.communicate(timeout=280)
-    assert proc.returncode == 1, (out, err)
-    line = err.strip().splitlines()[-1]
-    assert line.startswith("error: Triton could not start: failed to load 'tensorrt_llm'")
-    assert "NVFP4" in line and "refusing to serve different weights" in line
-    assert time.monotonic() - t0 < 240
-    time.sleep(0.5)
-    assert processes_mentioning(str(repo)) == []
-
-
 # -- aiperf, a port in use, SIGKILL of `trtforge serve`, and a --check that must fail ------------------------
 
 
@@ -412,17 +282,17 @@ def test_sigkill_of_serve_takes_triton_and_its_stubs_with_it(tiny_repo, tmp_path
 
     repo = tmp_path / "repo"  # a copy: processes mentioning it are this test's alone
     shutil.copytree(tiny_repo, repo, ignore=shutil.ignore_patterns("__pycache__"))
-    proc = _serve(repo, tmp_path / "triton.log")
+    proc = serve_process(repo, tmp_path / "triton.log")
     try:
         ready = json.loads(proc.stdout.readline())
         assert ready["event"] == "ready"
-        assert len(processes_mentioning(str(repo))) >= 2  # tritonserver and its python stubs
+        assert len(pids_mentioning(str(repo))) >= 2  # tritonserver and its python stubs
         proc.kill()  # SIGKILL: no handler of ours runs
         proc.wait(timeout=30)
         deadline = time.monotonic() + 10
-        while processes_mentioning(str(repo)) and time.monotonic() < deadline:
+        while pids_mentioning(str(repo)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        left = processes_mentioning(str(repo))
+        left = pids_mentioning(str(repo))
         print(f"after SIGKILL: gone in {10 - (deadline - time.monotonic()):.1f} s")
     finally:
         if proc.poll() is None:
@@ -468,7 +338,7 @@ def test_cli_serve_check_fails_when_the_stream_has_other_tokens(tiny_repo, tmp_p
     assert [e["event"] for e in events][:1] == ["ready"]
     assert any("mismatch" in e for e in events if e["event"] == "answer")
     time.sleep(0.5)
-    assert processes_mentioning(str(repo)) == []
+    assert pids_mentioning(str(repo)) == []
 
 
 # -- NVIDIA's client contract (gRPC stream, 1-D text_output) -------------------------------------------------

@@ -242,9 +242,18 @@ def run_step(tmp_path, s: QuantizeStep, model: Path):
     return s.run(ctx), out, events
 
 
+@pytest.fixture(scope="module")
+def fp8_run(tmp_path_factory, tiny_llama):
+    """One real FP8 + FP8-KV run of the step (reference backend): (work dir, metadata, output, events)."""
+    tmp = tmp_path_factory.mktemp("fp8-run")
+    meta, out, events = run_step(tmp, step(tmp, tiny_llama, plan("fp8", kv="fp8")), tiny_llama)
+    return tmp, meta, out, events
+
+
 @pytest.mark.slow  # a real ModelOpt job in a worker process
-def test_run_reference_backend_writes_hf_checkpoint_and_report(tmp_path, tiny_llama):
-    meta, out, events = run_step(tmp_path, step(tmp_path, tiny_llama, plan("fp8", kv="fp8")), tiny_llama)
+@pytest.mark.xdist_group("quantize-step-fp8")  # one worker makes the run both tests read
+def test_run_reference_backend_writes_hf_checkpoint_and_report(fp8_run):
+    tmp_path, meta, out, events = fp8_run
     assert sorted(p.name for p in out.iterdir()) == ["hf", "quant_report.json"]
     assert (out / "hf" / "hf_quant_config.json").is_file() and (out / "hf" / "tokenizer.json").is_file()
     assert meta["quant_algo"] == "FP8" and meta["kv_cache_quant_algo"] == "FP8"
@@ -270,27 +279,25 @@ def test_run_engine_backend_writes_one_rank_file_per_gpu(tmp_path, tiny_llama):
     assert meta["exports"]["trtllm"]["tp"] == 2 and meta["quant_algo"] == "W4A16_AWQ"
 
 
-@pytest.mark.slow  # a real ModelOpt job with an accuracy check
-def test_accuracy_gate_judges_the_measurement_and_is_not_in_the_fingerprint(tmp_path, tiny_llama):
-    strict = step(
-        tmp_path, tiny_llama, plan("int8_sq"), accuracy={"samples": 4, "min_top1_agreement": 0.9999}
-    )
-    meta, out, _ = run_step(tmp_path, strict, tiny_llama)  # the work succeeds and would be cached
+@pytest.mark.slow  # reads the real ModelOpt run of the test above
+@pytest.mark.xdist_group("quantize-step-fp8")
+def test_accuracy_gate_judges_the_measurement_and_is_not_in_the_fingerprint(tmp_path, tiny_llama, fp8_run):
+    _, meta, out, _ = fp8_run  # the work succeeded: it would be cached, whatever the bound
+    fp8 = plan("fp8", kv="fp8")
+    strict = step(tmp_path, tiny_llama, fp8, accuracy={"samples": 4, "min_top1_agreement": 0.9999})
     top1 = meta["accuracy"]["top1_agreement"]
     assert meta["accuracy"]["measured"] and top1 < 0.9999 and "gate_failures" not in meta["accuracy"]
     with pytest.raises(AccuracyGateFailed) as e:
         strict.check(meta, out)
     assert e.value.exit_code == 1
-    assert e.value.message.startswith("quantize: int8_sq accuracy gate failed: top-1 agreement")
+    assert e.value.message.startswith("quantize: fp8 accuracy gate failed: top-1 agreement")
     assert "< min_top1_agreement 0.9999" in e.value.message and "kept in the cache" in (e.value.hint or "")
     # a bound at the measurement passes the same result; no bound at all is the same fingerprint
     (tmp_path / "b").mkdir()
-    loose = step(
-        tmp_path / "b", tiny_llama, plan("int8_sq"), accuracy={"samples": 4, "min_top1_agreement": top1}
-    )
+    loose = step(tmp_path / "b", tiny_llama, fp8, accuracy={"samples": 4, "min_top1_agreement": top1})
     loose.check(meta, out)
     (tmp_path / "c").mkdir()
-    unbound = step(tmp_path / "c", tiny_llama, plan("int8_sq"), accuracy={"samples": 4})
+    unbound = step(tmp_path / "c", tiny_llama, fp8, accuracy={"samples": 4})
     assert strict.params() == loose.params() == unbound.params()
     unbound.check({"accuracy": {"measured": False, "reason": "x"}}, out)  # nothing bounded: nothing judged
 
