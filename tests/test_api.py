@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_inprocess import invoke
-from tests.pipeline.conftest import tiny_model, workdir, write_recipe  # noqa: F401 - fixtures used below
+from tests.pipeline.conftest import lock_of, tiny_model, workdir, write_recipe  # noqa: F401 - fixtures below
 from trtforge import api
 from trtforge.errors import Infeasible, InvalidInput
 
@@ -109,8 +109,9 @@ def test_errors_are_the_cli_errors_with_its_exit_codes(here: Path, capsys: pytes
 def test_tiny_llama_cpu_recipe_builds_and_launches_as_the_cli_does(
     here: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """recipes/tiny-llama-cpu.yaml as shipped (FP8 with ModelOpt, Triton repository), built through the API;
-    the command `serve` would run for it is the CLI's `serve --print-command`."""
+    """recipes/tiny-llama-cpu.yaml as shipped (FP8 with ModelOpt, reference runtime, Triton repository), built
+    through every real step by the API; the CLI rebuilds it from the cache; the command `serve` would run for
+    it is the CLI's `serve --print-command`, and the API serves it."""
     import yaml
 
     doc = yaml.safe_load((REPO / "recipes" / "tiny-llama-cpu.yaml").read_text())
@@ -125,6 +126,11 @@ def test_tiny_llama_cpu_recipe_builds_and_launches_as_the_cli_does(
         ("triton_repo", "built"),
     ]
     assert (here / "built" / "model_repository" / "ensemble" / "config.pbtxt").is_file()
+    lock = lock_of(here / "built")
+    assert [(s["name"], s["status"]) for s in lock["steps"]] == [(s.name, "built") for s in target.steps]
+    assert lock["outputs"] == {"checkpoint": "quantize", "model_repository": "triton_repo/model_repository"}
+    assert lock["plan"]["engine_built"] is False and lock["target"]["backend"] == "reference"
+    assert (here / "built" / "checkpoint" / "hf" / "hf_quant_config.json").is_file()
     again = cli_events(capsys, "build", "tiny.yaml", "--output", "built")
     assert [(e["event"], e.get("fingerprint")) for e in again if e.get("step")] == [
         ("skipped", s.fingerprint) for s in target.steps

@@ -17,7 +17,6 @@ import pytest
 from tests.pipeline.conftest import (
     PLUGIN_ENV,
     PYTHONPATH,
-    REPO,
     events,
     fingerprints,
     leftovers,
@@ -337,28 +336,3 @@ def test_unknown_plugin_step_in_recipe_is_invalid_input(workdir: Path, build_cli
     out = build_cli("build", "t.yaml")
     assert out.returncode == 2
     assert "t.yaml:" in out.stderr and "steps.frobnicate: unknown plugin step kind 'frobnicate'" in out.stderr
-
-
-@pytest.mark.slow  # every real step: ModelOpt quantize of the tiny model, Triton repository
-def test_tiny_recipe_builds_through_every_step(workdir: Path, build_cli) -> None:
-    """recipes/tiny-llama-cpu.yaml as shipped (FP8 with ModelOpt, reference runtime, Triton repository)."""
-    import yaml
-
-    doc = yaml.safe_load((REPO / "recipes" / "tiny-llama-cpu.yaml").read_text())
-    doc["model"]["path"] = "model"
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(doc))
-    first = build_cli("build", "tiny.yaml", "--json", timeout=600)
-    assert first.returncode == 0, first.stderr
-    out = workdir / "out" / "tiny-llama-cpu"
-    lock = lock_of(out)
-    assert [(s["name"], s["status"]) for s in lock["steps"]] == [
-        ("download", "built"),
-        ("quantize", "built"),
-        ("triton_repo", "built"),
-    ]
-    assert lock["outputs"] == {"checkpoint": "quantize", "model_repository": "triton_repo/model_repository"}
-    assert lock["plan"]["engine_built"] is False and lock["target"]["backend"] == "reference"
-    assert (out / "checkpoint" / "hf" / "hf_quant_config.json").is_file()
-    assert (out / "model_repository" / "ensemble" / "config.pbtxt").is_file()
-    again = build_cli("build", "tiny.yaml", "--json")
-    assert [e["event"] for e in events(again.stdout) if e.get("step")] == ["skipped"] * 3

@@ -267,18 +267,6 @@ def test_run_reference_backend_writes_hf_checkpoint_and_report(fp8_run):
     assert not list((tmp_path / "cache" / "logs").glob("*.log"))  # worker log removed on success
 
 
-@pytest.mark.slow  # a real ModelOpt job in a worker process
-def test_run_engine_backend_writes_one_rank_file_per_gpu(tmp_path, tiny_llama):
-    meta, out, _ = run_step(
-        tmp_path, step(tmp_path, tiny_llama, plan("int4_awq", backend="tensorrt", tp=2)), tiny_llama
-    )
-    assert sorted(p.name for p in (out / "trtllm").glob("rank*")) == [
-        "rank0.safetensors",
-        "rank1.safetensors",
-    ]
-    assert meta["exports"]["trtllm"]["tp"] == 2 and meta["quant_algo"] == "W4A16_AWQ"
-
-
 @pytest.mark.slow  # reads the real ModelOpt run of the test above
 @pytest.mark.xdist_group("quantize-step-fp8")
 def test_accuracy_gate_judges_the_measurement_and_is_not_in_the_fingerprint(tmp_path, tiny_llama, fp8_run):
