@@ -46,11 +46,16 @@ def _share_cores(config) -> None:  # noqa: ANN001
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
-    """A worker notes where `--dist loadgroup` did not group (pytest 9.2 broke this silently for xdist 3.8):
-    every xdist_group test would then make its module's server, model or worker batch once per worker. The
-    controller fails the run with that line (pytest_testnodedown); an error raised here would be lost."""
+    """Under `--dist loadgroup`: the xdist groups first, and a note where grouping did not happen.
+
+    The groups are the long units (the SmolLM2 build, a module's Triton server): the scheduler hands units out
+    in collection order, so starting them first lets the short tests fill the workers' ends instead of a long
+    unit starting last. Grouping itself broke silently with pytest 9.2 under xdist 3.8: every xdist_group test
+    would then make its module's server, model or worker batch once per worker; the worker notes it and the
+    controller fails the run with that line (pytest_testnodedown), as an error raised here would be lost."""
     if not getattr(config.option, "loadgroup", False):
         return  # the controller, or a serial run
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)  # stable: groups first
     lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
     if lost:
         config.workeroutput["loadgroup_lost"] = (
