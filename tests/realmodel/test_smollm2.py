@@ -2,9 +2,10 @@
 index exactly as a user's build does: if the index cannot be reached these tests FAIL, they do not skip),
 converted from its GGUF, quantized to FP8 on the CPU with real text, and served by a real Triton server.
 
-One build for the whole session (fetch ~2-10 s, convert ~13 s, quantize ~30 s on an idle 2-core machine). The expected
-values come from outside trtforge: the pins and facts published for the model (PyPI, the model card, issue
-14's measurement), transformers' own greedy decoding, and a hand dequantization of the FP8 weights.
+One build for the whole session (fetch ~2-10 s, convert ~13 s, quantize ~30 s on an idle 2-core machine).
+The expected values come from outside trtforge: the pins and facts published for the model (PyPI, the model
+card, issue 14's measurement), transformers' own greedy decoding, and a hand dequantization of the FP8
+weights.
 """
 
 from __future__ import annotations
