@@ -90,6 +90,19 @@ def run_cli(
     )
 
 
+def start_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`python -m trtforge ARGS` started as a user would, stdout and stderr piped as text: for a test that
+    reads, signals or kills the process while it runs (`env` is the whole environment)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "trtforge", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.fixture
 def cli():
     """The CLI in process (see the module doc); use `run_cli` where the process itself is under test."""

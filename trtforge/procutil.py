@@ -1,13 +1,16 @@
 """Processes trtforge starts die with it, even when it is SIGKILLed (Linux prctl PR_SET_PDEATHSIG).
 
 One mechanism for every child: the Triton server (as a preexec_fn), the ModelOpt quantize worker and the GGUF
-conversion (armed by the child itself at start, from the parent pid its environment names).
+conversion (armed by the child itself at start, from the parent pid its environment names). The Python
+children get their environment from `child_env` and are stopped, with their process group, by `stop_group`.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 PARENT_PID_ENV = "TRTFORGE_PARENT_PID"  # a child started by trtforge dies with this process
@@ -42,3 +45,30 @@ def die_with_parent_named_in_env(exit_code: int = 130) -> None:
     parent = os.environ.get(PARENT_PID_ENV)
     if parent and parent.isdigit():
         die_with_parent(int(parent), exit_code)
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a Python child trtforge starts (`python -m trtforge....`): this checkout importable,
+    tokenizers single-threaded, and our pid, which the child arms die_with_parent against."""
+    env = dict(os.environ)
+    pkg_parent = str(Path(__file__).resolve().parents[1])  # so `-m trtforge...` works from a checkout too
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env[PARENT_PID_ENV] = str(os.getpid())
+    return env
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group of `proc` (started with start_new_session), then SIGKILL after grace_s."""
+    if proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -7,13 +7,12 @@ import filecmp
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import start_cli
 from tests.pipeline.conftest import (
     PLUGIN_ENV,
     PYTHONPATH,
@@ -90,14 +89,7 @@ def test_dry_run_prints_external_commands_of_a_compile(workdir: Path, build_cli)
 def test_sigkill_mid_step_resumes_cleanly(workdir: Path, build_cli) -> None:
     write_recipe(workdir, steps={"sleepy": {"seconds": 60, "bytes": 1 << 20}})
     env = {**os.environ, "TRTFORGE_CACHE": str(workdir / "cache"), "PYTHONPATH": PYTHONPATH, **PLUGIN_ENV}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trtforge", "build", "t.yaml", "--json"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli("build", "t.yaml", "--json", cwd=workdir, env=env)
     try:
         for line in proc.stdout:  # wait until the slow step is running (and has written a partial file)
             ev = json.loads(line)
@@ -156,17 +148,7 @@ def test_concurrent_builds_do_the_work_once(workdir: Path, build_cli) -> None:
     }
     # two builds publish to the same output directory, the third to its own: same cache for all three
     outputs = [[], [], ["--output", "out-3"]]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "trtforge", "build", "t.yaml", "--json", *extra],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for extra in outputs
-    ]
+    procs = [start_cli("build", "t.yaml", "--json", *extra, cwd=workdir, env=env) for extra in outputs]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [o[1] for o in outs]
     assert [line.split()[0] for line in build_cli.runs()] == ["sleepy"]  # one process did the slow step

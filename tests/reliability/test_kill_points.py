@@ -18,13 +18,12 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import start_cli
 from tests.pipeline.conftest import leftovers
 from tests.reliability.conftest import (
     base_env,
@@ -188,14 +187,7 @@ QUANT = quant_recipe("q")
 
 def _build_killed_at_event(workdir: Path, env: dict, want) -> tuple[dict, list[dict]]:  # noqa: ANN001
     """Start a build, SIGKILL it when `want(event)` first holds; returns that event and all events seen."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trtforge", "build", "q.yaml", "--json"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli("build", "q.yaml", "--json", cwd=workdir, env=env)
     seen: list[dict] = []
     try:
         assert proc.stdout is not None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_cli
 from tests.reliability.conftest import processes_with
 
 NOTE = "reference runtime (PyTorch on CPU), not TensorRT-LLM"
@@ -17,24 +16,8 @@ def serve_process(repo: Path, log: Path) -> subprocess.Popen:
     """`trtforge serve REPO --json` as a user starts it; its first stdout line is the ready event."""
     env = {**os.environ}
     env.pop("TRTFORGE_DEBUG", None)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trtforge",
-            "serve",
-            str(repo),
-            "--json",
-            "--ready-timeout",
-            "240",
-            "--log-file",
-            str(log),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return start_cli(
+        "serve", str(repo), "--json", "--ready-timeout", "240", "--log-file", str(log), cwd=ROOT, env=env
     )
 
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from tests.conftest import run_cli
-from tests.triton.fixtures import loaded_and_plan, run_step, tiny_recipe
+from tests.triton.fixtures import h100_llmapi_repo
 from trtforge.triton.launch_command import ContainerLaunch, container_argv, tritonserver_argv
 
 IMAGE = "nvcr.io/nvidia/tritonserver:26.07-trtllm-python-py3"
@@ -61,25 +61,7 @@ def test_llmapi_multi_gpu_ranks_use_trtllm_llmapi_launch():
 @pytest.fixture(scope="module")
 def gpu_repo(tiny_llama, tmp_path_factory):
     """A PyTorch-backend (llmapi) repository for an H100 target: valid without any engine file."""
-    from trtforge.pipeline.step import StepContext
-    from trtforge.steps.llmapi_config import LlmApiConfigStep
-
-    tmp = tmp_path_factory.mktemp("gpu-repo")
-    loaded, plan = loaded_and_plan(
-        tiny_recipe(
-            tmp,
-            tiny_llama,
-            name="tiny-h100",
-            target={"gpu": "H100-80GB"},
-            engine={"backend": "pytorch", "max_seq_len": 256},
-        )
-    )
-    (tmp / "compile").mkdir()
-    LlmApiConfigStep("llmapi_config", loaded, plan).run(
-        StepContext(loaded=loaded, plan=plan, out_dir=tmp / "compile", inputs={}, cache_root=tmp / "cache")
-    )
-    run_step(loaded, plan, {"download": tiny_llama, "llmapi_config": tmp / "compile"}, tmp / "out")
-    return tmp / "out" / "model_repository"
+    return h100_llmapi_repo(tmp_path_factory.mktemp("gpu-repo"), tiny_llama)
 
 
 def test_print_command_for_the_container(gpu_repo):

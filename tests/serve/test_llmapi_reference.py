@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.serve.serving import NOTE, pids_mentioning, serve_process
-from tests.triton.fixtures import loaded_and_plan, run_step, tiny_recipe
+from tests.triton.fixtures import h100_llmapi_repo, loaded_and_plan, run_step, tiny_recipe
 from trtforge.serve import client
 from trtforge.serve.launch import ServeOptions, running_server
 
@@ -34,26 +34,7 @@ def _write_llmapi_reference_repo(tmp: Path, checkpoint: Path) -> Path:
 def test_cli_serve_gpu_repository_with_reference_swap_then_sigterm(tiny_llama, tmp_path):
     """An H100 / PyTorch-backend (llmapi) repository, served here: no GPU -> the reference runtime is swapped
     in at serve time (text contract), the built repository is left untouched; SIGTERM stops everything."""
-    from trtforge.pipeline.step import StepContext
-    from trtforge.steps.llmapi_config import LlmApiConfigStep
-
-    loaded, plan = loaded_and_plan(
-        tiny_recipe(
-            tmp_path,
-            tiny_llama,
-            name="tiny-h100",
-            target={"gpu": "H100-80GB"},
-            engine={"backend": "pytorch", "max_seq_len": 256},
-        )
-    )
-    (tmp_path / "compile").mkdir()
-    LlmApiConfigStep("llmapi_config", loaded, plan).run(
-        StepContext(
-            loaded=loaded, plan=plan, out_dir=tmp_path / "compile", inputs={}, cache_root=tmp_path / "c"
-        )
-    )
-    run_step(loaded, plan, {"download": tiny_llama, "llmapi_config": tmp_path / "compile"}, tmp_path / "out")
-    repo = tmp_path / "out" / "model_repository"
+    repo = h100_llmapi_repo(tmp_path, tiny_llama)
     config_before = (repo / "tensorrt_llm" / "config.pbtxt").read_text()
     proc = serve_process(repo, tmp_path / "triton.log")
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import start_cli
 from tests.pipeline.conftest import (  # noqa: F401
     PYTHONPATH,
     clean_hf_env,
@@ -313,14 +314,7 @@ def test_cli_build_killed_mid_download_resumes(fake_hub, tiny_model, tmp_path) -
     fake_hub.stall["extra.safetensors"] = BREAK_AT
     write_recipe(tmp_path, model={"repo": REPO})
     env = cli_env(tmp_path, fake_hub.url)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trtforge", "build", "t.yaml", "--json"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli("build", "t.yaml", "--json", cwd=tmp_path, env=env)
     try:
         assert fake_hub.stalled.wait(60), "the transfer never started"
         time.sleep(0.3)  # let the client write what it received

@@ -70,6 +70,30 @@ def run_step(loaded, plan, inputs: dict[str, Path], out: Path) -> dict:
     return meta
 
 
+def h100_llmapi_repo(tmp: Path, checkpoint: Path) -> Path:
+    """The tiny recipe for an H100 with the PyTorch backend: its LLM-API config and Triton (llmapi)
+    repository, written by the real steps under tmp (valid without any engine file); returns the repository
+    path."""
+    from trtforge.pipeline.step import StepContext
+    from trtforge.steps.llmapi_config import LlmApiConfigStep
+
+    loaded, plan = loaded_and_plan(
+        tiny_recipe(
+            tmp,
+            checkpoint,
+            name="tiny-h100",
+            target={"gpu": "H100-80GB"},
+            engine={"backend": "pytorch", "max_seq_len": 256},
+        )
+    )
+    (tmp / "compile").mkdir()
+    LlmApiConfigStep("llmapi_config", loaded, plan).run(
+        StepContext(loaded=loaded, plan=plan, out_dir=tmp / "compile", inputs={}, cache_root=tmp / "cache")
+    )
+    run_step(loaded, plan, {"download": checkpoint, "llmapi_config": tmp / "compile"}, tmp / "out")
+    return tmp / "out" / "model_repository"
+
+
 def engine_config_json(world_size: int = 1, max_batch_size: int = 8, version: str = "0.19.0") -> dict:
     """The fields of a trtllm-build config.json the repository writer reads (no engine is built here)."""
     return {

@@ -8,8 +8,6 @@ stops the worker too. (No preexec_fn: it is unsafe when the pipeline runs steps 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +18,7 @@ from typing import Any
 
 from trtforge import errors
 from trtforge.errors import Interrupted, StepFailed, TrtforgeError
-from trtforge.procutil import PARENT_PID_ENV
+from trtforge.procutil import child_env, stop_group
 from trtforge.quantize.job import QuantJob
 from trtforge.secrets import redact
 
@@ -30,31 +28,6 @@ KILL_GRACE_S = 5.0
 
 def worker_command(job_file: str | Path) -> list[str]:
     return [sys.executable, "-m", "trtforge.quantize.worker", str(job_file)]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    pkg_parent = str(Path(__file__).resolve().parents[2])  # so `-m trtforge...` works from a checkout too
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env[PARENT_PID_ENV] = str(os.getpid())  # the worker arms PR_SET_PDEATHSIG against us (see worker.main)
-    return env
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the worker's process group, then SIGKILL after a grace period."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, KILL_GRACE_S)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def run_jobs(
@@ -80,7 +53,7 @@ def run_jobs(
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
-            env=_env(),
+            env=child_env(),
             start_new_session=True,
         )
         try:
@@ -98,13 +71,13 @@ def run_jobs(
                     on_event(event)
             rc = proc.wait()
         except KeyboardInterrupt:
-            stop(proc)
+            stop_group(proc, KILL_GRACE_S)
             raise Interrupted("quantize: interrupted; the ModelOpt worker was stopped") from None
         except BaseException:
-            stop(proc)
+            stop_group(proc, KILL_GRACE_S)
             raise
     if len(outcomes) < len(jobs):
-        tail = _tail(log_path)
+        tail = log_tail(log_path)
         raise StepFailed(
             f"quantize: the ModelOpt worker exited with code {rc} without a result"
             + (f": {tail}" if tail else ""),
@@ -130,7 +103,8 @@ def raise_for(outcome: dict[str, Any]) -> dict[str, Any]:
     raise cls(redact(str(outcome.get("message"))), hint=outcome.get("hint"))
 
 
-def _tail(path: Path, lines: int = 3) -> str:
+def log_tail(path: Path, lines: int = 3) -> str:
+    """The last lines of a child's log as one redacted line (for an error message)."""
     try:
         with path.open(errors="replace") as f:
             last = deque((ln.strip() for ln in f if ln.strip()), maxlen=lines)

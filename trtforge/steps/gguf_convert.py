@@ -96,31 +96,31 @@ class GgufConvertStep(Step):
 
 def run_converter(gguf_path: Path, out_dir: Path, log_path: Path) -> dict[str, Any]:
     """Run trtforge.models.gguf_convert in its own process group (stopped with us); its error is ours."""
-    from trtforge.quantize.runner import _env, stop
+    from trtforge.procutil import child_env, stop_group
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "trtforge.models.gguf_convert", str(gguf_path), str(out_dir), DTYPE]
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=_env(), start_new_session=True
+            cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=child_env(), start_new_session=True
         )
         try:
             out, _ = proc.communicate()
         except KeyboardInterrupt:
-            stop(proc)
+            stop_group(proc)
             raise Interrupted("gguf_convert: interrupted; the converter was stopped") from None
         except BaseException:
-            stop(proc)
+            stop_group(proc)
             raise
     lines = [ln for ln in (out or "").splitlines() if ln.strip()]
     try:
         result = json.loads(lines[-1])
     except (IndexError, ValueError):
-        from trtforge.quantize.runner import _tail
+        from trtforge.quantize.runner import log_tail
 
         raise StepFailed(
             f"gguf_convert: the converter exited with code {proc.returncode} without a result: "
-            f"{_tail(log_path)}",
+            f"{log_tail(log_path)}",
             hint=f"full log: {log_path}",
         ) from None
     if not result.get("ok"):
