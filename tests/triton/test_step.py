@@ -169,3 +169,15 @@ def test_pytorch_backend_with_the_ensemble_front(tiny_llama, tmp_path):
         yaml.safe_load((repo / "tensorrt_llm/1/model.yaml").read_text())["triton_config"]["max_batch_size"]
         == slot.max_batch_size
     )
+
+
+def test_fingerprint_covers_every_file_copied_into_the_repository(tmp_path, monkeypatch):
+    """A change to trtforge_model_utils.py (copied beside each model.py) must rebuild the repository."""
+    from trtforge.steps import triton_repo
+    from trtforge.triton import models
+
+    before = triton_repo._models_digest()
+    edited = tmp_path / models.UTILS_FILE.name
+    edited.write_text(models.UTILS_FILE.read_text() + "\n# changed\n")
+    monkeypatch.setattr(models, "UTILS_FILE", edited)
+    assert triton_repo._models_digest() != before

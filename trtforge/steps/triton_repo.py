@@ -153,12 +153,15 @@ class TritonRepoStep(Step):
 
 
 def _models_digest() -> str:
+    """Every file install_model copies into a repository: the model.py files and the helpers beside them."""
     import hashlib
 
-    from trtforge.triton.models import MODELS_DIR
+    from trtforge.triton.models import MODELS_DIR, UTILS_FILE
 
+    files = {p.relative_to(MODELS_DIR).as_posix(): p for p in MODELS_DIR.rglob("model.py")}
+    files[UTILS_FILE.name] = UTILS_FILE
     h = hashlib.sha256()
-    for path in sorted(MODELS_DIR.rglob("model.py")):
-        h.update(path.relative_to(MODELS_DIR).as_posix().encode())
-        h.update(path.read_bytes())
+    for name in sorted(files):
+        h.update(name.encode())
+        h.update(files[name].read_bytes())
     return h.hexdigest()[:16]
