@@ -18,8 +18,9 @@ from tests.serve.serving import NOTE, pids_mentioning, serve_process
 from tests.triton.fixtures import h100_llmapi_repo, loaded_and_plan, run_step, tiny_recipe
 from trtforge.serve import client
 from trtforge.serve.launch import ServeOptions, running_server
+from trtforge.triton.settings import CHECKPOINT_DIR
 
-pytestmark = pytest.mark.slow  # a Triton server start per test
+pytestmark = pytest.mark.slow  # a Triton server start per test (but the refusal)
 
 
 def _write_llmapi_reference_repo(tmp: Path, checkpoint: Path) -> Path:
@@ -70,6 +71,8 @@ def test_llmapi_reference_streams_text(tiny_llama, tmp_path):
 
 
 def test_cli_serve_refuses_a_checkpoint_it_cannot_dequantize(tiny_llama, tmp_path):
+    """A checkpoint the reference model would refuse at load is refused before Triton starts (exit 2, one
+    line, no process left). The model applies the same rule where it loads (tests/triton/test_models.py)."""
     import shutil
 
     ck = tmp_path / "nvfp4-claim"
@@ -80,11 +83,11 @@ def test_cli_serve_refuses_a_checkpoint_it_cannot_dequantize(tiny_llama, tmp_pat
     repo = _write_llmapi_reference_repo(tmp_path, ck)
     t0 = time.monotonic()
     proc = serve_process(repo, tmp_path / "triton.log")
-    out, err = proc.communicate(timeout=280)
-    assert proc.returncode == 1, (out, err)
-    line = err.strip().splitlines()[-1]
-    assert line.startswith("error: Triton could not start: failed to load 'tensorrt_llm'")
-    assert "NVFP4" in line and "refusing to serve different weights" in line
-    assert time.monotonic() - t0 < 240
-    time.sleep(0.5)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and out == "", (out, err)
+    (line,) = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
+    bundled = repo / CHECKPOINT_DIR
+    assert line.startswith(f"error: {bundled}: checkpoint quantization 'NVFP4' cannot be dequantized")
+    assert "refusing to serve different weights (serve it on a GPU (--runtime container)" in line
+    assert time.monotonic() - t0 < 60 and not (tmp_path / "triton.log").exists()
     assert pids_mentioning(str(repo)) == []

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from trtforge.errors import InvalidInput, ToolMissing
 from trtforge.serve.process import Endpoints, ServerProcess, free_ports
+from trtforge.serve.reference import reference_overlay, refuse_unloadable_checkpoint, repo_settings
 from trtforge.triton.settings import REFERENCE_NOTE, RepoSettings
 
 RUNTIMES = ("auto", "reference", "local", "container")
@@ -161,7 +162,6 @@ def tritonserver_argv(
 
 
 def check_repository(repo: Path) -> RepoSettings:
-    from trtforge.serve.reference import repo_settings
     from trtforge.triton.validate import raise_if_invalid
 
     raise_if_invalid(repo)
@@ -260,9 +260,8 @@ def running_server(target: Path, opts: ServeOptions | None = None) -> Iterator[S
     with tempfile.TemporaryDirectory(prefix="trtforge-serve-") as work:
         served_repo = repo
         if runtime == "reference":
-            from trtforge.serve.reference import reference_overlay
-
             served_repo = reference_overlay(repo, Path(work), opts.checkpoint)
+        refuse_unloadable_checkpoint(served_repo)
         if runtime == "container":
             server, install = _container_server(repo, settings, opts)
         else:

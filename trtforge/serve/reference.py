@@ -15,7 +15,7 @@ from trtforge.errors import InvalidInput
 from trtforge.triton.kinds.tensorrt_llm import to_reference
 from trtforge.triton.models import install_model
 from trtforge.triton.pb import parse_pbtxt
-from trtforge.triton.settings import CHECKPOINT_DIR, RepoSettings
+from trtforge.triton.settings import CHECKPOINT_DIR, REFERENCE_NOTE, RepoSettings
 from trtforge.triton.writer import config_text, read_manifest
 
 
@@ -67,3 +67,31 @@ def reference_overlay(repo: Path, work_dir: Path, checkpoint: Path | None = None
     (slot / "config.pbtxt").write_text(config_text(to_reference(built, s, str(checkpoint.resolve()))))
     install_model("reference", slot / "1")
     return overlay
+
+
+def refuse_unloadable_checkpoint(repo: Path) -> None:
+    """When the reference model fills the tensorrt_llm slot of `repo` (as served), ask it, before Triton
+    starts, whether it can load the slot's checkpoint: a refusal is one line now instead of a server that
+    starts, fails to load the model and stops. The reference model's own rule decides; it applies it again
+    when it loads."""
+    # Here, not at the top: the model module imports numpy (~90 ms measured with -X importtime), which no
+    # other CLI command loads.
+    from trtforge.triton.models.reference.model import unsupported_quantization
+    from trtforge.triton.models.trtforge_model_utils import resolve_repo_path
+
+    slot = repo / "tensorrt_llm"
+    try:
+        params = parse_pbtxt((slot / "config.pbtxt").read_text()).parameters
+    except OSError:
+        return  # validate-repo reports it
+    if "runtime" not in params or params["runtime"].string_value != REFERENCE_NOTE:
+        return
+    checkpoint = resolve_repo_path(str(slot), params["checkpoint_dir"].string_value)
+    if not (Path(checkpoint) / "config.json").is_file():
+        return  # the model reports it, with the path it was given
+    why = unsupported_quantization(checkpoint)
+    if why is not None:
+        raise InvalidInput(
+            f"{checkpoint}: {why}",
+            hint="serve it on a GPU (--runtime container), or test an FP8 or unquantized build here",
+        )

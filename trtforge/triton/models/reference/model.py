@@ -167,19 +167,28 @@ def dequantize_fp8(state: dict, dtype) -> dict:
     return out
 
 
+def unsupported_quantization(checkpoint_dir: str) -> str | None:
+    """Why this runtime refuses the checkpoint's weights; None when it loads them (`trtforge serve` asks this
+    before it starts Triton, load_model again where the model runs)."""
+    algo = quantization_of(checkpoint_dir)["quant_algo"]
+    if algo in SUPPORTED_QUANT_ALGOS:
+        return None
+    return (
+        f"checkpoint quantization {algo!r} cannot be dequantized by the reference runtime "
+        f"(supported: unquantized, ModelOpt FP8); refusing to serve different weights"
+    )
+
+
 def load_model(checkpoint_dir: str, dtype_name: str = "float32"):
     """(model, description). Loads on CPU, dequantizing ModelOpt FP8; refuses other quantized formats."""
+    why = unsupported_quantization(checkpoint_dir)
+    if why is not None:
+        raise ReferenceUnsupported(why)
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     dtype = getattr(torch, dtype_name)
-    quant = quantization_of(checkpoint_dir)
-    algo = quant["quant_algo"]
-    if algo not in SUPPORTED_QUANT_ALGOS:
-        raise ReferenceUnsupported(
-            f"checkpoint quantization {algo!r} cannot be dequantized by the reference runtime "
-            f"(supported: unquantized, ModelOpt FP8); refusing to serve different weights"
-        )
+    algo = quantization_of(checkpoint_dir)["quant_algo"]
     if algo is None:
         model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=dtype, local_files_only=True)
         desc = "unquantized checkpoint"
