@@ -31,6 +31,7 @@ def pytest_configure(config) -> None:
 
     make_default_models(ROOT)
     _share_cores(config)
+    _compile_checkout(config)
 
 
 def _share_cores(config) -> None:  # noqa: ANN001
@@ -42,6 +43,23 @@ def _share_cores(config) -> None:  # noqa: ANN001
     workers = getattr(config.option, "numprocesses", None)
     if isinstance(workers, int) and workers > 1 and not hasattr(config, "workerinput"):
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+
+
+def _compile_checkout(config) -> None:  # noqa: ANN001
+    """Byte-compile this checkout's own sources once, before the workers start.
+
+    The suite starts some 250 Python processes (CLI runs, ModelOpt workers, Triton's python stubs) that import
+    trtforge from this checkout. Where PYTHONDONTWRITEBYTECODE is set none of them writes bytecode, so each
+    one compiled the modules it imports again: about 0.15 CPU s per CLI process, ~25 CPU s a run
+    (docs/performance.md). compileall writes __pycache__ (git-ignored) whatever that variable says; the
+    installed packages already have theirs. The python models' own copies in built repositories stay without
+    bytecode: only model.py files are copied there."""
+    if hasattr(config, "workerinput"):
+        return  # the controller did it
+    import compileall
+
+    for tree in (ROOT / "trtforge", ROOT / "plugins"):
+        compileall.compile_dir(tree, quiet=1, workers=1)
 
 
 @pytest.hookimpl(trylast=True)

@@ -1,6 +1,7 @@
 """trtforge.api gives what the CLI gives: `plan --json`, `build --dry-run --json`, `build --json` (events,
-lock, errors and their exit codes) and `serve --print-command --json`, each compared with the CLI run in this
-process on the same recipe. The builds are real (a tiny Llama checkpoint, built-in steps, a private cache)."""
+lock, errors and their exit codes), each compared with the CLI run in this process on the same recipe. The
+builds are real (a tiny Llama checkpoint, built-in steps, a private cache). The shipped tiny recipe quantized
+by the API, `serve --print-command` and `api.serve` are in tests/serve/test_e2e.py (its module build)."""
 
 from __future__ import annotations
 
@@ -103,47 +104,3 @@ def test_errors_are_the_cli_errors_with_its_exit_codes(here: Path, capsys: pytes
     assert unknown.value.exit_code == 2
     code, _, err = invoke(capsys, "build", "t.yaml", "--target", "h200")
     assert (code, err) == (2, f"error: {unknown.value.one_line()}\n")
-
-
-@pytest.mark.slow
-def test_tiny_llama_cpu_recipe_builds_and_launches_as_the_cli_does(
-    here: Path, capsys: pytest.CaptureFixture
-) -> None:
-    """recipes/tiny-llama-cpu.yaml as shipped (FP8 with ModelOpt, reference runtime, Triton repository), built
-    through every real step by the API; the CLI rebuilds it from the cache; the command `serve` would run for
-    it is the CLI's `serve --print-command`, and the API serves it."""
-    import yaml
-
-    doc = yaml.safe_load((REPO / "recipes" / "tiny-llama-cpu.yaml").read_text())
-    doc["model"]["path"] = "model"
-    (here / "tiny.yaml").write_text(yaml.safe_dump(doc))
-    outcome = api.build("tiny.yaml", output=Path("built"))
-    outcome.raise_for_error()
-    (target,) = outcome.targets
-    assert [(s.name, s.status) for s in target.steps] == [
-        ("download", "built"),
-        ("quantize", "built"),
-        ("triton_repo", "built"),
-    ]
-    assert (here / "built" / "model_repository" / "ensemble" / "config.pbtxt").is_file()
-    lock = lock_of(here / "built")
-    assert [(s["name"], s["status"]) for s in lock["steps"]] == [(s.name, "built") for s in target.steps]
-    assert lock["outputs"] == {"checkpoint": "quantize", "model_repository": "triton_repo/model_repository"}
-    assert lock["plan"]["engine_built"] is False and lock["target"]["backend"] == "reference"
-    assert (here / "built" / "checkpoint" / "hf" / "hf_quant_config.json").is_file()
-    again = cli_events(capsys, "build", "tiny.yaml", "--output", "built")
-    assert [(e["event"], e.get("fingerprint")) for e in again if e.get("step")] == [
-        ("skipped", s.fingerprint) for s in target.steps
-    ]
-    runtime, argv = api.launch_command(here / "built", api.ServeOptions())
-    assert {"runtime": runtime, "argv": argv} == cli_json(capsys, "serve", "built", "--print-command")
-    assert runtime == "reference"
-    # Served through the API: ready, answers on every route, and the server gone on leaving the block.
-    with api.serve(here / "built", api.ServeOptions(runtime="reference")) as served:
-        info = served.info()
-        check = api.smoke_check(served, "Hello, world")
-    assert check.error is None and {(a.model, a.route) for a in check.answers} >= {
-        ("ensemble", "generate"),
-        ("tensorrt_llm_bls", "generate"),
-    }
-    assert info["runtime"] == "reference" and not served.server.running()

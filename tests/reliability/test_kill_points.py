@@ -185,9 +185,9 @@ def test_sigkill_while_replacing_a_published_output(tmp_path: Path, model_dir: P
 QUANT = quant_recipe("q")
 
 
-def _build_killed_at_event(workdir: Path, env: dict, want) -> tuple[dict, list[dict]]:  # noqa: ANN001
+def _build_killed_at_event(workdir: Path, env: dict, want, *args: str) -> tuple[dict, list[dict]]:  # noqa: ANN001
     """Start a build, SIGKILL it when `want(event)` first holds; returns that event and all events seen."""
-    proc = start_cli("build", "q.yaml", "--json", cwd=workdir, env=env)
+    proc = start_cli("build", "q.yaml", "--json", *args, cwd=workdir, env=env)
     seen: list[dict] = []
     try:
         assert proc.stdout is not None
@@ -228,9 +228,10 @@ def quant_ref(tmp_path_factory, tiny_model: Path) -> Path:  # noqa: F811
 
 
 @pytest.mark.slow  # real ModelOpt quantize runs killed and rebuilt
-@pytest.mark.xdist_group("quant-ref")  # one worker makes the module's reference build for both its users
 def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path, quant_ref: Path) -> None:
-    """Kill while the ModelOpt worker runs (it must die too), and right after quantize is committed."""
+    """Kill while the ModelOpt worker runs (it must die too), and right after quantize is committed. The
+    second build and the rebuild reproduce the reference build's lock file (`build --lock`): ModelOpt runs
+    again on a cache without its entry and every fingerprint and digest matches the lock."""
     os.symlink(quant_ref / "model", tmp_path / "model")
     write_yaml(tmp_path / "q.yaml", QUANT)
     ref = json.loads((quant_ref / "ref-out" / "trtforge.lock.json").read_text())
@@ -252,8 +253,9 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
     assert not (tmp_path / "out").exists()
     figure("sigkill during a step (event point), then rebuild")
     # 2. quantize done, triton_repo starting: the quantize entry must be complete and reused
+    locked = ("--lock", str(quant_ref / "ref-out" / "trtforge.lock.json"))
     _build_killed_at_event(
-        tmp_path, env, lambda e: e.get("step") == "triton_repo" and e["event"] == "started"
+        tmp_path, env, lambda e: e.get("step") == "triton_repo" and e["event"] == "started", *locked
     )
     assert sorted(r["kind"] for r in CacheStore(tmp_path / "cache").verify() if r["ok"]) == [
         "download",
@@ -261,7 +263,7 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
     ]
     assert not (tmp_path / "out").exists()
     figure("sigkill during a step (event point), then rebuild")
-    rebuilt = trtforge_here(tmp_path, "build", "q.yaml", "--json", env=env)
+    rebuilt = trtforge_here(tmp_path, "build", "q.yaml", "--json", *locked, env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     per_step = {
         e["step"]: e["event"] for e in json_lines(rebuilt.stdout) if e["event"] in ("skipped", "finished")
@@ -278,21 +280,3 @@ def test_sigkill_during_modelopt_quantize_and_repository_emission(tmp_path: Path
     verify = trtforge_here(tmp_path, "cache", "verify", "--json", env=env)
     assert verify.returncode == 0 and json.loads(verify.stdout)["corrupt"] == 0
     assert at.get("step") == "quantize"
-
-
-@pytest.mark.slow  # two real quantized builds
-@pytest.mark.xdist_group("quant-ref")
-def test_lock_file_reproduces_a_quantized_build_on_a_fresh_cache(tmp_path: Path, quant_ref: Path) -> None:
-    """`build --lock` on another cache: ModelOpt runs again and every fingerprint matches the lock file."""
-    again = trtforge_here(
-        quant_ref,
-        "build",
-        "q.yaml",
-        "--lock",
-        "ref-out/trtforge.lock.json",
-        "--output",
-        str(tmp_path / "again"),
-        env=base_env(tmp_path),
-    )
-    assert again.returncode == 0, again.stderr
-    assert lock_fingerprints(tmp_path / "again") == lock_fingerprints(quant_ref / "ref-out")

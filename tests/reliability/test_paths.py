@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.hubserver import FakeHub
-from tests.reliability.conftest import base_env, figure, tree, trtforge, trtforge_here, write_yaml
+from tests.reliability.conftest import base_env, figure, tree, trtforge_here, write_yaml
 
 BASE = {
     "model": {"path": "model"},
@@ -139,7 +139,7 @@ def test_hub_file_names_cannot_climb_out(tmp_path: Path, tiny_model: Path) -> No
                     "outputs": {"triton_repo": False},
                 },
             )
-            r = trtforge(work, "build", "r.yaml", env=base_env(work, HF_ENDPOINT=hub.url))
+            r = trtforge_here(work, "build", "r.yaml", env=base_env(work, HF_ENDPOINT=hub.url))
             assert "Traceback" not in r.stderr and "internal error" not in r.stderr, (name, r.stderr)
             assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, (name, r.stderr)
             assert "the hub lists a file name that leaves the checkpoint directory" in r.stderr, (

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import base_env, figure, processes_with, trtforge, write_yaml
+from tests.reliability.conftest import (
+    base_env,
+    figure,
+    processes_with,
+    trtforge_here,
+    write_yaml,
+)
 from trtforge.cli.serve_cmds import is_loopback
 from trtforge.serve.process import SHM_DIR
 
@@ -36,7 +42,7 @@ def repos(tmp_path: Path, model_dir: Path) -> dict[str, Path]:
     write_yaml(tmp_path / "s.yaml", CPU)
     write_yaml(tmp_path / "sg.yaml", H100)
     for name in ("s", "sg"):
-        r = trtforge(tmp_path, "build", f"{name}.yaml")
+        r = trtforge_here(tmp_path, "build", f"{name}.yaml")
         assert r.returncode == 0, r.stderr
     return {
         "cpu": tmp_path / "out" / "s" / "model_repository",
@@ -49,12 +55,12 @@ def _argv_host_flags(argv: list[str]) -> dict[str, str]:
 
 
 def test_binds_loopback_unless_told_and_warns_when_exposed(tmp_path: Path, repos: dict[str, Path]) -> None:
-    local = trtforge(tmp_path, "serve", str(repos["cpu"]), "--print-command", "--json")
+    local = trtforge_here(tmp_path, "serve", str(repos["cpu"]), "--print-command", "--json")
     assert local.returncode == 0, local.stderr
     flags = _argv_host_flags(json.loads(local.stdout)["argv"])
     assert flags == {"http-address": "127.0.0.1", "grpc-address": "127.0.0.1", "metrics-address": "127.0.0.1"}
     assert local.stderr == ""
-    container = trtforge(
+    container = trtforge_here(
         tmp_path, "serve", str(repos["h100"]), "--runtime", "container", "--print-command", "--json"
     )
     assert container.returncode == 0, container.stderr
@@ -63,7 +69,9 @@ def test_binds_loopback_unless_told_and_warns_when_exposed(tmp_path: Path, repos
     assert published and all(p.startswith("127.0.0.1:") for p in published), published
     assert container.stderr == ""
     for host in ("0.0.0.0", "::", "192.168.1.20", "my-host.example"):
-        exposed = trtforge(tmp_path, "serve", str(repos["cpu"]), "--host", host, "--print-command", "--json")
+        exposed = trtforge_here(
+            tmp_path, "serve", str(repos["cpu"]), "--host", host, "--print-command", "--json"
+        )
         assert exposed.returncode == 0, exposed.stderr
         assert _argv_host_flags(json.loads(exposed.stdout)["argv"])["http-address"] == host
         assert (

@@ -1,8 +1,10 @@
-"""The tiny recipe built by `trtforge build` (FP8 via ModelOpt) and served by a REAL Triton server (bundled
-tritonserver 2.51) with the CPU reference runtime: ensemble and BLS, generate and generate_stream, compared
-with transformers' own greedy decoding on the same weights.
+"""The shipped tiny recipe built through every real step (FP8 via ModelOpt) and served by a REAL Triton server
+(bundled tritonserver 2.51) with the CPU reference runtime: ensemble and BLS, generate and generate_stream,
+compared with transformers' own greedy decoding on the same weights.
 
-One server for the whole module (each start costs ~20 s on 2 cores)."""
+The module builds with trtforge.api and serves with it; the CLI finds the same build in the cache and prints
+the command the API serves with (test_the_api_build_is_what_the_cli_builds). One build and one server for the
+whole module (each start costs ~12 CPU s)."""
 
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cli_inprocess import invoke
 from tests.conftest import run_cli
 from tests.serve.serving import NOTE, pids_mentioning, serve_process
 from tests.triton.fixtures import tiny_recipe
+from trtforge import api
 from trtforge.serve import client
-from trtforge.serve.launch import ServeOptions, running_server
 from trtforge.serve.process import SHM_DIR
 
 # slow: real builds and Triton servers; one xdist worker runs the module, so its build and server start once
@@ -29,16 +32,19 @@ MAX_TOKENS = 12
 
 
 @pytest.fixture(scope="module")
-def built(tiny_llama, tmp_path_factory) -> Path:
-    """`trtforge build` of the tiny CPU recipe (download -> ModelOpt FP8 quantize -> triton_repo), as CI runs
-    it."""
+def api_build(tiny_llama, tmp_path_factory) -> dict:
+    """recipes/tiny-llama-cpu.yaml as shipped (its model path pointed at the tiny Llama), built by the API
+    in a private cache: download -> ModelOpt FP8 quantize -> triton_repo."""
     tmp = tmp_path_factory.mktemp("e2e")
     recipe = tiny_recipe(tmp, tiny_llama)
-    r = run_cli(
-        "build", str(recipe), "--output", str(tmp / "out"), "--cache-dir", str(tmp / "cache"), timeout=600
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
-    return tmp / "out"
+    outcome = api.build(recipe, output=tmp / "out", cache_dir=tmp / "cache")
+    outcome.raise_for_error()
+    return {"recipe": recipe, "out": tmp / "out", "cache": tmp / "cache", "outcome": outcome}
+
+
+@pytest.fixture(scope="module")
+def built(api_build) -> Path:
+    return api_build["out"]
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +79,11 @@ def expected(built):
 
 
 @pytest.fixture(scope="module")
-def server(tiny_repo, tmp_path_factory):
+def server(built, tiny_repo, tmp_path_factory):
     log = tmp_path_factory.mktemp("logs") / "triton.log"
     t0 = time.monotonic()
-    with running_server(tiny_repo, ServeOptions(runtime="auto", ready_timeout_s=300, log_file=log)) as served:
+    # Served through the API from the build's output directory (the repository under it)
+    with api.serve(built, api.ServeOptions(runtime="auto", ready_timeout_s=300, log_file=log)) as served:
         served.start_to_ready_s = time.monotonic() - t0
         yield served
         prefix = served.server.shm_prefix
@@ -87,6 +94,43 @@ def server(tiny_repo, tmp_path_factory):
     assert not list(
         tiny_repo.glob("*/1/__pycache__")
     )  # the python stubs' bytecode is not left in the repository
+
+
+def test_the_api_build_is_what_the_cli_builds(api_build, capsys):
+    """Every real step built by the API and recorded in the lock file; the CLI rebuilds it from the cache
+    under the same fingerprints; the command `serve` would run is the CLI's `serve --print-command`."""
+    (target,) = api_build["outcome"].targets
+    assert [(s.name, s.status) for s in target.steps] == [
+        ("download", "built"),
+        ("quantize", "built"),
+        ("triton_repo", "built"),
+    ]
+    out = api_build["out"]
+    assert (out / "model_repository" / "ensemble" / "config.pbtxt").is_file()
+    lock = json.loads((out / "trtforge.lock.json").read_text())
+    assert [(s["name"], s["status"]) for s in lock["steps"]] == [(s.name, "built") for s in target.steps]
+    assert lock["outputs"] == {"checkpoint": "quantize", "model_repository": "triton_repo/model_repository"}
+    assert lock["plan"]["engine_built"] is False and lock["target"]["backend"] == "reference"
+    assert (out / "checkpoint" / "hf" / "hf_quant_config.json").is_file()
+    args = ("--output", str(out), "--cache-dir", str(api_build["cache"]), "--json")
+    code, stdout, err = invoke(capsys, "build", str(api_build["recipe"]), *args)
+    assert code == 0, err
+    again = [json.loads(line) for line in stdout.splitlines()]
+    assert [(e["event"], e.get("fingerprint")) for e in again if e.get("step")] == [
+        ("skipped", s.fingerprint) for s in target.steps
+    ]
+    runtime, argv = api.launch_command(out, api.ServeOptions())
+    code, stdout, err = invoke(capsys, "serve", str(out), "--print-command", "--json")
+    assert code == 0 and {"runtime": runtime, "argv": argv} == json.loads(stdout), err
+    assert runtime == "reference"
+
+
+def test_the_api_smoke_check_answers_on_every_route(server):
+    check = api.smoke_check(server, "Hello, world")
+    assert check.error is None and {(a.model, a.route) for a in check.answers} >= {
+        ("ensemble", "generate"),
+        ("tensorrt_llm_bls", "generate"),
+    }
 
 
 def _target(server, model: str) -> client.Target:
