@@ -87,6 +87,8 @@ def test_aiperf_command_uses_the_template_file_and_raw_export(tmp_path):
     assert f"payload_template:{template}" in argv and "response_field:text_output" in argv
     assert argv[argv.index("--request-count") + 1] == "10" and argv[argv.index("--concurrency") + 1] == "2"
     assert argv[argv.index("--export-level") + 1] == "raw" and "--streaming" in argv
+    # why: tests/serve/test_e2e.py::test_why_bench_turns_aiperfs_server_metrics_off
+    assert "--no-server-metrics" in argv
 
 
 def _raw_record(events: list[dict], start_ns: int = 0, step_ns: int = 2_000_000) -> dict:

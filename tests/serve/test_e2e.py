@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -256,6 +257,39 @@ def _ensemble_successes(url: str) -> int:
     """Triton's own count of successful ensemble requests (its statistics extension)."""
     _, stats = client.get_json(url, "/v2/models/ensemble/stats")
     return int(stats["model_stats"][0]["inference_stats"]["success"]["count"])
+
+
+def _raw_http(port: int, request: str) -> bytes:
+    """Everything the server sends back for one request on a fresh connection, as bytes."""
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(request.encode())
+        conn.settimeout(0.5)
+        try:
+            while chunk := conn.recv(4096):
+                data += chunk
+        except TimeoutError:
+            pass  # kept alive: all of it has arrived
+    return data
+
+
+def test_why_bench_turns_aiperfs_server_metrics_off(server):
+    """`bench --tool aiperf` passes --no-server-metrics because neither URL aiperf could scrape works with
+    Triton: it derives <--url>/metrics, which the HTTP port does not serve, and the metrics port answers the
+    HEAD aiperf probes with (a GET on the same connection follows) with a body, which a HEAD response must not
+    have. When either fact changes with the bundled Triton, this fails and the flag is to be reconsidered."""
+    ep = server.server.endpoints
+    derived = _raw_http(
+        ep.http_port, "GET /v2/models/ensemble/generate_stream/metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert not derived.startswith(b"HTTP/1.1 200"), derived[:80]
+    head = _raw_http(ep.metrics_port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    headers, _, body = head.partition(b"\r\n\r\n")
+    assert headers.startswith(b"HTTP/1.1 405") and body, (
+        head
+    )  # RFC 9110 9.3.2: a HEAD response has no content
+    get = _raw_http(ep.metrics_port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert get.startswith(b"HTTP/1.1 200") and b"nv_inference_request_success" in get  # the metrics are there
 
 
 def test_bench_aiperf_needs_no_flags_and_counts_what_triton_counts(server, tmp_path):
