@@ -179,5 +179,5 @@ def test_fingerprint_covers_every_file_copied_into_the_repository(tmp_path, monk
     before = triton_repo._models_digest()
     edited = tmp_path / models.UTILS_FILE.name
     edited.write_text(models.UTILS_FILE.read_text() + "\n# changed\n")
-    monkeypatch.setattr(models, "UTILS_FILE", edited)
+    monkeypatch.setattr(triton_repo, "UTILS_FILE", edited)  # the name the digest reads
     assert triton_repo._models_digest() != before

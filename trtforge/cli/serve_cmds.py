@@ -19,7 +19,8 @@ from trtforge.triton.validate import validate_repository
 def _default_url(url: str | None) -> str:
     if url:
         return url
-    from trtforge.serve.client import DEFAULT_URL  # http.client + ssl: ~20 ms of start-up
+    # http.client + ssl, and the server launcher: ~20 ms of start-up the other commands must not pay
+    from trtforge.serve.client import DEFAULT_URL
     from trtforge.serve.launch import running_servers
 
     servers = running_servers()

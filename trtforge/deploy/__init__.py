@@ -14,6 +14,8 @@ from pathlib import Path
 from trtforge import fsutil
 from trtforge.deploy.bundle import Bundle
 from trtforge.deploy.context import TARGETS, DeployContext, make_context
+from trtforge.deploy.schemas import validate_all
+from trtforge.deploy.shell import check_scripts
 from trtforge.errors import InvalidInput
 
 _RENDERERS = {
@@ -31,6 +33,7 @@ def render(ctx: DeployContext, target: str) -> Bundle:
         raise InvalidInput(f"unknown deploy target '{target}'", hint=f"one of: {', '.join(TARGETS)}")
     bundle: Bundle = importlib.import_module(_RENDERERS[target]).render(ctx)
     if ctx.repo and bundle.documents:  # the init container's shell, checked like the scripts
+        # k8s is one of the renderers, which load on demand through _RENDERERS
         from trtforge.deploy.k8s import download_script, wait_script
 
         bundle.scripts.setdefault("download-model (init container)", "#!/bin/sh\n" + download_script(ctx))
@@ -40,8 +43,6 @@ def render(ctx: DeployContext, target: str) -> Bundle:
 
 def check(bundle: Bundle) -> None:
     """Validate documents and scripts; StepFailed (exit 1) on the first problem."""
-    from trtforge.deploy.schemas import validate_all
-    from trtforge.deploy.shell import check_scripts
 
     validate_all(bundle.documents)
     check_scripts(bundle.scripts)

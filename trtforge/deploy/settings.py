@@ -11,6 +11,8 @@ from typing import Any
 
 from trtforge.errors import InvalidInput
 from trtforge.plan.model import Plan
+from trtforge.plan.render import config_header, render_yaml
+from trtforge.plan.resolve import resolve
 from trtforge.recipe.schema import Recipe
 
 CONFIG_FILE = "llm_api_options.yaml"
@@ -18,7 +20,6 @@ CONFIG_FILE = "llm_api_options.yaml"
 
 def llm_api_options(recipe: Recipe, plan: Plan) -> dict[str, Any]:
     """The LLM-API options for (recipe, plan): the mapping the PyTorch backend loads."""
-    from trtforge.plan.resolve import resolve
 
     if plan.backend != "pytorch":
         raise InvalidInput(
@@ -31,6 +32,5 @@ def llm_api_options(recipe: Recipe, plan: Plan) -> dict[str, Any]:
 def llm_api_yaml(recipe: Recipe, plan: Plan) -> str:
     """The LLM-API options as YAML text, byte-identical in every target (and in the build's compile
     output)."""
-    from trtforge.plan.render import config_header, render_yaml
 
     return render_yaml(llm_api_options(recipe, plan), config_header(plan))

@@ -14,6 +14,8 @@ from trtforge.deploy.context import DeployContext
 from trtforge.deploy.readme import readme
 from trtforge.deploy.settings import CONFIG_FILE
 from trtforge.errors import InvalidInput
+from trtforge.triton.launch_command import ContainerLaunch, container_argv
+from trtforge.triton.writer import llmapi_model_yaml
 
 READY_PATH = "/v2/health/ready"
 MODEL_YAML = "model.yaml"
@@ -22,7 +24,6 @@ _REPO, _BIND = "/__trtforge_repo__", "__trtforge_bind__"
 
 def model_yaml(ctx: DeployContext) -> str:
     """The llmapi model.yaml, as the build's Triton repository writes it (trtforge/triton/writer.py)."""
-    from trtforge.triton.writer import llmapi_model_yaml
 
     return llmapi_model_yaml(ctx.llm_api_yaml, ctx.recipe.serving.streaming)
 
@@ -34,8 +35,6 @@ def _shell_word(arg: str) -> str:
 
 
 def serve_script(ctx: DeployContext) -> str:
-    from trtforge.triton.launch_command import ContainerLaunch, container_argv
-
     launch = ContainerLaunch(
         image=ctx.triton_image,
         repo_host_path=_REPO,

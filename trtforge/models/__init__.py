@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trtforge.models import gguf
 from trtforge.models.registry import UnknownArchitecture, architectures, spec_from_config
 from trtforge.models.source import ConfigSource, bundled_ids, resolve_config
 from trtforge.models.spec import ModelSpec, ParamCounts
@@ -20,7 +21,6 @@ def load_recipe_model_spec(model) -> ModelSpec:  # noqa: ANN001 - a recipe's Mod
     if model.gguf is None:
         source, revision = (model.path, None) if model.path is not None else (model.repo, model.revision)
         return load_model_spec(source, revision=revision, token=model.token)
-    from trtforge.models import gguf
 
     fetched = gguf.fetch(model)
     return spec_from_config(

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trtforge import fsutil, hub, secrets
+from trtforge.cachedir import active_root
 from trtforge.errors import InvalidInput, ToolMissing
 
 MAGIC = b"GGUF"
@@ -266,8 +268,6 @@ def sha256_file(path: Path) -> str:
 
 
 def _cache_dir() -> Path:
-    from trtforge.cachedir import active_root
-
     return active_root() / "gguf"
 
 
@@ -301,7 +301,6 @@ def _store(tmp: Path, prov: dict[str, Any]) -> FetchedGguf:
     dest = d / f"{sha}.gguf"
     os.replace(tmp, dest)
     os.chmod(dest, 0o444)
-    from trtforge import fsutil
 
     fsutil.atomic_write_json(d / f"{sha}.json", prov)
     return FetchedGguf(dest, sha, dest.stat().st_size, prov)
@@ -423,7 +422,6 @@ def _fetch_hub(model: Any) -> FetchedGguf:
     hit = _cached(g.sha256)
     if hit is not None and hit.provenance.get("repo") == model.repo:
         return hit
-    from trtforge import hub, secrets
 
     got = hub.fetch_file(model.repo, g.file, model.revision, secrets.hub_token(model.token))
     sha = sha256_file(got)

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from trtforge.errors import InvalidInput, StepFailed, TrtforgeError
+from trtforge.models.gguf import hf_config, read_header
+from trtforge.procutil import die_with_parent_named_in_env
 
 CONVERTER_VERSION = 1  # bump when the output for the same GGUF and library versions changes
 
 
 def convert(gguf_path: Path, out_dir: Path, dtype_name: str = "bfloat16") -> dict[str, Any]:
     """Write config.json, model.safetensors and the tokenizer files of `gguf_path` into `out_dir`."""
-    from trtforge.models.gguf import hf_config, read_header
 
     header = read_header(gguf_path)
     planned = hf_config(header)  # refuses an architecture we do not convert, before the slow part
@@ -105,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) not in (2, 3):
         print("usage: python -m trtforge.models.gguf_convert FILE.gguf OUT_DIR [DTYPE]", file=sys.stderr)
         return 2
-    from trtforge.procutil import die_with_parent_named_in_env
 
     die_with_parent_named_in_env()
     proto = os.fdopen(os.dup(1), "w", buffering=1)

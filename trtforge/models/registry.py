@@ -10,6 +10,7 @@ from typing import Any
 from trtforge.errors import Infeasible, InvalidInput
 from trtforge.models.native_quant import parse_native_quant
 from trtforge.models.spec import ModelSpec
+from trtforge.toolchain import archs
 from trtforge.toolchain.data import ARCHITECTURES, load
 
 MAX_PARAMS = 10**15
@@ -105,7 +106,6 @@ def _spec(cfg: dict[str, Any], arch: str, entry: dict[str, Any], family: Any, so
 
 def _backends(arch: str) -> tuple[dict[str, bool], tuple[str, ...]]:
     """Backend support from trtforge.toolchain (TensorRT-LLM's MODEL_MAP and PyTorch model list)."""
-    from trtforge.toolchain import archs
 
     backends = {"tensorrt": archs.engine_supports(arch), "pytorch": archs.pytorch_supports(arch)}
     return backends, (() if backends["tensorrt"] else (archs.why_not_engine(arch),))

@@ -15,6 +15,7 @@ from typing import Any
 
 from trtforge import hub
 from trtforge.errors import InvalidInput
+from trtforge.models import gguf
 from trtforge.toolchain import data
 
 HUB_ID_RE = re.compile(
@@ -75,8 +76,6 @@ def resolve_config(source: str, revision: str | None = None, token: str | None =
             raise InvalidInput(f"{path}: no config.json in this directory")
         return ConfigSource(read_config_file(cfg_path), str(cfg_path))
     if path.is_file() and path.suffix == ".gguf":  # planned from its header (trtforge/models/gguf.py)
-        from trtforge.models import gguf
-
         return ConfigSource(gguf.hf_config(gguf.read_header(path)), f"gguf:{path}")
     if path.is_file():
         return ConfigSource(read_config_file(path), str(path))

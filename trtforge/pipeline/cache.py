@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from trtforge import fsutil, hub
 from trtforge.cachedir import activate, active_root, default_root  # noqa: F401 - the cache's public names
-from trtforge.pipeline import hashing
+from trtforge.pipeline import hashing, statindex
 from trtforge.pipeline.hashing import FileInfo
+from trtforge.pipeline.statindex import StatIndex
 
 if TYPE_CHECKING:  # statindex (sqlite3) is imported when a build first needs it
     from trtforge.pipeline.statindex import StatIndex
@@ -73,7 +74,6 @@ def scan_output(
 
     Symlinks are replaced by a copy or link of their target first: a cache entry is self-contained.
     """
-    from trtforge.pipeline import statindex
 
     files, dirs = hashing.walk_tree(root)
     for rel in files:
@@ -106,8 +106,6 @@ class CacheStore:
         return self
 
     def index(self) -> StatIndex:
-        from trtforge.pipeline.statindex import StatIndex
-
         if self._index is None:
             self._index = StatIndex(
                 self.root / f"index-{hashing.ALGORITHM}.sqlite"

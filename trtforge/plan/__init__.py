@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from trtforge.hardware import find_gpu, host_memory_bytes
+from trtforge.hardware.auto import describe_found, resolve_auto_target
+from trtforge.models import load_recipe_model_spec
 from trtforge.plan.model import Plan
 from trtforge.plan.planner import plan_target
 from trtforge.recipe.schema import Recipe, Target
@@ -26,8 +29,6 @@ def model_source(recipe: Recipe) -> tuple[str, str | None]:
 
 def _plan_with_lookups(recipe: Recipe, target: Target, found: list[LocalGPU], spec: ModelSpec) -> Plan:
     """Look the GPU up in the catalog and plan; a target resolved from `auto` records what NVML found."""
-    from trtforge.hardware import find_gpu, host_memory_bytes
-    from trtforge.hardware.auto import describe_found
 
     gpu = find_gpu(target.gpu)
     plan = plan_target(
@@ -46,8 +47,6 @@ def _plan_with_lookups(recipe: Recipe, target: Target, found: list[LocalGPU], sp
 
 def make_plan(recipe: Recipe, target: Target) -> Plan:
     """Introspect the recipe's model (config.json only), look the GPU up, and plan this target."""
-    from trtforge.hardware.auto import resolve_auto_target
-    from trtforge.models import load_recipe_model_spec
 
     target, found = resolve_auto_target(target)  # before anything is fetched: no GPU here is exit 4 at once
     spec = load_recipe_model_spec(recipe.model)  # a GGUF source: planned from its header (models/gguf.py)
@@ -56,8 +55,6 @@ def make_plan(recipe: Recipe, target: Target) -> Plan:
 
 def make_plans(recipe: Recipe) -> list[Plan]:
     """One plan per target of the recipe (the model is introspected once)."""
-    from trtforge.hardware.auto import resolve_auto_target
-    from trtforge.models import load_recipe_model_spec
 
     resolved = [resolve_auto_target(t) for t in recipe.all_targets]
     spec = load_recipe_model_spec(recipe.model)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from trtforge.toolchain.data import load
+from trtforge.toolchain.quant_formats import load_table
+
 
 @dataclass(frozen=True)
 class WeightFormat:
@@ -37,14 +40,12 @@ class KvFormat:
 
 def _table() -> dict:
     """The one quantization table (trtforge/data/quant_formats.yaml), loaded once by its one loader."""
-    from trtforge.toolchain.quant_formats import load_table
 
     return load_table()
 
 
 def clear_caches() -> None:
     """Forget the loaded table and the records made from it (benchmarks time a cold start)."""
-    from trtforge.toolchain.data import load
 
     load.cache_clear()
     weight_formats.cache_clear()

@@ -10,6 +10,7 @@ from trtforge.models import ModelSpec
 from trtforge.models.spec import QUANTIZABLE_GROUPS
 from trtforge.plan.formats import always_excluded, kv_formats, weight_formats
 from trtforge.plan.model import QuantPlan
+from trtforge.toolchain import quant_formats
 
 DTYPE_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp32": 2.0}  # fp32 checkpoints are served in bf16
 _FP8_FAMILY = {"fp8", "fp8_block", "nvfp4", "nvfp4_awq"}
@@ -233,16 +234,15 @@ class _Produced:
 
 def _modelopt_format(name: str, architecture: str, gpu: GPU, backend: str, kv_dtype: str) -> _Produced:
     """What the quantize step will do for this format (trtforge/data/quant_formats.yaml is its table)."""
-    from trtforge.toolchain import quant_formats as qformats
 
-    spec = qformats.get_format(name)
+    spec = quant_formats.get_format(name)
     out = _Produced(spec.quant_algo, spec.group_size, spec.modelopt_config)
-    export = qformats.export_kinds_for(backend)[0]
-    problem = qformats.check_support(name, architecture, export)
+    export = quant_formats.export_kinds_for(backend)[0]
+    problem = quant_formats.check_support(name, architecture, export)
     if problem:
         out.errors.append(problem)
     if gpu.is_cpu:
-        error, note = qformats.cpu_limits(name, kv_dtype)
+        error, note = quant_formats.cpu_limits(name, kv_dtype)
         if error:
             out.errors.append(error)
         if note:

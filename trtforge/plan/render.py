@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from trtforge.toolchain.rules import EngineBuildOptions
+from trtforge.toolchain.spec import spec_provenance
 
 if TYPE_CHECKING:
     from trtforge.plan.model import Plan
@@ -94,7 +95,6 @@ def render_yaml(config: dict[str, Any], header: list[str] | None = None) -> str:
 def config_header(plan: Plan) -> list[str]:
     """The comment header of an LLM-API options file: what it is for, and which spec its keys were checked
     against."""
-    from trtforge.toolchain.spec import spec_provenance
 
     version = plan.toolchain.trtllm_version
     prov = spec_provenance(version)

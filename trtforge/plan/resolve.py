@@ -29,11 +29,12 @@ from trtforge.plan.buildspec import (
     QuantizeSpec,
     TritonSpec,
 )
-from trtforge.plan.planner import engine_draft_len
+from trtforge.plan.fit import engine_draft_len
 from trtforge.plan.render import build_argv
-from trtforge.toolchain import archs, rules, triton_backend
+from trtforge.toolchain import archs, quant_formats, rules, triton_backend
 from trtforge.toolchain.options import ENGINE_SPEC_MODE, gemm_plugin_for
 from trtforge.toolchain.rules import EngineBuildOptions, LlmApiOptions
+from trtforge.toolchain.spec import llm_api_default, validate_build_command, validate_llm_api_config
 
 if TYPE_CHECKING:
     from trtforge.plan.model import Plan
@@ -164,24 +165,22 @@ def _download(recipe: Recipe) -> DownloadSpec:
 
 
 def _quantize(recipe: Recipe, plan: Plan, errors: list[str]) -> QuantizeSpec | None:
-    from trtforge.toolchain import quant_formats as formats
-
     q = plan.quantization
     if q.source != "modelopt":
         return None
     try:
-        fmt = formats.get_format(q.format)
-        kv = formats.kv_spec(q.kv_cache)
+        fmt = quant_formats.get_format(q.format)
+        kv = quant_formats.kv_spec(q.kv_cache)
     except InvalidInput as exc:  # a hand-made plan; the planner never produces one
         errors.append(exc.one_line())
         return None
     par = plan.parallel
     exports = [
         ExportJob(kind=kind, tp=par.tp, pp=par.pp) if kind == "trtllm" else ExportJob(kind=kind)
-        for kind in formats.export_kinds_for(plan.backend)
+        for kind in quant_formats.export_kinds_for(plan.backend)
     ]
     for exp in exports:
-        why = formats.check_support(q.format, plan.model.architecture, exp.kind, exp.tp, exp.pp)
+        why = quant_formats.check_support(q.format, plan.model.architecture, exp.kind, exp.tp, exp.pp)
         if why:
             errors.append(why)
     c, a = recipe.quantization.calibration, recipe.quantization.accuracy
@@ -210,13 +209,11 @@ def _quantize(recipe: Recipe, plan: Plan, errors: list[str]) -> QuantizeSpec | N
         exports=exports,
         dtype=dtype,
         trust_remote_code=recipe.model.trust_remote_code,
-        cuda_extensions=list(formats.cuda_extensions_for(q.format, q.kv_cache)),
+        cuda_extensions=list(quant_formats.cuda_extensions_for(q.format, q.kv_cache)),
     )
 
 
 def _engine(recipe: Recipe, plan: Plan, errors: list[str], warnings: list[str]) -> EngineSpec:
-    from trtforge.toolchain.spec import validate_build_command
-
     o = engine_options_from(recipe, plan)
     errors.extend(rules.check_engine_options(o))
     warnings.extend(rules.warn_engine_options(o))
@@ -266,7 +263,6 @@ def _engine(recipe: Recipe, plan: Plan, errors: list[str], warnings: list[str]) 
 
 def llm_api_config(recipe: Recipe, plan: Plan, decisions: list[str] | None = None) -> dict[str, Any]:
     """The LLM-API YAML mapping for one (recipe, plan); key order is stable for golden files."""
-    from trtforge.toolchain.spec import llm_api_default
 
     notes = decisions if decisions is not None else []
     o = llm_api_options_from(recipe, plan)
@@ -335,8 +331,6 @@ def _speculative_config(recipe: Recipe) -> dict[str, Any]:
 def _llm_api(
     recipe: Recipe, plan: Plan, errors: list[str], warnings: list[str], decisions: list[str]
 ) -> dict[str, Any]:
-    from trtforge.toolchain.spec import validate_llm_api_config
-
     o = llm_api_options_from(recipe, plan)
     errors.extend(rules.check_llm_api_options(o))
     warnings.extend(rules.warn_llm_api_options(o))

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from trtforge.hardware import GPU
-from trtforge.plan.limits import round_down
-from trtforge.plan.memory import GIB
-from trtforge.plan.parallel import candidate_layouts
-from trtforge.plan.planner import (
+from trtforge.hardware import GPU, load_catalog
+from trtforge.plan.fit import (
     MIN_KV_GIB_WARNING,
     SUGGESTED_FORMATS,
     Context,
     Evaluation,
-    _explicit,
-    _first_fit,
     choose_moe_backend,
     evaluate,
+    explicit,
+    first_fit,
 )
+from trtforge.plan.limits import round_down
+from trtforge.plan.memory import GIB
+from trtforge.plan.parallel import candidate_layouts
 from trtforge.plan.quantization import resolve_quantization, supported_formats
 from trtforge.plan.topology import more_gpus_hint, placed_layouts, with_gpus
 from trtforge.recipe.schema import Target
@@ -49,7 +49,7 @@ def _fitting_count(ctx: Context, gpu: GPU, above: int) -> tuple[int, Evaluation]
         if n <= above or n > gpu.node_gpus:
             continue
         layouts, _ = candidate_layouts(ctx.spec, n, None, None, None, ctx.moe_backend)
-        ev = _first_fit(ctx, layouts)
+        ev = first_fit(ctx, layouts)
         if ev is not None:
             return n, ev
     return None
@@ -61,7 +61,7 @@ def _more_nodes(ctx: Context, target: Target) -> list[str]:
     for k in range(max(2, target.nodes + 1), 65):
         grown = with_gpus(node.model_copy(update={"nodes": 2}), target.gpus * k)
         layouts, _ = placed_layouts(ctx.spec, grown, ctx.gpu, None, None, None, ctx.moe_backend)
-        ev = _first_fit(ctx, layouts)
+        ev = first_fit(ctx, layouts)
         if ev is not None:
             return [more_gpus_hint(grown, ctx.gpu, ev.layout.world_size)]
     return []
@@ -70,7 +70,6 @@ def _more_nodes(ctx: Context, target: Target) -> list[str]:
 def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
     """More of the same GPU (within one node), else the smallest setups of other catalog GPUs that fit, else
     more nodes. A multi-node target grows by whole nodes."""
-    from trtforge.hardware import load_catalog
 
     if target.nodes > 1:
         return [] if ctx.quant.errors else _more_nodes(ctx, target)
@@ -112,7 +111,7 @@ def suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
         return out
     moe = ctx.moe_backend
     out.extend(_gpu_suggestions(ctx, target))
-    gpus_tp = _explicit(target.tp)
+    gpus_tp = explicit(target.tp)
     if ctx.quant.plan.source != "native":
         for fmt in SUGGESTED_FORMATS:
             if fmt not in supported_formats(gpu, ctx.backend):
@@ -121,9 +120,9 @@ def suggestions(ctx: Context, target: Target, best: Evaluation) -> list[str]:
             if q.errors or q.plan.bytes_per_weight >= ctx.quant.plan.bytes_per_weight:
                 continue
             layouts, _ = placed_layouts(
-                spec, target, gpu, gpus_tp, _explicit(target.pp), _explicit(target.ep), moe
+                spec, target, gpu, gpus_tp, explicit(target.pp), explicit(target.ep), moe
             )
-            if _first_fit(replace(ctx, quant=q), layouts) is not None:
+            if first_fit(replace(ctx, quant=q), layouts) is not None:
                 out.append(f"quantization.format: {fmt}")
                 break
     if ctx.quant.kv_dtype in ("bf16", "fp16") and gpu.sm is not None and gpu.sm >= 89:

@@ -25,6 +25,7 @@ from typing import Any
 
 from trtforge.errors import Infeasible, InvalidInput, StepFailed, ToolMissing, TrtforgeError
 from trtforge.procutil import die_with_parent_named_in_env
+from trtforge.quantize import accuracy as acc_mod
 from trtforge.quantize import calibration as calib
 from trtforge.quantize import memory, validate
 from trtforge.quantize.job import QuantJob, read_jobs
@@ -207,7 +208,6 @@ def run_job(job: QuantJob, emit: Emit) -> dict[str, Any]:
 
     c, a = job.calibration, job.accuracy
     measure = a.enabled and acc_note is None
-    from trtforge.quantize import accuracy as acc_mod
 
     n_heldout = acc_mod.heldout_tokens_cap(vocab, c.seq_len, a.samples) if a.enabled else 0
     if a.enabled and n_heldout < a.samples:

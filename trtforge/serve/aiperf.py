@@ -30,6 +30,9 @@ from typing import Any
 from trtforge.errors import InvalidInput, StepFailed, ToolMissing
 from trtforge.serve.bench import result_head, summary_ms
 from trtforge.serve.client import Target
+from trtforge.serve.launch import running_servers
+from trtforge.serve.process import die_with_parent
+from trtforge.triton.settings import CHECKPOINT_DIR, TOKENIZER_DIR
 
 SUMMARY_FILE = "profile_export_aiperf.json"
 RAW_FILE = "profile_export_raw.jsonl"
@@ -89,7 +92,6 @@ def write_template(target: Target, stream: bool, artifacts: Path, max_tokens_exa
 
 def tokenizer_of_repository(repo: Path) -> Path | None:
     """The tokenizer a trtforge repository carries: preprocessing's copy, else the llmapi checkpoint's."""
-    from trtforge.triton.settings import CHECKPOINT_DIR, TOKENIZER_DIR
 
     for rel in (TOKENIZER_DIR, CHECKPOINT_DIR):
         candidate = repo / rel
@@ -104,7 +106,6 @@ def find_tokenizer(url: str, given: Path | None) -> Path:
         if not given.is_dir():
             raise InvalidInput(f"--tokenizer {given}: not a directory")
         return given
-    from trtforge.serve.launch import running_servers
 
     for info in running_servers():
         if info.get("endpoints", {}).get("http", "").rstrip("/") == url.rstrip("/"):
@@ -254,8 +255,6 @@ def run_aiperf(target: Target, cfg, tokenizer: Path, artifacts: Path) -> dict[st
     # Not HF_HUB_OFFLINE: aiperf 0.13 then treats a tokenizer directory as a hub repo id (HFValidationError).
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     log = artifacts / "trtforge_aiperf_output.txt"
-    from trtforge.serve.process import die_with_parent
-
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             argv,

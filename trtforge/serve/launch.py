@@ -17,9 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trtforge.errors import InvalidInput, ToolMissing
+from trtforge.hardware.detect import detect_gpus
+from trtforge.pipeline.cache import default_root
+from trtforge.serve.container import check_container_engine
 from trtforge.serve.process import Endpoints, ServerProcess, free_ports
 from trtforge.serve.reference import reference_overlay, refuse_unloadable_checkpoint, repo_settings
+from trtforge.serve.tritonserver import find_tritonserver
+from trtforge.toolchain.versions import check_image_matches
+from trtforge.triton.launch_command import ContainerLaunch, container_argv
 from trtforge.triton.settings import REFERENCE_NOTE, RepoSettings
+from trtforge.triton.validate import raise_if_invalid
 
 RUNTIMES = ("auto", "reference", "local", "container")
 DEFAULT_READY_TIMEOUT_S = 300.0
@@ -31,7 +38,6 @@ TRITON_LAST_STARTED = "Started Metrics Service at "
 
 def cache_root() -> Path:
     """The build cache root ($TRTFORGE_CACHE or the platform user cache dir): backend links, server state."""
-    from trtforge.pipeline.cache import default_root
 
     return default_root()
 
@@ -95,6 +101,8 @@ def resolve_repository(target: Path) -> Path:
             return found[0].parent.resolve()
         raise InvalidInput(f"{target} is not a trtforge model repository (no trtforge.json)")
     if target.suffix in (".yaml", ".yml") and target.is_file():
+        # Here, not at the top: the pydantic recipe models (~100 ms of -X importtime), which `infer` and
+        # `bench` would pay for when they look up the running server through this module.
         from trtforge.recipe.loader import load_recipe
         from trtforge.recipe.schema import target_label
 
@@ -126,7 +134,6 @@ def choose_runtime(settings: RepoSettings, requested: str) -> str:
         return requested
     if settings.runtime == "reference":
         return "reference"
-    from trtforge.hardware.detect import detect_gpus
 
     return "container" if detect_gpus() else "reference"
 
@@ -162,8 +169,6 @@ def tritonserver_argv(
 
 
 def check_repository(repo: Path) -> RepoSettings:
-    from trtforge.triton.validate import raise_if_invalid
-
     raise_if_invalid(repo)
     return repo_settings(repo)
 
@@ -171,8 +176,6 @@ def check_repository(repo: Path) -> RepoSettings:
 def _local_server(
     repo: Path, served_repo: Path, settings: RepoSettings, runtime: str, opts: ServeOptions, cache: Path
 ) -> tuple[ServerProcess, str]:
-    from trtforge.serve.tritonserver import find_tritonserver
-
     install = find_tritonserver(cache, prefer_bundled=(runtime == "reference"))
     if runtime == "local":
         if settings.runtime == "tensorrtllm" and not (install.backend_dir / "tensorrtllm").is_dir():
@@ -207,16 +210,11 @@ def _local_server(
 
 
 def _container_server(repo: Path, settings: RepoSettings, opts: ServeOptions) -> tuple[ServerProcess, str]:
-    from trtforge.serve.container import check_container_engine
-    from trtforge.toolchain.versions import check_image_matches
-    from trtforge.triton.launch_command import ContainerLaunch, container_argv
-
     image = opts.image or settings.triton_image
     if not image:
         raise InvalidInput("the repository records no container image", hint="pass --image")
     check_image_matches(image, settings.trtllm_version)
     engine = check_container_engine("docker")
-    from trtforge.hardware.detect import detect_gpus
 
     gpus = detect_gpus()
     if len(gpus) < settings.world_size:

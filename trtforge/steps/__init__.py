@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from trtforge import secrets
 from trtforge.errors import ToolMissing
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,6 +141,8 @@ class StepRegistry:
         if not isinstance(kind, str) or not kind.replace("_", "").isalnum() or not kind[:1].isalpha():
             raise ValueError(f"step kind must be an identifier, got {kind!r}")
         if not isinstance(step, str):
+            # Here, not at the top: pipeline.step loads the planner (plan/, hardware/, recipe/: ~190 ms of
+            # -X importtime), and every CLI command, --help included, imports this registry.
             from trtforge.pipeline.step import Step
 
             if not (isinstance(step, type) and issubclass(step, Step)):
@@ -231,8 +234,6 @@ def load_plugins(registry: StepRegistry) -> list[PluginReport]:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - a broken plugin (even sys.exit) must not break the CLI
-            from trtforge import secrets
-
             report.error = secrets.redact(f"{type(exc).__name__}: {exc}")[:300]
     return reports
 

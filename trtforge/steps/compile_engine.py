@@ -30,6 +30,7 @@ from trtforge.plan.render import TOOL, build_argv  # noqa: F401  (build_argv re-
 from trtforge.plan.resolve import engine_options_from, resolve  # noqa: F401  (re-exported)
 from trtforge.recipe.schema import Recipe
 from trtforge.steps.executors import ContainerExecutor, LocalExecutor, make_executor
+from trtforge.steps.llmapi_config import LlmApiConfigStep
 from trtforge.toolchain.options import (  # noqa: F401  (re-exported for callers of this module)
     ENGINE_SPEC_MODE,
     gemm_plugin_for,
@@ -480,8 +481,6 @@ def compile_step_for(name: str, loaded, plan: Plan, needs: tuple[str, ...] = ())
     """The compile step a plan needs: trtllm-build (tensorrt), the LLM-API config (pytorch), or none
     (reference)."""
     if plan.backend == "pytorch":
-        from trtforge.steps.llmapi_config import LlmApiConfigStep
-
         return LlmApiConfigStep(name, loaded, plan, needs)
     return CompileEngineStep(name, loaded, plan, needs)
 

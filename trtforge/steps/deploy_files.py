@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
+from trtforge import deploy
 from trtforge.errors import InvalidInput
 from trtforge.pipeline.step import Step, StepContext
 from trtforge.plan.model import Plan
@@ -22,8 +23,6 @@ class DeployFilesStep(Step):
 
     def __init__(self, name: str, loaded, plan: Plan, needs: tuple[str, ...] = ()) -> None:  # type: ignore[no-untyped-def]
         super().__init__(name, loaded, plan, needs)
-        from trtforge import deploy
-
         ctx = deploy.make_context(loaded.recipe, plan)
         self.bundles, self.skipped = [], {}
         for target in deploy.TARGETS:
@@ -41,8 +40,6 @@ class DeployFilesStep(Step):
         return {"files": files, "skipped": self.skipped}
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from trtforge import deploy
-
         for b in self.bundles:
             deploy.check(b)
         for b in self.bundles:

@@ -28,6 +28,7 @@ from typing import Any
 from trtforge import fsutil, hub, secrets
 from trtforge.cachedir import active_root
 from trtforge.errors import InvalidInput, StepFailed
+from trtforge.pipeline import hashing, statindex
 from trtforge.pipeline.step import Step, StepContext
 
 SELECTION_VERSION = 1  # bump when select_files' rules change (changes the download fingerprint)
@@ -168,8 +169,6 @@ class DownloadStep(Step):
 
     def _local_files(self) -> tuple[list[str], str]:
         if self._local is None:
-            from trtforge.pipeline import hashing, statindex
-
             root = Path(self.model.path or "")
             if not root.is_dir():
                 raise InvalidInput(f"model.path {root} is not a directory")

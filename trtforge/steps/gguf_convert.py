@@ -22,6 +22,9 @@ from trtforge.errors import Interrupted, StepFailed, ToolMissing, TrtforgeError
 from trtforge.models import gguf
 from trtforge.models.gguf_convert import CONVERTER_VERSION
 from trtforge.pipeline.step import Step, StepContext
+from trtforge.procutil import child_env, stop_group
+from trtforge.quantize.runner import log_tail
+from trtforge.quantize.versions import installed_versions
 
 _TOOLS = ("transformers", "torch", "gguf", "accelerate", "safetensors")
 DTYPE = "bfloat16"
@@ -49,16 +52,12 @@ class GgufConvertStep(Step):
         return f"gguf:sha256:{self.fetched().sha256}"
 
     def tool_versions(self) -> dict[str, str]:
-        from trtforge.quantize.versions import installed_versions
-
         return {k: (v or "absent") for k, v in installed_versions(_TOOLS).items()}
 
     def external_commands(self) -> list[list[str]]:
         return [[sys.executable, "-m", "trtforge.models.gguf_convert", "<file.gguf>", "<out_dir>", DTYPE]]
 
     def preflight(self) -> None:
-        from trtforge.quantize.versions import installed_versions
-
         missing = [k for k, v in installed_versions(_TOOLS).items() if v is None]
         if missing:
             raise ToolMissing(
@@ -96,7 +95,6 @@ class GgufConvertStep(Step):
 
 def run_converter(gguf_path: Path, out_dir: Path, log_path: Path) -> dict[str, Any]:
     """Run trtforge.models.gguf_convert in its own process group (stopped with us); its error is ours."""
-    from trtforge.procutil import child_env, stop_group
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "trtforge.models.gguf_convert", str(gguf_path), str(out_dir), DTYPE]
@@ -116,8 +114,6 @@ def run_converter(gguf_path: Path, out_dir: Path, log_path: Path) -> dict[str, A
     try:
         result = json.loads(lines[-1])
     except (IndexError, ValueError):
-        from trtforge.quantize.runner import log_tail
-
         raise StepFailed(
             f"gguf_convert: the converter exited with code {proc.returncode} without a result: "
             f"{log_tail(log_path)}",

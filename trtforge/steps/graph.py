@@ -21,6 +21,7 @@ from typing import Any
 
 from trtforge.errors import InvalidInput, ToolMissing
 from trtforge.pipeline.step import Step
+from trtforge.plan.resolve import resolve
 from trtforge.steps import KindUnavailable, StepRegistry, default_registry
 
 # output subdirectory -> (step, part of its output): compile_engine and triton_repo nest their product
@@ -89,7 +90,6 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
     """The steps building `plan` for `loaded.recipe`, in dependency order."""
     if registry is None:
         registry, _reports = default_registry()
-    from trtforge.plan.resolve import resolve
 
     recipe = loaded.recipe
     spec = resolve(recipe, plan)  # one step per BuildSpec section: the resolver did the branching

@@ -16,8 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from trtforge import __version__
 from trtforge.errors import InvalidInput, StepFailed
 from trtforge.pipeline.step import Step, StepContext
+from trtforge.triton.from_plan import _triton_section, settings_from_spec
+from trtforge.triton.models import MODELS_DIR, UTILS_FILE
+from trtforge.triton.specs import source
+from trtforge.triton.validate import validate_repository
+from trtforge.triton.writer import write_repository
 
 REPO_DIR = "model_repository"
 CHECKPOINT_STEPS = ("quantize", "download")
@@ -69,9 +75,6 @@ class TritonRepoStep(Step):
     kind: ClassVar[str] = "triton_repo"
 
     def params(self) -> dict[str, Any]:
-        from trtforge import __version__
-        from trtforge.triton.specs import source
-
         return {
             "triton": self._section().canonical(),  # the BuildSpec section this step carries out
             "tensor_spec_source": source()["commit"],
@@ -82,8 +85,6 @@ class TritonRepoStep(Step):
         }
 
     def _section(self):
-        from trtforge.triton.from_plan import _triton_section
-
         return _triton_section(self.loaded.recipe, self.plan)
 
     def tool_versions(self) -> dict[str, str]:
@@ -95,10 +96,6 @@ class TritonRepoStep(Step):
             return {}
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from trtforge.triton.from_plan import settings_from_spec
-        from trtforge.triton.validate import validate_repository
-        from trtforge.triton.writer import write_repository
-
         inputs = {k: Path(v) for k, v in ctx.inputs.items()}
         checkpoint = checkpoint_dir(inputs)
         engine = engine_dir(inputs)
@@ -155,8 +152,6 @@ class TritonRepoStep(Step):
 def _models_digest() -> str:
     """Every file install_model copies into a repository: the model.py files and the helpers beside them."""
     import hashlib
-
-    from trtforge.triton.models import MODELS_DIR, UTILS_FILE
 
     files = {p.relative_to(MODELS_DIR).as_posix(): p for p in MODELS_DIR.rglob("model.py")}
     files[UTILS_FILE.name] = UTILS_FILE

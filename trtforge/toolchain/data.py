@@ -12,8 +12,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 BUILD_OPTIONS = "trtllm_build_options.json"
@@ -42,7 +40,11 @@ def load(name: str) -> Any:
     """Parsed content of one data file (JSON or YAML by suffix); a missing or broken file is a packaging bug
     (internal error)."""
     text = (DATA_DIR / name).read_text(encoding="utf-8")
-    return yaml.safe_load(text) if name.endswith((".yaml", ".yml")) else json.loads(text)
+    if name.endswith((".yaml", ".yml")):
+        import yaml  # here: ~10 ms, and `trtforge --help` imports this module but reads no table
+
+        return yaml.safe_load(text)
+    return json.loads(text)
 
 
 def provenance(name: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import yaml
 from trtforge.errors import Infeasible, InvalidInput
 from trtforge.plan.buildspec import TritonSpec
 from trtforge.plan.model import Plan
+from trtforge.plan.resolve import resolve
 from trtforge.recipe.schema import Recipe
 from trtforge.triton.settings import Layout, RepoSettings, Runtime
 from trtforge.triton.tokens import special_tokens
@@ -61,8 +62,6 @@ def layout_for(recipe: Recipe, plan: Plan) -> tuple[Layout, Runtime]:
 
 
 def _triton_section(recipe: Recipe, plan: Plan) -> TritonSpec:
-    from trtforge.plan.resolve import resolve
-
     spec = resolve(recipe, plan)
     if spec.triton is None:
         raise InvalidInput("outputs.triton_repo is false: this build writes no Triton repository")

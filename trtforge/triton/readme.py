@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trtforge.triton.launch_command import ContainerLaunch, container_argv, shell_command
 from trtforge.triton.settings import LOCK_FILE, MANIFEST, REFERENCE_NOTE, RepoSettings
+from trtforge.triton.specs import source
 
 
 def _models_table(s: RepoSettings) -> str:
@@ -182,7 +183,6 @@ def render_readme(s: RepoSettings, extra_notes: list[str] | None = None) -> str:
 
 def _contract(s: RepoSettings) -> str:
     """Which NVIDIA source the tensors and required parameters were taken from."""
-    from trtforge.triton.specs import source
 
     src = source(s.tensor_spec)
     release = f"release {src['tag']}, " if src.get("tag") else "a main-branch commit, not a release, "

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from trtforge.triton.specs import spec_name
+
 Layout = Literal["inflight_batcher_llm", "llmapi"]
 Runtime = Literal["tensorrtllm", "reference", "llmapi"]
 
@@ -78,7 +80,6 @@ class RepoSettings:
     @property
     def tensor_spec(self) -> str:
         """The extracted NVIDIA data file this repository follows (decided in specs.spec_name)."""
-        from trtforge.triton.specs import spec_name
 
         return spec_name(self.runtime, self.trtllm_version)
 

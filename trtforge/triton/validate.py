@@ -15,6 +15,15 @@ from pathlib import Path
 
 from trtforge.errors import InvalidInput
 from trtforge.triton.models import UTILS_FILE
+from trtforge.triton.pb import parse_pbtxt
+from trtforge.triton.specs import (
+    SpecUnavailable,
+    parameter_keys,
+    required_parameters,
+    source,
+    spec_name,
+    tensor_names,
+)
 
 ABS_PATH = re.compile(r"^/(?:[^/\s]+/)*[^/\s]*$")
 BOOL_VALUES = {"true", "false", "True", "False", "TRUE", "FALSE", "1", "0"}
@@ -68,8 +77,6 @@ class _Checker:
 
     def parse_configs(self) -> None:
         from google.protobuf import text_format
-
-        from trtforge.triton.pb import parse_pbtxt
 
         for model_dir in sorted(p for p in self.repo.iterdir() if p.is_dir() and not p.name.startswith(".")):
             rel = f"{model_dir.name}/config.pbtxt"
@@ -189,7 +196,6 @@ class _Checker:
 
     def spec(self) -> str | None:
         """The extracted NVIDIA data this repository must follow (None: unknown, or reported as a problem)."""
-        from trtforge.triton.specs import SpecUnavailable, spec_name
 
         if self._spec is not False:
             return self._spec  # type: ignore[return-value]
@@ -212,7 +218,6 @@ class _Checker:
         engine slot; the python models are drop-in replacements for NVIDIA's, so theirs count too), and every
         public
         input of NVIDIA's ensemble / BLS / llmapi model exists."""
-        from trtforge.triton.specs import required_parameters, source, tensor_names
 
         spec = self.spec()
         if spec is None:
@@ -254,8 +259,6 @@ class _Checker:
                         )
 
     def engine(self, config) -> None:
-        from trtforge.triton.specs import parameter_keys
-
         spec = self.spec()
         known = parameter_keys(spec, "tensorrt_llm") if spec else set(config.parameters)
         for key in config.parameters:
@@ -301,6 +304,8 @@ class _Checker:
                 "tensorrt_llm/1/engine/config.json", "missing (no TensorRT-LLM engine in the repository)"
             )
             return
+        # Here, not at the top: from_plan loads the planner (~160 ms of -X importtime), and the CLI imports
+        # this module for every command; only an engine repository needs it.
         from trtforge.triton.from_plan import engine_facts
 
         try:
@@ -390,6 +395,8 @@ class _Checker:
                 "trtforge.lock.json", f"TensorRT-LLM {lock} in the lock file, {version} in trtforge.json"
             )
         if image and (lock or version) and settings.get("runtime") != "reference":
+            # Here, not at the top: toolchain.versions reads its data tables on import (~12 ms), which the
+            # commands that import this module for other checks do not need.
             from trtforge.toolchain.versions import check_image_matches
 
             try:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from trtforge.triton.pb import model_config_pb2
+from trtforge.triton.specs import required_parameters
 
 
 def bool_str(value: bool) -> str:
@@ -43,6 +44,5 @@ def set_nvidia_parameters(config, spec: str, kind: str, values: dict[str, Any]) 
     """`values`, plus every parameter NVIDIA's code for this model reads without a fallback at the
     repository's
     version, as an empty string (which NVIDIA's code treats as unset) where trtforge decides no value."""
-    from trtforge.triton.specs import required_parameters
 
     set_parameters(config, {**{key: "" for key in required_parameters(spec, kind)}, **values})

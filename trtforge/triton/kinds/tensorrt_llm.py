@@ -7,6 +7,7 @@ so everything around the slot is exercised exactly as it will be deployed.
 from __future__ import annotations
 
 from trtforge.triton.kinds.common import bool_str, cpu_instances, decoupled, dynamic_batching, set_parameters
+from trtforge.triton.kinds.ensemble import wiring
 from trtforge.triton.pb import model_config_pb2, new_config
 from trtforge.triton.settings import CHECKPOINT_DIR, REFERENCE_NOTE, RepoSettings
 from trtforge.triton.specs import model_inputs, model_outputs, parameter_keys, required_parameters
@@ -72,7 +73,6 @@ def reference_parameters(s: RepoSettings, checkpoint_dir: str = CHECKPOINT_DIR) 
 
 def public_names(spec: str) -> dict[str, str]:
     """tensorrt_llm input -> the ensemble input NVIDIA's wiring feeds it from, where they differ."""
-    from trtforge.triton.kinds.ensemble import wiring
 
     return {
         tensor: source
