@@ -48,11 +48,11 @@ def _share_cores(config) -> None:  # noqa: ANN001
 def _compile_checkout(config) -> None:  # noqa: ANN001
     """Byte-compile this checkout's own sources once, before the workers start.
 
-    The suite starts some 250 Python processes (CLI runs, ModelOpt workers, Triton's python stubs) that import
+    The suite starts many Python processes (CLI runs, ModelOpt workers, the GGUF converter) that import
     trtforge from this checkout. Where PYTHONDONTWRITEBYTECODE is set none of them writes bytecode, so each
-    one compiled the modules it imports again: about 0.15 CPU s per CLI process, ~25 CPU s a run
-    (docs/performance.md). compileall writes __pycache__ (git-ignored) whatever that variable says; the
-    installed packages already have theirs. The python models' own copies in built repositories stay without
+    one compiled the modules it imports again: 0.1-0.2 CPU s per CLI process (docs/performance.md).
+    compileall writes __pycache__ (git-ignored) whatever that variable says; the installed packages already
+    have theirs. The python models' own copies in built repositories stay without
     bytecode: only model.py files are copied there."""
     if hasattr(config, "workerinput"):
         return  # the controller did it

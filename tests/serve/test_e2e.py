@@ -285,9 +285,8 @@ def test_why_bench_turns_aiperfs_server_metrics_off(server):
     assert not derived.startswith(b"HTTP/1.1 200"), derived[:80]
     head = _raw_http(ep.metrics_port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     headers, _, body = head.partition(b"\r\n\r\n")
-    assert headers.startswith(b"HTTP/1.1 405") and body, (
-        head
-    )  # RFC 9110 9.3.2: a HEAD response has no content
+    # RFC 9110 9.3.2: a HEAD response has no content
+    assert headers.startswith(b"HTTP/1.1 405") and body, head
     get = _raw_http(ep.metrics_port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     assert get.startswith(b"HTTP/1.1 200") and b"nv_inference_request_success" in get  # the metrics are there
 

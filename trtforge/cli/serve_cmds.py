@@ -19,7 +19,8 @@ from trtforge.triton.validate import validate_repository
 def _default_url(url: str | None) -> str:
     if url:
         return url
-    # http.client + ssl, and the server launcher: ~20 ms of start-up the other commands must not pay
+    # http.client + ssl, and the server launcher with the repository checks: ~90 ms of -X importtime that
+    # the other commands must not pay
     from trtforge.serve.client import DEFAULT_URL
     from trtforge.serve.launch import running_servers
 

@@ -43,7 +43,6 @@ def render(ctx: DeployContext, target: str) -> Bundle:
 
 def check(bundle: Bundle) -> None:
     """Validate documents and scripts; StepFailed (exit 1) on the first problem."""
-
     validate_all(bundle.documents)
     check_scripts(bundle.scripts)
 

@@ -20,7 +20,6 @@ CONFIG_FILE = "llm_api_options.yaml"
 
 def llm_api_options(recipe: Recipe, plan: Plan) -> dict[str, Any]:
     """The LLM-API options for (recipe, plan): the mapping the PyTorch backend loads."""
-
     if plan.backend != "pytorch":
         raise InvalidInput(
             f"deploy renders the PyTorch (LLM-API) backend; this plan uses the {plan.backend} backend",
@@ -32,5 +31,4 @@ def llm_api_options(recipe: Recipe, plan: Plan) -> dict[str, Any]:
 def llm_api_yaml(recipe: Recipe, plan: Plan) -> str:
     """The LLM-API options as YAML text, byte-identical in every target (and in the build's compile
     output)."""
-
     return render_yaml(llm_api_options(recipe, plan), config_header(plan))

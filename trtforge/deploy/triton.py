@@ -24,7 +24,6 @@ _REPO, _BIND = "/__trtforge_repo__", "__trtforge_bind__"
 
 def model_yaml(ctx: DeployContext) -> str:
     """The llmapi model.yaml, as the build's Triton repository writes it (trtforge/triton/writer.py)."""
-
     return llmapi_model_yaml(ctx.llm_api_yaml, ctx.recipe.serving.streaming)
 
 

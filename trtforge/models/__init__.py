@@ -21,7 +21,6 @@ def load_recipe_model_spec(model) -> ModelSpec:  # noqa: ANN001 - a recipe's Mod
     if model.gguf is None:
         source, revision = (model.path, None) if model.path is not None else (model.repo, model.revision)
         return load_model_spec(source, revision=revision, token=model.token)
-
     fetched = gguf.fetch(model)
     return spec_from_config(
         gguf.hf_config(gguf.read_header(fetched.path)), source=f"gguf:{fetched.describe()}"

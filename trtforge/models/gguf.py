@@ -301,7 +301,6 @@ def _store(tmp: Path, prov: dict[str, Any]) -> FetchedGguf:
     dest = d / f"{sha}.gguf"
     os.replace(tmp, dest)
     os.chmod(dest, 0o444)
-
     fsutil.atomic_write_json(d / f"{sha}.json", prov)
     return FetchedGguf(dest, sha, dest.stat().st_size, prov)
 
@@ -422,7 +421,6 @@ def _fetch_hub(model: Any) -> FetchedGguf:
     hit = _cached(g.sha256)
     if hit is not None and hit.provenance.get("repo") == model.repo:
         return hit
-
     got = hub.fetch_file(model.repo, g.file, model.revision, secrets.hub_token(model.token))
     sha = sha256_file(got)
     _check_pin(f"{g.file} of {model.repo}@{model.revision}", sha, g.sha256)

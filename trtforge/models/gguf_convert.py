@@ -28,7 +28,6 @@ CONVERTER_VERSION = 1  # bump when the output for the same GGUF and library vers
 
 def convert(gguf_path: Path, out_dir: Path, dtype_name: str = "bfloat16") -> dict[str, Any]:
     """Write config.json, model.safetensors and the tokenizer files of `gguf_path` into `out_dir`."""
-
     header = read_header(gguf_path)
     planned = hf_config(header)  # refuses an architecture we do not convert, before the slow part
     t0 = time.monotonic()
@@ -106,7 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) not in (2, 3):
         print("usage: python -m trtforge.models.gguf_convert FILE.gguf OUT_DIR [DTYPE]", file=sys.stderr)
         return 2
-
     die_with_parent_named_in_env()
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # library prints and progress bars go to stderr (the step keeps them in its log)

@@ -106,7 +106,6 @@ def _spec(cfg: dict[str, Any], arch: str, entry: dict[str, Any], family: Any, so
 
 def _backends(arch: str) -> tuple[dict[str, bool], tuple[str, ...]]:
     """Backend support from trtforge.toolchain (TensorRT-LLM's MODEL_MAP and PyTorch model list)."""
-
     backends = {"tensorrt": archs.engine_supports(arch), "pytorch": archs.pytorch_supports(arch)}
     return backends, (() if backends["tensorrt"] else (archs.why_not_engine(arch),))
 

@@ -24,16 +24,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trtforge import fsutil, hub
 from trtforge.cachedir import activate, active_root, default_root  # noqa: F401 - the cache's public names
 from trtforge.pipeline import hashing, statindex
 from trtforge.pipeline.hashing import FileInfo
 from trtforge.pipeline.statindex import StatIndex
-
-if TYPE_CHECKING:  # statindex (sqlite3) is imported when a build first needs it
-    from trtforge.pipeline.statindex import StatIndex
 
 ENTRY_FORMAT = 1
 META = "meta.json"
@@ -74,7 +71,6 @@ def scan_output(
 
     Symlinks are replaced by a copy or link of their target first: a cache entry is self-contained.
     """
-
     files, dirs = hashing.walk_tree(root)
     for rel in files:
         p = root / rel

@@ -29,7 +29,6 @@ def model_source(recipe: Recipe) -> tuple[str, str | None]:
 
 def _plan_with_lookups(recipe: Recipe, target: Target, found: list[LocalGPU], spec: ModelSpec) -> Plan:
     """Look the GPU up in the catalog and plan; a target resolved from `auto` records what NVML found."""
-
     gpu = find_gpu(target.gpu)
     plan = plan_target(
         recipe, target, spec, gpu, host_memory_bytes=host_memory_bytes() if gpu.is_cpu else None
@@ -47,7 +46,6 @@ def _plan_with_lookups(recipe: Recipe, target: Target, found: list[LocalGPU], sp
 
 def make_plan(recipe: Recipe, target: Target) -> Plan:
     """Introspect the recipe's model (config.json only), look the GPU up, and plan this target."""
-
     target, found = resolve_auto_target(target)  # before anything is fetched: no GPU here is exit 4 at once
     spec = load_recipe_model_spec(recipe.model)  # a GGUF source: planned from its header (models/gguf.py)
     return _plan_with_lookups(recipe, target, found, spec)
@@ -55,7 +53,6 @@ def make_plan(recipe: Recipe, target: Target) -> Plan:
 
 def make_plans(recipe: Recipe) -> list[Plan]:
     """One plan per target of the recipe (the model is introspected once)."""
-
     resolved = [resolve_auto_target(t) for t in recipe.all_targets]
     spec = load_recipe_model_spec(recipe.model)
     return [_plan_with_lookups(recipe, target, found, spec) for target, found in resolved]

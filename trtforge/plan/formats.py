@@ -40,13 +40,11 @@ class KvFormat:
 
 def _table() -> dict:
     """The one quantization table (trtforge/data/quant_formats.yaml), loaded once by its one loader."""
-
     return load_table()
 
 
 def clear_caches() -> None:
     """Forget the loaded table and the records made from it (benchmarks time a cold start)."""
-
     load.cache_clear()
     weight_formats.cache_clear()
     kv_formats.cache_clear()

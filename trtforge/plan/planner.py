@@ -132,7 +132,6 @@ def plan_target(
             where = where_label(target, gpu) if not gpu.is_cpu else "the cpu target"
             fmt = quant.weight_format if quant.weight_format != "none" else spec.dtype
             reason = best.reasons[0] if best.reasons else "no valid parallel layout"
-
             hints = suggestions(ctx, target, best)
             hint = (": " + ", or ".join(hints)) if hints else ""
             errors.append(f"{spec.architecture} ({fmt}) does not fit {where}: {reason}{hint}")
@@ -242,7 +241,6 @@ def with_build_rules(recipe: Recipe, plan: Plan, backend_refused: bool = False) 
     Where the backend itself is refused, its build rules are moot and are left out (one answer, not a
     cascade).
     """
-
     spec = resolve(recipe, plan)
     extra = [] if backend_refused else spec.errors
     if plan.errors:

@@ -234,7 +234,6 @@ class _Produced:
 
 def _modelopt_format(name: str, architecture: str, gpu: GPU, backend: str, kv_dtype: str) -> _Produced:
     """What the quantize step will do for this format (trtforge/data/quant_formats.yaml is its table)."""
-
     spec = quant_formats.get_format(name)
     out = _Produced(spec.quant_algo, spec.group_size, spec.modelopt_config)
     export = quant_formats.export_kinds_for(backend)[0]

@@ -95,7 +95,6 @@ def render_yaml(config: dict[str, Any], header: list[str] | None = None) -> str:
 def config_header(plan: Plan) -> list[str]:
     """The comment header of an LLM-API options file: what it is for, and which spec its keys were checked
     against."""
-
     version = plan.toolchain.trtllm_version
     prov = spec_provenance(version)
     where = (

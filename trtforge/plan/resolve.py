@@ -263,7 +263,6 @@ def _engine(recipe: Recipe, plan: Plan, errors: list[str], warnings: list[str]) 
 
 def llm_api_config(recipe: Recipe, plan: Plan, decisions: list[str] | None = None) -> dict[str, Any]:
     """The LLM-API YAML mapping for one (recipe, plan); key order is stable for golden files."""
-
     notes = decisions if decisions is not None else []
     o = llm_api_options_from(recipe, plan)
     arch = plan.model.architecture

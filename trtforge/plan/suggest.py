@@ -70,7 +70,6 @@ def _more_nodes(ctx: Context, target: Target) -> list[str]:
 def _gpu_suggestions(ctx: Context, target: Target) -> list[str]:
     """More of the same GPU (within one node), else the smallest setups of other catalog GPUs that fit, else
     more nodes. A multi-node target grows by whole nodes."""
-
     if target.nodes > 1:
         return [] if ctx.quant.errors else _more_nodes(ctx, target)
     same = None if ctx.quant.errors else _fitting_count(ctx, ctx.gpu, target.gpus)

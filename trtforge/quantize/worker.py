@@ -208,7 +208,6 @@ def run_job(job: QuantJob, emit: Emit) -> dict[str, Any]:
 
     c, a = job.calibration, job.accuracy
     measure = a.enabled and acc_note is None
-
     n_heldout = acc_mod.heldout_tokens_cap(vocab, c.seq_len, a.samples) if a.enabled else 0
     if a.enabled and n_heldout < a.samples:
         warnings.append(f"accuracy: {n_heldout} held-out windows (of {a.samples} asked) to bound memory")

@@ -92,7 +92,6 @@ def write_template(target: Target, stream: bool, artifacts: Path, max_tokens_exa
 
 def tokenizer_of_repository(repo: Path) -> Path | None:
     """The tokenizer a trtforge repository carries: preprocessing's copy, else the llmapi checkpoint's."""
-
     for rel in (TOKENIZER_DIR, CHECKPOINT_DIR):
         candidate = repo / rel
         if (candidate / "tokenizer_config.json").is_file() or (candidate / "tokenizer.json").is_file():
@@ -106,7 +105,6 @@ def find_tokenizer(url: str, given: Path | None) -> Path:
         if not given.is_dir():
             raise InvalidInput(f"--tokenizer {given}: not a directory")
         return given
-
     for info in running_servers():
         if info.get("endpoints", {}).get("http", "").rstrip("/") == url.rstrip("/"):
             for repo in (info.get("repository"), info.get("served_from")):

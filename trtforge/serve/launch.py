@@ -38,7 +38,6 @@ TRITON_LAST_STARTED = "Started Metrics Service at "
 
 def cache_root() -> Path:
     """The build cache root ($TRTFORGE_CACHE or the platform user cache dir): backend links, server state."""
-
     return default_root()
 
 
@@ -134,7 +133,6 @@ def choose_runtime(settings: RepoSettings, requested: str) -> str:
         return requested
     if settings.runtime == "reference":
         return "reference"
-
     return "container" if detect_gpus() else "reference"
 
 
@@ -215,7 +213,6 @@ def _container_server(repo: Path, settings: RepoSettings, opts: ServeOptions) ->
         raise InvalidInput("the repository records no container image", hint="pass --image")
     check_image_matches(image, settings.trtllm_version)
     engine = check_container_engine("docker")
-
     gpus = detect_gpus()
     if len(gpus) < settings.world_size:
         raise ToolMissing(

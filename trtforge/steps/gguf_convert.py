@@ -95,7 +95,6 @@ class GgufConvertStep(Step):
 
 def run_converter(gguf_path: Path, out_dir: Path, log_path: Path) -> dict[str, Any]:
     """Run trtforge.models.gguf_convert in its own process group (stopped with us); its error is ours."""
-
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "trtforge.models.gguf_convert", str(gguf_path), str(out_dir), DTYPE]
     with log_path.open("w") as log:

@@ -90,7 +90,6 @@ def steps_for(loaded: Any, plan: Any, registry: StepRegistry | None = None) -> l
     """The steps building `plan` for `loaded.recipe`, in dependency order."""
     if registry is None:
         registry, _reports = default_registry()
-
     recipe = loaded.recipe
     spec = resolve(recipe, plan)  # one step per BuildSpec section: the resolver did the branching
     source = (

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from trtforge import __version__
 from trtforge.errors import InvalidInput, StepFailed
 from trtforge.pipeline.step import Step, StepContext
-from trtforge.triton.from_plan import _triton_section, settings_from_spec
+from trtforge.triton.from_plan import settings_from_spec, triton_section
 from trtforge.triton.models import MODELS_DIR, UTILS_FILE
 from trtforge.triton.specs import source
 from trtforge.triton.validate import validate_repository
@@ -85,7 +85,7 @@ class TritonRepoStep(Step):
         }
 
     def _section(self):
-        return _triton_section(self.loaded.recipe, self.plan)
+        return triton_section(self.loaded.recipe, self.plan)
 
     def tool_versions(self) -> dict[str, str]:
         from importlib.metadata import PackageNotFoundError, version

@@ -57,11 +57,11 @@ def engine_facts(config: dict[str, Any]) -> dict[str, Any]:
 
 def layout_for(recipe: Recipe, plan: Plan) -> tuple[Layout, Runtime]:
     """(repository layout, runtime) the resolver decided; Infeasible where no layout serves this plan."""
-    section = _triton_section(recipe, plan)
+    section = triton_section(recipe, plan)
     return section.layout, section.runtime
 
 
-def _triton_section(recipe: Recipe, plan: Plan) -> TritonSpec:
+def triton_section(recipe: Recipe, plan: Plan) -> TritonSpec:
     spec = resolve(recipe, plan)
     if spec.triton is None:
         raise InvalidInput("outputs.triton_repo is false: this build writes no Triton repository")
@@ -153,7 +153,7 @@ def settings_from_plan(
     `llm_api_config` is accepted for callers of the old signature; the LLM-API arguments come from the
     BuildSpec (the same mapping the llmapi_config step wrote), not from re-reading that file.
     """
-    section = _triton_section(recipe, plan)
+    section = triton_section(recipe, plan)
     text = ""
     if section.runtime == "llmapi":
         if llm_api_config is None or not llm_api_config.is_file():

@@ -183,7 +183,6 @@ def render_readme(s: RepoSettings, extra_notes: list[str] | None = None) -> str:
 
 def _contract(s: RepoSettings) -> str:
     """Which NVIDIA source the tensors and required parameters were taken from."""
-
     src = source(s.tensor_spec)
     release = f"release {src['tag']}, " if src.get("tag") else "a main-branch commit, not a release, "
     if s.trtllm_version and s.tensor_spec != s.trtllm_version:

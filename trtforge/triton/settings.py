@@ -80,7 +80,6 @@ class RepoSettings:
     @property
     def tensor_spec(self) -> str:
         """The extracted NVIDIA data file this repository follows (decided in specs.spec_name)."""
-
         return spec_name(self.runtime, self.trtllm_version)
 
     def to_json(self) -> dict[str, Any]:

@@ -196,7 +196,6 @@ class _Checker:
 
     def spec(self) -> str | None:
         """The extracted NVIDIA data this repository must follow (None: unknown, or reported as a problem)."""
-
         if self._spec is not False:
             return self._spec  # type: ignore[return-value]
         settings = (self.manifest or {}).get("settings", {})
@@ -218,7 +217,6 @@ class _Checker:
         engine slot; the python models are drop-in replacements for NVIDIA's, so theirs count too), and every
         public
         input of NVIDIA's ensemble / BLS / llmapi model exists."""
-
         spec = self.spec()
         if spec is None:
             return

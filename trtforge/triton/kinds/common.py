@@ -44,5 +44,4 @@ def set_nvidia_parameters(config, spec: str, kind: str, values: dict[str, Any]) 
     """`values`, plus every parameter NVIDIA's code for this model reads without a fallback at the
     repository's
     version, as an empty string (which NVIDIA's code treats as unset) where trtforge decides no value."""
-
     set_parameters(config, {**{key: "" for key in required_parameters(spec, kind)}, **values})

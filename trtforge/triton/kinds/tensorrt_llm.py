@@ -73,7 +73,6 @@ def reference_parameters(s: RepoSettings, checkpoint_dir: str = CHECKPOINT_DIR) 
 
 def public_names(spec: str) -> dict[str, str]:
     """tensorrt_llm input -> the ensemble input NVIDIA's wiring feeds it from, where they differ."""
-
     return {
         tensor: source
         for kind, input_map, _ in wiring(spec)

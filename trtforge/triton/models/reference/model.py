@@ -170,7 +170,10 @@ def dequantize_fp8(state: dict, dtype) -> dict:
 def unsupported_quantization(checkpoint_dir: str) -> str | None:
     """Why this runtime refuses the checkpoint's weights; None when it loads them (`trtforge serve` asks this
     before it starts Triton, load_model again where the model runs)."""
-    algo = quantization_of(checkpoint_dir)["quant_algo"]
+    return _refusal(quantization_of(checkpoint_dir)["quant_algo"])
+
+
+def _refusal(algo: str | None) -> str | None:
     if algo in SUPPORTED_QUANT_ALGOS:
         return None
     return (
@@ -181,14 +184,14 @@ def unsupported_quantization(checkpoint_dir: str) -> str | None:
 
 def load_model(checkpoint_dir: str, dtype_name: str = "float32"):
     """(model, description). Loads on CPU, dequantizing ModelOpt FP8; refuses other quantized formats."""
-    why = unsupported_quantization(checkpoint_dir)
+    algo = quantization_of(checkpoint_dir)["quant_algo"]
+    why = _refusal(algo)
     if why is not None:
         raise ReferenceUnsupported(why)
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     dtype = getattr(torch, dtype_name)
-    algo = quantization_of(checkpoint_dir)["quant_algo"]
     if algo is None:
         model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=dtype, local_files_only=True)
         desc = "unquantized checkpoint"
